@@ -1,0 +1,69 @@
+/* pt_event: parsing and validation of access-clocking deliveries.
+ *
+ * Pure unit: APR and jansson only. A delivery body is one of
+ *   { "changeType": "InsertOrUpdate"|"Delete", "data": { ... } }   one event
+ *   { "id": ..., "changeVersion": ..., ... }                       bare object (InsertOrUpdate)
+ *   [ <event or bare object>, ... ]                                 array of either
+ *   { "value": [ <event or bare object>, ... ] }                    envelope
+ * Parsing never throws anything away: every item that is not a valid event
+ * becomes a reject with its reason and its own JSON text, so the caller can
+ * quarantine it while applying the valid events of the same delivery.
+ */
+#ifndef PT_EVENT_H
+#define PT_EVENT_H
+
+#include <apr_pools.h>
+#include <apr_tables.h>
+
+/* Longest changeVersion and status, in bytes. */
+#define PT_EVENT_MAX_VERSION 64
+#define PT_EVENT_MAX_STATUS 64
+
+typedef enum {
+    PT_CHANGE_UPSERT = 0,   /* "InsertOrUpdate" */
+    PT_CHANGE_DELETE = 1    /* "Delete" */
+} pt_change_t;
+
+/* One validated change. Strings are NUL-terminated, from the parse pool.
+ * For a Delete only change, id, change_version and payload are set; the
+ * other pointers are NULL and the has_ flags 0. */
+typedef struct {
+    pt_change_t change;
+    apr_int64_t id;                 /* 1 .. 2^63-1 */
+    const char *change_version;     /* 1 .. 64 printable ASCII characters */
+    const char *date;               /* YYYY-MM-DD, a real calendar date */
+    int time_of_day;                /* 0 .. 1439 */
+    int has_person;                 /* person present and not null */
+    apr_int64_t person_id;
+    int has_terminal;
+    apr_int64_t terminal_id;
+    const char *status;             /* 1 .. 64 characters, stored as given */
+    const char *person_refs;        /* person.externalReferences as compact JSON, or NULL */
+    const char *terminal_refs;      /* terminal.externalReferences likewise */
+    const char *payload;            /* the data object as compact JSON, keys in received order */
+} pt_event_t;
+
+/* Something that could not be applied: stored in the quarantine. */
+typedef struct {
+    const char *reason;     /* e.g. "event 2: date: not a calendar date" */
+    const char *body;       /* the item's JSON text, or the raw body when it is not JSON */
+    apr_size_t body_len;
+} pt_reject_t;
+
+typedef struct {
+    apr_array_header_t *events;     /* of pt_event_t, in delivery order */
+    apr_array_header_t *rejects;    /* of pt_reject_t */
+} pt_delivery_t;
+
+/* Parses body (len bytes, need not be NUL-terminated) into out, allocating
+ * from p. A body that is not valid JSON (syntax, duplicate object keys,
+ * invalid UTF-8, NUL escapes, integers out of range), or that is JSON of
+ * another shape, becomes a single reject holding the raw body. */
+void pt_event_parse(apr_pool_t *p, const char *body, apr_size_t len,
+                    pt_delivery_t *out);
+
+/* Validates a date string: YYYY-MM-DD naming a real day (leap years
+ * included). Returns 1 if valid. Exposed for tests and the fuzzer. */
+int pt_event_valid_date(const char *s);
+
+#endif /* PT_EVENT_H */

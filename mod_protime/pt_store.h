@@ -1,0 +1,75 @@
+/* pt_store: the SQL of mod_protime, run through apr_dbd.
+ *
+ * Pure unit: APR, APR-util DBD and jansson only. The same code serves the
+ * module (connections from mod_dbd), the unit tests (apr_dbd_open on a test
+ * database) and, later, the subscription job.
+ *
+ * The changeVersion rule lives in one statement, "protime_upsert": per id the
+ * row keeps the change with the highest changeVersion, compared as bytes (C
+ * collation). A lower or equal version changes nothing. A Delete keeps the row
+ * as a tombstone (deleted = 1, its changeVersion, the last data columns kept)
+ * so that an older InsertOrUpdate cannot bring it back; a newer one does.
+ */
+#ifndef PT_STORE_H
+#define PT_STORE_H
+
+#include <apr_pools.h>
+#include <apr_hash.h>
+#include <apr_dbd.h>
+#include "pt_event.h"
+
+typedef enum {
+    PT_DB_SQLITE3 = 0,
+    PT_DB_PGSQL = 1
+} pt_dialect_t;
+
+/* Labels of the prepared statements. */
+#define PT_STMT_UPSERT      "protime_upsert"
+#define PT_STMT_QUARANTINE  "protime_quarantine"
+
+/* How often SQLite waits for a lock held by another program before it gives
+ * up with SQLITE_BUSY (milliseconds). Our own writers queue on a mutex. */
+#define PT_SQLITE_BUSY_TIMEOUT_MS 2000
+
+/* A connection with its prepared statements. */
+typedef struct {
+    const apr_dbd_driver_t *driver;
+    apr_dbd_t *handle;
+    pt_dialect_t dialect;
+    apr_hash_t *prepared;       /* label -> apr_dbd_prepared_t* */
+} pt_store_conn_t;
+
+/* Maps an apr_dbd driver name ("sqlite3", "pgsql") to a dialect. Returns
+ * NULL on success, else an error naming the supported drivers. */
+const char *pt_store_dialect(const char *driver_name, pt_dialect_t *out);
+
+/* Creates the tables when missing (idempotent; CREATE ... IF NOT EXISTS) and,
+ * for SQLite, switches the file to WAL mode. Returns NULL or an error. */
+const char *pt_store_create_schema(apr_pool_t *p, const pt_store_conn_t *c);
+
+/* Per-connection settings (SQLite: busy_timeout, synchronous = sync_full ?
+ * FULL : NORMAL; PostgreSQL: nothing) then prepares every statement into
+ * c->prepared (which must exist) under its label, from p (whose lifetime
+ * must be the connection's). Returns NULL or an error. */
+const char *pt_store_prepare(apr_pool_t *p, pt_store_conn_t *c, int sync_full);
+
+/* What applying one delivery did. */
+typedef struct {
+    const pt_delivery_t *delivery;  /* in */
+    int applied;        /* events that changed a row (deletes included) */
+    int deletes;        /* of which Deletes */
+    int stale;          /* duplicates and older versions: nothing changed */
+    int quarantined;    /* rejects stored in protime_quarantine */
+    const char *error;  /* NULL when committed, else why it was rolled back */
+} pt_store_job_t;
+
+/* Applies the jobs' events (upserts) and rejects (quarantine rows) in one
+ * transaction. If that transaction fails and there was more than one job,
+ * each job is retried in a transaction of its own, so that one bad job never
+ * fails the others. On return every job has either error == NULL (committed)
+ * or error set and its counts zeroed (nothing of it stored). now_us is the
+ * updated_at / received_at value (Unix microseconds). */
+void pt_store_commit(apr_pool_t *p, const pt_store_conn_t *c,
+                     pt_store_job_t **jobs, int njobs, apr_int64_t now_us);
+
+#endif /* PT_STORE_H */
