@@ -1,0 +1,1 @@
+/* placeholder */ typedef int pt_placeholder_mod_protime;
