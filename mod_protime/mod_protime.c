@@ -1,1 +1,82 @@
-/* placeholder */ typedef int pt_placeholder_mod_protime;
+/* mod_protime: receives Protime access-clocking webhooks, verifies them and
+ * stores every change exactly once through mod_dbd.
+ *
+ * This file holds the module record and the hook registration; the work is
+ * in mod_protime_webhook.c (the handler), mod_protime_db.c (storage),
+ * mod_protime_status.c (counters) and the pure pt_* units.
+ */
+#include <httpd.h>
+#include <http_config.h>
+#include <http_core.h>
+#include <http_log.h>
+#include <http_protocol.h>
+#include <jansson.h>
+
+#include "mod_protime.h"
+
+static int protime_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
+                              apr_pool_t *ptemp)
+{
+    protime_db_pre_config(pconf);
+    return OK;
+}
+
+static int protime_post_config(apr_pool_t *pconf, apr_pool_t *plog,
+                               apr_pool_t *ptemp, server_rec *s)
+{
+    /* The first pass at startup runs in a process that is about to go away
+     * (pitfall 1 of the module guide): nothing to set up yet. */
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG)
+        return OK;
+
+    /* jansson seeds its hash function lazily, which is not thread-safe:
+     * seed it here, in the parent, before any child thread parses JSON. */
+    json_object_seed(0);
+
+    if (protime_counters_init(s) != APR_SUCCESS)
+        return HTTP_INTERNAL_SERVER_ERROR;
+    if (protime_db_post_config(pconf, ptemp, s) != APR_SUCCESS)
+        return HTTP_INTERNAL_SERVER_ERROR;
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, PTLOGNO(00101)
+                 "mod_protime/%s ready (jansson %s)", PROTIME_VERSION,
+                 JANSSON_VERSION);
+    return OK;
+}
+
+static void protime_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    protime_db_child_init(pchild, s);
+}
+
+static int protime_handler(request_rec *r)
+{
+    if (!r->handler)
+        return DECLINED;
+    if (!strcmp(r->handler, PROTIME_WEBHOOK_HANDLER))
+        return protime_webhook_handler(r);
+    if (!strcmp(r->handler, PROTIME_STATUS_HANDLER))
+        return protime_status_handler(r);
+    return DECLINED;
+}
+
+static void protime_register_hooks(apr_pool_t *p)
+{
+    static const char *const after_dbd[] = { "mod_dbd.c", NULL };
+
+    ap_hook_pre_config(protime_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(protime_post_config, after_dbd, NULL,
+                        APR_HOOK_MIDDLE);
+    ap_hook_child_init(protime_child_init, after_dbd, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(protime_handler, NULL, NULL, APR_HOOK_MIDDLE);
+}
+
+AP_DECLARE_MODULE(protime) = {
+    STANDARD20_MODULE_STUFF,
+    protime_create_dir_conf,
+    protime_merge_dir_conf,
+    protime_create_srv_conf,
+    protime_merge_srv_conf,
+    protime_cmds,
+    protime_register_hooks,
+    AP_MODULE_FLAG_NONE
+};

@@ -1,1 +1,422 @@
-/* placeholder */ typedef int pt_placeholder_mod_protime_db;
+/* mod_protime_db.c: storage glue between the handler, mod_dbd and pt_store.
+ *
+ * Three things live here.
+ *
+ * 1. Connections come from mod_dbd (ap_dbd_acquire), and our statements are
+ *    prepared lazily, on the first use of each connection, into the
+ *    connection's own "prepared" hash. We do not use ap_dbd_prepare because
+ *    mod_dbd prepares before anything could create the tables, and because a
+ *    PostgreSQL that is down at startup must not leave us without statements
+ *    for the life of the connection pool. Nor the dbd post_connect hook: it
+ *    runs for every connection of every module, in databases that are none
+ *    of our business.
+ *
+ * 2. Group commit. Each delivery must be committed before it is answered,
+ *    and a commit is the expensive part (an fsync with synchronous=FULL).
+ *    So the deliveries that arrive while a commit is under way in this
+ *    process queue up, and the next thread to find no commit running takes
+ *    all of them into one transaction (leader/follower): one commit for many
+ *    deliveries under load, no added wait when idle. pt_store_commit retries
+ *    each delivery alone if the shared transaction fails, so one bad
+ *    delivery never costs the others.
+ *
+ * 3. SQLite set-up. SQLite takes one writer at a time; processes that find
+ *    the lock taken would sleep and poll in SQLite's busy handler, which
+ *    ruins latency. Our writers instead queue on a global mutex ("Mutex
+ *    protime-db" tunes it). The database file is created by the parent at
+ *    startup, with the schema and WAL mode, and handed to the User that
+ *    children run as, so that "DBDriver sqlite3" and "DBDParams <file>" are
+ *    all an administrator has to write.
+ */
+#include <httpd.h>
+#include <http_config.h>
+#include <http_core.h>
+#include <http_log.h>
+#include <http_main.h>
+#include <util_cfgtree.h>
+#include <util_mutex.h>
+#include <unixd.h>
+#include <apr_file_info.h>
+#include <apr_global_mutex.h>
+#include <apr_strings.h>
+#include <apr_thread_cond.h>
+#include <apr_thread_mutex.h>
+#include <errno.h>
+#include <unistd.h>
+
+#include "mod_protime.h"
+
+APLOG_USE_MODULE(protime);
+
+#define PROTIME_DB_MUTEX_TYPE "protime-db"
+
+/* Most deliveries one transaction takes: bounds the wait of the last one. */
+#define PROTIME_MAX_BATCH 64
+
+static APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) *protime_dbd_acquire;
+static apr_global_mutex_t *protime_db_mutex;
+
+typedef struct protime_pending {
+    pt_store_job_t *job;
+    int done;
+    struct protime_pending *next;
+} protime_pending;
+
+struct protime_committer {
+    apr_thread_mutex_t *lock;
+    apr_thread_cond_t *finished;
+    protime_pending *head;
+    protime_pending **tail;
+    int committing;
+};
+
+void protime_db_pre_config(apr_pool_t *pconf)
+{
+    ap_mutex_register(pconf, PROTIME_DB_MUTEX_TYPE, NULL, APR_LOCK_DEFAULT, 0);
+}
+
+/* What the configuration says about one server's database. */
+typedef struct {
+    const char *driver;         /* DBDriver, NULL if not set here */
+    const char *params;         /* DBDParams */
+    int uses_webhook;           /* a SetHandler protime-webhook inside */
+} protime_db_decl;
+
+static int protime_is_webhook_handler(apr_pool_t *p, const ap_directive_t *d)
+{
+    const char *args = d->args;
+
+    return !strcasecmp(d->directive, "SetHandler")
+           && !strcasecmp(ap_getword_conf(p, &args), PROTIME_WEBHOOK_HANDLER);
+}
+
+/* Collects DBDriver, DBDParams and protime-webhook handlers below d, not
+ * descending into <VirtualHost> (those are servers of their own). */
+static void protime_scan(apr_pool_t *p, const ap_directive_t *d,
+                         protime_db_decl *decl)
+{
+    for (; d; d = d->next) {
+        const char *args = d->args;
+
+        if (!strcasecmp(d->directive, "<VirtualHost"))
+            continue;
+        if (!strcasecmp(d->directive, "DBDriver"))
+            decl->driver = ap_getword_conf(p, &args);
+        else if (!strcasecmp(d->directive, "DBDParams"))
+            decl->params = ap_getword_conf(p, &args);
+        else if (protime_is_webhook_handler(p, d))
+            decl->uses_webhook = 1;
+        if (d->first_child)
+            protime_scan(p, d->first_child, decl);
+    }
+}
+
+/* The <VirtualHost> block that defined s, found in the configuration tree
+ * the way mod_info reads it. */
+static const ap_directive_t *protime_vhost_block(const ap_directive_t *d,
+                                                 const server_rec *s)
+{
+    for (; d; d = d->next) {
+        const ap_directive_t *found;
+
+        if (!strcasecmp(d->directive, "<VirtualHost")
+            && (unsigned)d->line_num == s->defn_line_number
+            && s->defn_name && !strcmp(d->filename, s->defn_name))
+            return d;
+        if (d->first_child
+            && (found = protime_vhost_block(d->first_child, s)) != NULL)
+            return found;
+    }
+    return NULL;
+}
+
+static int protime_user_can_write(const apr_finfo_t *fi)
+{
+    if (fi->user == ap_unixd_config.user_id)
+        return (fi->protection & APR_UWRITE) != 0;
+    if (fi->group == ap_unixd_config.group_id)
+        return (fi->protection & APR_GWRITE) != 0;
+    return (fi->protection & APR_WWRITE) != 0;
+}
+
+static void protime_chown_if_exists(apr_pool_t *p, server_rec *s,
+                                    const char *path)
+{
+    if (chown(path, ap_unixd_config.user_id, ap_unixd_config.group_id) != 0
+        && errno != ENOENT)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, errno, s, PTLOGNO(00401)
+                     "cannot hand %s to User %s", path,
+                     ap_unixd_config.user_name);
+}
+
+/* Creates the SQLite database with its schema in WAL mode, and when httpd
+ * starts as root, gives it (and a directory we created for it) to User. */
+static apr_status_t protime_sqlite_setup(apr_pool_t *p, server_rec *s,
+                                         const char *path)
+{
+    const apr_dbd_driver_t *driver;
+    pt_store_conn_t conn;
+    const char *dir, *err, *slash;
+    apr_finfo_t fi;
+    apr_status_t rv;
+    int as_root = (geteuid() == 0);
+
+    if (!strcmp(path, ":memory:") || !strncmp(path, "file:", 5)) {
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, PTLOGNO(00402)
+                     "DBDParams %s: not a plain file name, left as it is",
+                     path);
+        return APR_SUCCESS;
+    }
+    slash = strrchr(path, '/');
+    dir = slash ? (slash == path ? "/" : apr_pstrndup(p, path, slash - path))
+                : ".";
+    rv = apr_stat(&fi, dir, APR_FINFO_OWNER | APR_FINFO_PROT | APR_FINFO_TYPE,
+                  p);
+    if (APR_STATUS_IS_ENOENT(rv)) {
+        rv = apr_dir_make_recursive(dir, APR_FPROT_OS_DEFAULT & 0750, p);
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, PTLOGNO(00403)
+                         "DBDParams %s: cannot create directory %s", path, dir);
+            return rv;
+        }
+        if (as_root)
+            protime_chown_if_exists(p, s, dir);
+    }
+    else if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, PTLOGNO(00404)
+                     "DBDParams %s: cannot stat directory %s", path, dir);
+        return rv;
+    }
+    else if (as_root && !protime_user_can_write(&fi)) {
+        /* SQLite creates its -wal and -shm files next to the database. We
+         * will not take over a shared directory such as /var/lib/apache2. */
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, PTLOGNO(00405)
+                     "DBDParams %s: directory %s is not writable by User %s, "
+                     "and SQLite must create its -wal and -shm files there; "
+                     "put the database in a directory of its own (it is "
+                     "created for you if missing)", path, dir,
+                     ap_unixd_config.user_name);
+        return APR_EACCES;
+    }
+
+    memset(&conn, 0, sizeof(conn));
+    conn.dialect = PT_DB_SQLITE3;
+    rv = apr_dbd_get_driver(p, "sqlite3", &driver);
+    if (rv == APR_SUCCESS)
+        rv = apr_dbd_open(driver, p, path, &conn.handle);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, PTLOGNO(00406)
+                     "DBDParams %s: cannot open the SQLite database (is the "
+                     "libaprutil1-dbd-sqlite3 package installed?)", path);
+        return rv;
+    }
+    conn.driver = driver;
+    err = pt_store_create_schema(p, &conn);
+    apr_dbd_close(driver, conn.handle);
+    if (err) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, PTLOGNO(00407)
+                     "DBDParams %s: cannot create the schema: %s", path, err);
+        return APR_EGENERAL;
+    }
+    if (as_root) {
+        protime_chown_if_exists(p, s, path);
+        protime_chown_if_exists(p, s, apr_pstrcat(p, path, "-wal", NULL));
+        protime_chown_if_exists(p, s, apr_pstrcat(p, path, "-shm", NULL));
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t protime_db_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
+                                    server_rec *s)
+{
+    protime_db_decl main_decl = { NULL, NULL, 0 };
+    apr_hash_t *sqlite_done = apr_hash_make(ptemp);
+    server_rec *sp;
+    apr_status_t rv;
+
+    protime_dbd_acquire = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire);
+    apr_dbd_init(pconf);
+    protime_scan(ptemp, ap_conftree, &main_decl);
+
+    for (sp = s; sp; sp = sp->next) {
+        protime_db_decl decl = main_decl;
+        const ap_directive_t *block = sp == s ? NULL
+                                      : protime_vhost_block(ap_conftree, sp);
+        pt_dialect_t dialect;
+        const char *err;
+
+        if (block) {
+            protime_db_decl own = { NULL, NULL, 0 };
+            protime_scan(ptemp, block->first_child, &own);
+            decl.uses_webhook = own.uses_webhook;
+            if (own.driver)
+                decl.driver = own.driver;
+            if (own.params)
+                decl.params = own.params;
+        }
+        if (!decl.uses_webhook)
+            continue;
+        if (!protime_dbd_acquire) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, PTLOGNO(00408)
+                         "SetHandler " PROTIME_WEBHOOK_HANDLER " needs "
+                         "mod_dbd: LoadModule dbd_module (a2enmod dbd)");
+            return APR_EGENERAL;
+        }
+        if (!decl.driver || !decl.params) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, PTLOGNO(00409)
+                         "SetHandler " PROTIME_WEBHOOK_HANDLER " needs a "
+                         "database: set DBDriver (sqlite3 or pgsql) and "
+                         "DBDParams for server %s", sp->server_hostname
+                         ? sp->server_hostname : "(default)");
+            return APR_EGENERAL;
+        }
+        if ((err = pt_store_dialect(decl.driver, &dialect)) != NULL) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, PTLOGNO(00410)
+                         "DBDriver %s: %s", decl.driver, err);
+            return APR_EGENERAL;
+        }
+        if (dialect == PT_DB_SQLITE3
+            && !apr_hash_get(sqlite_done, decl.params, APR_HASH_KEY_STRING)) {
+            rv = protime_sqlite_setup(ptemp, sp, decl.params);
+            if (rv != APR_SUCCESS)
+                return rv;
+            apr_hash_set(sqlite_done, decl.params, APR_HASH_KEY_STRING, "");
+        }
+    }
+
+    rv = ap_global_mutex_create(&protime_db_mutex, NULL, PROTIME_DB_MUTEX_TYPE,
+                                NULL, s, pconf, 0);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, PTLOGNO(00411)
+                     "cannot create the " PROTIME_DB_MUTEX_TYPE " mutex");
+        return rv;
+    }
+    return APR_SUCCESS;
+}
+
+void protime_db_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    server_rec *sp;
+    apr_status_t rv;
+
+    rv = apr_global_mutex_child_init(&protime_db_mutex,
+                                     apr_global_mutex_lockfile(protime_db_mutex),
+                                     pchild);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, PTLOGNO(00412)
+                     "cannot reopen the " PROTIME_DB_MUTEX_TYPE " mutex in "
+                     "the child; exiting");
+        /* else the parent would spawn failing children forever */
+        exit(APEXIT_CHILDSICK);
+    }
+    for (sp = s; sp; sp = sp->next) {
+        protime_srv_conf *sc = ap_get_module_config(sp->module_config,
+                                                    &protime_module);
+        struct protime_committer *c = apr_pcalloc(pchild, sizeof(*c));
+
+        apr_thread_mutex_create(&c->lock, APR_THREAD_MUTEX_DEFAULT, pchild);
+        apr_thread_cond_create(&c->finished, pchild);
+        c->tail = &c->head;
+        sc->committer = c;
+    }
+}
+
+/* Readies a connection on its first use: tables when missing, SQLite
+ * pragmas, our statements in its prepared hash. Later uses find the
+ * statements and return at once. */
+static const char *protime_db_ready(ap_dbd_t *dbd, const protime_srv_conf *sc,
+                                    pt_store_conn_t *conn)
+{
+    const char *err;
+
+    if ((err = pt_store_dialect(apr_dbd_name(dbd->driver), &conn->dialect)))
+        return err;
+    conn->driver = dbd->driver;
+    conn->handle = dbd->handle;
+    if (!dbd->prepared)
+        dbd->prepared = apr_hash_make(dbd->pool);
+    conn->prepared = dbd->prepared;
+    if (apr_hash_get(dbd->prepared, PT_STMT_UPSERT, APR_HASH_KEY_STRING))
+        return NULL;
+    if ((err = pt_store_create_schema(dbd->pool, conn)) != NULL)
+        return err;
+    return pt_store_prepare(dbd->pool, conn, protime_sqlite_sync_full(sc));
+}
+
+static void protime_fail_jobs(pt_store_job_t **jobs, int n, const char *error)
+{
+    int i;
+
+    for (i = 0; i < n; i++)
+        jobs[i]->error = error;
+}
+
+/* Commits one batch on the leader's connection. */
+static void protime_commit_batch(request_rec *r, const protime_srv_conf *sc,
+                                 pt_store_job_t **jobs, int n)
+{
+    ap_dbd_t *dbd = protime_dbd_acquire ? protime_dbd_acquire(r) : NULL;
+    pt_store_conn_t conn;
+    const char *err;
+    apr_pool_t *p;
+    int locked = 0, commits;
+
+    if (!dbd) {
+        protime_fail_jobs(jobs, n, "no database connection "
+                          "(mod_dbd logged why)");
+        return;
+    }
+    if ((err = protime_db_ready(dbd, sc, &conn)) != NULL) {
+        protime_fail_jobs(jobs, n, err);
+        return;
+    }
+    apr_pool_create(&p, r->pool);
+    if (conn.dialect == PT_DB_SQLITE3)
+        locked = (apr_global_mutex_lock(protime_db_mutex) == APR_SUCCESS);
+    commits = pt_store_commit(p, &conn, jobs, n, apr_time_now());
+    if (locked)
+        apr_global_mutex_unlock(protime_db_mutex);
+    apr_pool_destroy(p);
+    protime_count(PROTIME_C_COMMITS, commits);
+}
+
+void protime_db_store(request_rec *r, pt_store_job_t *job)
+{
+    const protime_srv_conf *sc = ap_get_module_config(r->server->module_config,
+                                                      &protime_module);
+    struct protime_committer *c = sc->committer;
+    protime_pending me = { job, 0, NULL };
+
+    apr_thread_mutex_lock(c->lock);
+    *c->tail = &me;
+    c->tail = &me.next;
+    while (!me.done) {
+        pt_store_job_t *jobs[PROTIME_MAX_BATCH];
+        protime_pending *batch[PROTIME_MAX_BATCH];
+        int n = 0, i;
+
+        if (c->committing) {
+            apr_thread_cond_wait(c->finished, c->lock);
+            continue;
+        }
+        /* Lead: take what is queued, our own delivery included. */
+        c->committing = 1;
+        while (c->head && n < PROTIME_MAX_BATCH) {
+            batch[n] = c->head;
+            jobs[n++] = c->head->job;
+            c->head = c->head->next;
+        }
+        if (!c->head)
+            c->tail = &c->head;
+        apr_thread_mutex_unlock(c->lock);
+
+        protime_commit_batch(r, sc, jobs, n);
+
+        apr_thread_mutex_lock(c->lock);
+        for (i = 0; i < n; i++)
+            batch[i]->done = 1;
+        c->committing = 0;
+        apr_thread_cond_broadcast(c->finished);
+    }
+    apr_thread_mutex_unlock(c->lock);
+}

@@ -1,1 +1,246 @@
-/* placeholder */ typedef int pt_placeholder_mod_protime_webhook;
+/* mod_protime_webhook.c: the protime-webhook handler.
+ *
+ * Order matters: method and content type, then the body under its limit,
+ * then the signature over the raw bytes, and only then JSON. A correctly
+ * signed delivery is never thrown away: what does not validate goes to the
+ * quarantine and the answer is 202, because a 4xx would make Protime retry a
+ * poison event until it disables the subscription. 2xx only ever follows a
+ * commit; a storage failure is 503 with Retry-After so that Protime delivers
+ * again.
+ */
+#include <httpd.h>
+#include <http_config.h>
+#include <http_core.h>
+#include <http_log.h>
+#include <http_protocol.h>
+#include <http_request.h>
+#include <apr_lib.h>
+#include <apr_strings.h>
+#include <jansson.h>
+
+#include "mod_protime.h"
+
+APLOG_USE_MODULE(protime);
+
+/* Reasons listed in a 202 answer; the quarantine table has all of them. */
+#define PROTIME_MAX_REASONS 20
+
+static int protime_json_content_type(const char *ct)
+{
+    const char *end;
+    apr_size_t len;
+
+    if (!ct)
+        return 1;   /* Protime's content type is undocumented: allow none */
+    end = ct + strcspn(ct, ";");
+    while (end > ct && apr_isspace(end[-1]))
+        end--;
+    len = end - ct;
+    if (len == 16 && !strncasecmp(ct, "application/json", 16))
+        return 1;
+    /* application/<anything>+json */
+    return len > 17 && !strncasecmp(ct, "application/", 12)
+           && !strncasecmp(end - 5, "+json", 5)
+           && !memchr(ct + 12, '/', len - 12);
+}
+
+/* Reads the whole body into one buffer, never more than max bytes: a known
+ * Content-Length above the limit is refused before anything is read, and a
+ * chunked body is counted as it arrives (pitfall 15: r->remaining is 0 for
+ * chunked bodies, so it cannot size the buffer). */
+static int protime_read_body(request_rec *r, apr_off_t max,
+                             char **body, apr_size_t *len)
+{
+    apr_bucket_brigade *bb;
+    apr_size_t used = 0, cap;
+    const char *cl = apr_table_get(r->headers_in, "Content-Length");
+    char *buf;
+    int eos = 0;
+
+    if (cl) {
+        apr_off_t declared;
+        if (apr_strtoff(&declared, cl, NULL, 10) == APR_SUCCESS
+            && declared > max) {
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, PTLOGNO(00301)
+                          "body of %" APR_OFF_T_FMT " bytes is over "
+                          "ProtimeMaxBodySize %" APR_OFF_T_FMT, declared, max);
+            return HTTP_REQUEST_ENTITY_TOO_LARGE;
+        }
+    }
+    cap = r->remaining > 0 ? (apr_size_t)r->remaining : 8192;
+    buf = apr_palloc(r->pool, cap + 1);
+    bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    while (!eos) {
+        apr_bucket *b;
+        apr_status_t rv = ap_get_brigade(r->input_filters, bb,
+                                         AP_MODE_READBYTES, APR_BLOCK_READ,
+                                         HUGE_STRING_LEN);
+        if (rv != APR_SUCCESS) {
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, rv, r, PTLOGNO(00302)
+                          "reading the delivery body failed");
+            return ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
+        }
+        for (b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb);
+             b = APR_BUCKET_NEXT(b)) {
+            const char *data;
+            apr_size_t n;
+
+            if (APR_BUCKET_IS_EOS(b)) {
+                eos = 1;
+                break;
+            }
+            if (APR_BUCKET_IS_METADATA(b))
+                continue;
+            rv = apr_bucket_read(b, &data, &n, APR_BLOCK_READ);
+            if (rv != APR_SUCCESS)
+                return ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
+            if ((apr_off_t)(used + n) > max) {
+                ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, PTLOGNO(00303)
+                              "chunked body is over ProtimeMaxBodySize %"
+                              APR_OFF_T_FMT, max);
+                return HTTP_REQUEST_ENTITY_TOO_LARGE;
+            }
+            if (used + n > cap) {
+                char *bigger;
+                while (used + n > cap)
+                    cap *= 2;
+                if ((apr_off_t)cap > max)
+                    cap = (apr_size_t)max;
+                bigger = apr_palloc(r->pool, cap + 1);
+                memcpy(bigger, buf, used);
+                buf = bigger;
+            }
+            memcpy(buf + used, data, n);
+            used += n;
+        }
+        apr_brigade_cleanup(bb);
+    }
+    buf[used] = '\0';
+    *body = buf;
+    *len = used;
+    return OK;
+}
+
+/* 401 unless the signature header matches one of the keys. The log names
+ * the header and the reason, never a key or the signature itself. */
+static int protime_check_signature(request_rec *r, const protime_dir_conf *dc,
+                                   const char *body, apr_size_t len)
+{
+    const char *header = protime_signature_header(dc);
+    const char *value = apr_table_get(r->headers_in, header);
+    const pt_key_t *keys = dc->keys ? (const pt_key_t *)dc->keys->elts : NULL;
+    int nkeys = dc->keys ? dc->keys->nelts : 0;
+    unsigned char sig[PT_SIG_MAX_LEN];
+    apr_size_t sig_len;
+    const char *why;
+
+    if (!value) {
+        if (!protime_require_signature(dc))
+            return OK;
+        why = "no signature header";
+    }
+    else if (nkeys == 0) {
+        if (!protime_require_signature(dc))
+            return OK;
+        why = "no key to check it with (set ProtimeWebhookKey)";
+    }
+    else if ((why = pt_sig_decode_header(value, protime_algorithm(dc),
+                                         protime_signature_encoding(dc),
+                                         sig, &sig_len)) == NULL) {
+        if (pt_sig_verify(protime_algorithm(dc), keys, nkeys, body, len,
+                          sig, sig_len) >= 0)
+            return OK;
+        why = "signature matches no key";
+    }
+    protime_count(PROTIME_C_SIGNATURE_FAILURES, 1);
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, PTLOGNO(00304)
+                  "delivery refused: %s: %s", header, why);
+    apr_table_setn(r->err_headers_out, "WWW-Authenticate",
+                   "HMAC realm=\"protime-webhook\"");
+    return HTTP_UNAUTHORIZED;
+}
+
+/* 202 with {"applied","stale","quarantined","reasons"} when part of the
+ * delivery went to the quarantine. */
+static int protime_answer_quarantined(request_rec *r, const pt_store_job_t *job)
+{
+    const apr_array_header_t *rejects = job->delivery->rejects;
+    json_t *answer = json_object(), *reasons = json_array();
+    char *text;
+    int i;
+
+    for (i = 0; i < rejects->nelts && i < PROTIME_MAX_REASONS; i++) {
+        const pt_reject_t *rej = &APR_ARRAY_IDX(rejects, i, pt_reject_t);
+        json_array_append_new(reasons, json_string(rej->reason));
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, PTLOGNO(00305)
+                      "quarantined: %s", rej->reason);
+    }
+    json_object_set_new(answer, "applied", json_integer(job->applied));
+    json_object_set_new(answer, "stale", json_integer(job->stale));
+    json_object_set_new(answer, "quarantined",
+                        json_integer(job->quarantined));
+    json_object_set_new(answer, "reasons", reasons);
+    text = json_dumps(answer, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(answer);
+    r->status = HTTP_ACCEPTED;
+    ap_set_content_type(r, "application/json");
+    if (text) {
+        ap_rputs(text, r);
+        free(text);
+    }
+    return OK;
+}
+
+int protime_webhook_handler(request_rec *r)
+{
+    const protime_dir_conf *dc = ap_get_module_config(r->per_dir_config,
+                                                      &protime_module);
+    pt_delivery_t delivery;
+    pt_store_job_t job;
+    char *body;
+    apr_size_t len;
+    int status;
+
+    protime_count(PROTIME_C_DELIVERIES, 1);
+    r->allowed |= (AP_METHOD_BIT << M_POST);
+    if (r->method_number != M_POST) {
+        protime_count(PROTIME_C_REJECTED, 1);
+        return HTTP_METHOD_NOT_ALLOWED;
+    }
+    if (!protime_json_content_type(apr_table_get(r->headers_in,
+                                                 "Content-Type"))) {
+        protime_count(PROTIME_C_REJECTED, 1);
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, PTLOGNO(00306)
+                      "delivery refused: Content-Type is not JSON");
+        return HTTP_UNSUPPORTED_MEDIA_TYPE;
+    }
+    status = protime_read_body(r, protime_max_body(dc), &body, &len);
+    if (status != OK) {
+        protime_count(PROTIME_C_REJECTED, 1);
+        return status;
+    }
+    status = protime_check_signature(r, dc, body, len);
+    if (status != OK)
+        return status;
+
+    pt_event_parse(r->pool, body, len, &delivery);
+    memset(&job, 0, sizeof(job));
+    job.delivery = &delivery;
+    protime_db_store(r, &job);
+    if (job.error) {
+        protime_count(PROTIME_C_STORAGE_ERRORS, 1);
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, PTLOGNO(00307)
+                      "delivery not stored, answering 503: %s", job.error);
+        apr_table_setn(r->err_headers_out, "Retry-After",
+                       PROTIME_RETRY_AFTER);
+        return HTTP_SERVICE_UNAVAILABLE;
+    }
+    protime_count(PROTIME_C_APPLIED, job.applied);
+    protime_count(PROTIME_C_DELETES, job.deletes);
+    protime_count(PROTIME_C_STALE, job.stale);
+    protime_count(PROTIME_C_QUARANTINED, job.quarantined);
+    if (job.quarantined)
+        return protime_answer_quarantined(r, &job);
+    r->status = HTTP_NO_CONTENT;
+    return OK;
+}

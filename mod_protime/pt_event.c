@@ -1,1 +1,402 @@
-/* placeholder */ typedef int pt_placeholder_pt_event;
+/* pt_event: parsing and validation of access-clocking deliveries.
+ * See pt_event.h for the accepted body forms and SPEC.md section 3 for
+ * the validation rules.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <apr_strings.h>
+#include <jansson.h>
+
+#include "pt_event.h"
+
+/* Longest jansson message kept in a reason. jansson quotes at most 20 bytes
+ * of the offending token, and that token comes straight from the body, so
+ * the message is also made printable before it is logged or echoed back. */
+#define PT_EVENT_MAX_ERROR 100
+
+#define PT_EVENT_DUMP_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER)
+
+/* Copies at most max bytes of s, bytes outside printable ASCII becoming '?'. */
+static char *pt_event_printable(apr_pool_t *p, const char *s, apr_size_t len,
+                                apr_size_t max)
+{
+    char *out;
+    apr_size_t i;
+
+    if (len > max) {
+        len = max;
+    }
+    out = apr_palloc(p, len + 1);
+    for (i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        out[i] = (c >= 0x20 && c <= 0x7E) ? (char)c : '?';
+    }
+    out[len] = '\0';
+    return out;
+}
+
+/* Reason for a body jansson refused, e.g.
+ * "not JSON: duplicate object key near '"id"' (line 1, column 18)". */
+static const char *pt_event_json_error(apr_pool_t *p, const json_error_t *err)
+{
+    /* jansson keeps its error code in the last byte of text, so the text
+     * proper is bounded by the byte before it. */
+    const char *end = memchr(err->text, '\0', sizeof(err->text) - 1);
+    apr_size_t len = end ? (apr_size_t)(end - err->text)
+                         : sizeof(err->text) - 1;
+    const char *msg = pt_event_printable(p, err->text, len,
+                                         PT_EVENT_MAX_ERROR);
+
+    if (err->line < 0) {
+        return apr_pstrcat(p, "not JSON: ", msg, NULL);
+    }
+    return apr_psprintf(p, "not JSON: %s (line %d, column %d)", msg,
+                        err->line, err->column);
+}
+
+/* Serializes j into the pool; NULL only when jansson runs out of memory. */
+static const char *pt_event_dump(apr_pool_t *p, const json_t *j,
+                                 size_t flags, apr_size_t *len)
+{
+    char *s = json_dumps(j, flags);
+    char *copy;
+
+    if (!s) {
+        return NULL;
+    }
+    *len = strlen(s);
+    copy = apr_pstrmemdup(p, s, *len);
+    free(s);
+    return copy;
+}
+
+static void pt_event_reject(apr_pool_t *p, pt_delivery_t *out, int item,
+                            const char *why, const json_t *j)
+{
+    pt_reject_t *r = apr_array_push(out->rejects);
+
+    r->reason = apr_psprintf(p, "item %d: %s", item, why);
+    r->body = pt_event_dump(p, j, PT_EVENT_DUMP_FLAGS | JSON_ENCODE_ANY,
+                            &r->body_len);
+    if (!r->body) {
+        r->body = "";
+        r->body_len = 0;
+    }
+}
+
+/* 0 valid, -1 not shaped YYYY-MM-DD, -2 shaped but no such day. */
+static int pt_event_check_date(const char *s)
+{
+    static const int mdays[12] = {31, 28, 31, 30, 31, 30,
+                                  31, 31, 30, 31, 30, 31};
+    int i, year, month, day, last;
+
+    for (i = 0; i < 10; i++) {
+        if (i == 4 || i == 7) {
+            if (s[i] != '-') {
+                return -1;
+            }
+        }
+        else if (s[i] < '0' || s[i] > '9') {
+            /* Also stops at the terminating NUL of a short string. */
+            return -1;
+        }
+    }
+    if (s[10] != '\0') {
+        return -1;
+    }
+    year = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10
+           + (s[3] - '0');
+    month = (s[5] - '0') * 10 + (s[6] - '0');
+    day = (s[8] - '0') * 10 + (s[9] - '0');
+    if (year < 1 || month < 1 || month > 12 || day < 1) {
+        return -2;
+    }
+    last = mdays[month - 1];
+    if (month == 2
+        && ((year % 4 == 0 && year % 100 != 0) || year % 400 == 0)) {
+        last = 29;
+    }
+    return day > last ? -2 : 0;
+}
+
+int pt_event_valid_date(const char *s)
+{
+    return s != NULL && pt_event_check_date(s) == 0;
+}
+
+/* Reads the integer member name of obj into *v; returns NULL or a reason.
+ * range names [min, max] in the reason. */
+static const char *pt_event_get_int(apr_pool_t *p, const json_t *obj,
+                                    const char *name, json_int_t min,
+                                    json_int_t max, const char *range,
+                                    json_int_t *v)
+{
+    const json_t *j = json_object_get(obj, name);
+
+    if (!j) {
+        return apr_pstrcat(p, name, ": missing", NULL);
+    }
+    if (!json_is_integer(j)) {
+        return apr_pstrcat(p, name, ": not an integer", NULL);
+    }
+    *v = json_integer_value(j);
+    if (*v < min || *v > max) {
+        return apr_pstrcat(p, name, ": out of range ", range, NULL);
+    }
+    return NULL;
+}
+
+/* Reads the string member name of obj into *v (bytes in *len). */
+static const char *pt_event_get_str(apr_pool_t *p, const json_t *obj,
+                                    const char *name, const char **v,
+                                    apr_size_t *len)
+{
+    const json_t *j = json_object_get(obj, name);
+
+    if (!j) {
+        return apr_pstrcat(p, name, ": missing", NULL);
+    }
+    if (!json_is_string(j)) {
+        return apr_pstrcat(p, name, ": not a string", NULL);
+    }
+    *v = json_string_value(j);
+    *len = json_string_length(j);
+    return NULL;
+}
+
+static const char *pt_event_version(apr_pool_t *p, const json_t *data,
+                                    pt_event_t *ev)
+{
+    const char *s, *why;
+    apr_size_t len, i;
+
+    if ((why = pt_event_get_str(p, data, "changeVersion", &s, &len))) {
+        return why;
+    }
+    if (len < 1 || len > PT_EVENT_MAX_VERSION) {
+        return "changeVersion: not 1..64 printable ASCII characters";
+    }
+    for (i = 0; i < len; i++) {
+        if (s[i] < 0x20 || s[i] > 0x7E) {
+            return "changeVersion: not 1..64 printable ASCII characters";
+        }
+    }
+    ev->change_version = apr_pstrmemdup(p, s, len);
+    return NULL;
+}
+
+/* person or terminal: absent/null, or an object with an integer id and
+ * optional externalReferences whose values are strings. */
+static const char *pt_event_ref(apr_pool_t *p, const json_t *data,
+                                const char *name, int *has,
+                                apr_int64_t *id, const char **refs)
+{
+    const json_t *j = json_object_get(data, name);
+    const json_t *ext, *val;
+    const char *key, *why;
+    json_int_t v;
+    apr_size_t len;
+
+    if (!j || json_is_null(j)) {
+        return NULL;
+    }
+    if (!json_is_object(j)) {
+        return apr_pstrcat(p, name, ": not an object or null", NULL);
+    }
+    if ((why = pt_event_get_int(p, j, "id", APR_INT64_MIN,
+                                APR_INT64_MAX, "", &v))) {
+        return apr_pstrcat(p, name, ".", why, NULL);
+    }
+    ext = json_object_get(j, "externalReferences");
+    if (ext && !json_is_null(ext)) {
+        if (!json_is_object(ext)) {
+            return apr_pstrcat(p, name, ".externalReferences: not an object",
+                               NULL);
+        }
+        json_object_foreach((json_t *)ext, key, val) {
+            if (!json_is_string(val)) {
+                return apr_pstrcat(p, name, ".externalReferences: "
+                                   "a value is not a string", NULL);
+            }
+        }
+        *refs = pt_event_dump(p, ext, PT_EVENT_DUMP_FLAGS, &len);
+        if (!*refs) {
+            return apr_pstrcat(p, name, ".externalReferences: "
+                               "cannot serialize", NULL);
+        }
+    }
+    *has = 1;
+    *id = v;
+    return NULL;
+}
+
+static const char *pt_event_validate(apr_pool_t *p, const json_t *data,
+                                     pt_event_t *ev)
+{
+    const char *s, *why;
+    apr_size_t len, i, chars;
+    json_int_t v;
+
+    if ((why = pt_event_get_int(p, data, "id", 1, APR_INT64_MAX,
+                                "1..2^63-1", &v))) {
+        return why;
+    }
+    ev->id = v;
+    if ((why = pt_event_version(p, data, ev))) {
+        return why;
+    }
+    /* A Delete documents only id and changeVersion; the rest may be
+     * anything and is kept in the payload only. */
+    if (ev->change == PT_CHANGE_DELETE) {
+        return NULL;
+    }
+
+    if ((why = pt_event_get_str(p, data, "date", &s, &len))) {
+        return why;
+    }
+    /* jansson rejects \u0000, so len == strlen(s) and s is a C string. */
+    switch (pt_event_check_date(s)) {
+    case -1:
+        return "date: not YYYY-MM-DD";
+    case -2:
+        return "date: not a calendar date";
+    }
+    ev->date = apr_pstrmemdup(p, s, len);
+
+    if ((why = pt_event_get_int(p, data, "timeOfDayInMinutes", 0, 1439,
+                                "0..1439", &v))) {
+        return why;
+    }
+    ev->time_of_day = (int)v;
+
+    if ((why = pt_event_ref(p, data, "person", &ev->has_person,
+                            &ev->person_id, &ev->person_refs))) {
+        return why;
+    }
+    if ((why = pt_event_ref(p, data, "terminal", &ev->has_terminal,
+                            &ev->terminal_id, &ev->terminal_refs))) {
+        return why;
+    }
+
+    if ((why = pt_event_get_str(p, data, "status", &s, &len))) {
+        return why;
+    }
+    /* Characters, not bytes: jansson has checked the UTF-8, so counting
+     * the bytes that start a sequence counts code points. */
+    for (i = 0, chars = 0; i < len; i++) {
+        if (((unsigned char)s[i] & 0xC0) != 0x80) {
+            chars++;
+        }
+    }
+    if (chars < 1 || chars > PT_EVENT_MAX_STATUS) {
+        return "status: not 1..64 characters";
+    }
+    ev->status = apr_pstrmemdup(p, s, len);
+    return NULL;
+}
+
+/* One item of the delivery: an event or a bare object; n counts from 1. */
+static void pt_event_item(apr_pool_t *p, const json_t *item, int n,
+                          pt_delivery_t *out)
+{
+    pt_event_t ev;
+    const json_t *data = item;
+    const json_t *ct;
+    const char *why = NULL;
+    apr_size_t len;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.change = PT_CHANGE_UPSERT;
+    if (!json_is_object(item)) {
+        why = "not an object";
+    }
+    else if ((ct = json_object_get(item, "changeType")) != NULL) {
+        data = json_object_get(item, "data");
+        if (!json_is_string(ct)) {
+            why = "changeType: not a string";
+        }
+        else if (strcmp(json_string_value(ct), "InsertOrUpdate") == 0) {
+            ev.change = PT_CHANGE_UPSERT;
+        }
+        else if (strcmp(json_string_value(ct), "Delete") == 0) {
+            ev.change = PT_CHANGE_DELETE;
+        }
+        else {
+            why = "changeType: not InsertOrUpdate or Delete";
+        }
+        if (!why && !data) {
+            why = "data: missing";
+        }
+        else if (!why && !json_is_object(data)) {
+            why = "data: not an object";
+        }
+    }
+    if (!why) {
+        why = pt_event_validate(p, data, &ev);
+    }
+    if (!why) {
+        ev.payload = pt_event_dump(p, data, PT_EVENT_DUMP_FLAGS, &len);
+        if (!ev.payload) {
+            why = "data: cannot serialize";
+        }
+    }
+    if (why) {
+        pt_event_reject(p, out, n, why, item);
+        return;
+    }
+    *(pt_event_t *)apr_array_push(out->events) = ev;
+}
+
+static void pt_event_items(apr_pool_t *p, const json_t *arr,
+                           pt_delivery_t *out)
+{
+    size_t i;
+
+    for (i = 0; i < json_array_size(arr); i++) {
+        pt_event_item(p, json_array_get(arr, i), (int)(i + 1), out);
+    }
+}
+
+void pt_event_parse(apr_pool_t *p, const char *body, apr_size_t len,
+                    pt_delivery_t *out)
+{
+    json_error_t err;
+    json_t *root;
+    const json_t *value;
+
+    out->events = apr_array_make(p, 4, sizeof(pt_event_t));
+    out->rejects = apr_array_make(p, 1, sizeof(pt_reject_t));
+    if (!body) {
+        body = "";
+        len = 0;
+    }
+
+    /* Without JSON_DECODE_ANY jansson accepts only an object or an array,
+     * so a scalar body is refused here like any other non-JSON body. */
+    root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &err);
+    if (!root) {
+        pt_reject_t *r = apr_array_push(out->rejects);
+        char *raw = apr_palloc(p, len + 1);
+
+        memcpy(raw, body, len);
+        raw[len] = '\0';
+        r->reason = pt_event_json_error(p, &err);
+        r->body = raw;
+        r->body_len = len;
+        return;
+    }
+
+    value = json_object_get(root, "value");
+    if (json_is_array(root)) {
+        pt_event_items(p, root, out);
+    }
+    else if (!json_object_get(root, "changeType") && json_is_array(value)) {
+        pt_event_items(p, value, out);
+    }
+    else {
+        pt_event_item(p, root, 1, out);
+    }
+    json_decref(root);
+}

@@ -15,7 +15,7 @@
 #include <apr_pools.h>
 #include <apr_tables.h>
 
-/* Longest changeVersion and status, in bytes. */
+/* Longest changeVersion (ASCII bytes) and status (characters). */
 #define PT_EVENT_MAX_VERSION 64
 #define PT_EVENT_MAX_STATUS 64
 
@@ -45,7 +45,7 @@ typedef struct {
 
 /* Something that could not be applied: stored in the quarantine. */
 typedef struct {
-    const char *reason;     /* e.g. "event 2: date: not a calendar date" */
+    const char *reason;     /* e.g. "item 2: date: not a calendar date" */
     const char *body;       /* the item's JSON text, or the raw body when it is not JSON */
     apr_size_t body_len;
 } pt_reject_t;

@@ -1,1 +1,224 @@
-/* placeholder */ typedef int pt_placeholder_pt_sig;
+/* pt_sig: HMAC signatures of webhook deliveries (see pt_sig.h). */
+
+#include "pt_sig.h"
+
+#include <apr_base64.h>
+#include <apr_cstr.h>
+#include <apr_escape.h>
+#include <apr_lib.h>
+#include <apr_strings.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <string.h>
+
+static const EVP_MD *pt_sig_md(pt_hash_t alg)
+{
+    return alg == PT_HASH_SHA512 ? EVP_sha512() : EVP_sha256();
+}
+
+apr_size_t pt_sig_digest_len(pt_hash_t alg)
+{
+    return alg == PT_HASH_SHA512 ? 64 : 32;
+}
+
+static int pt_sig_b64_value(char c)
+{
+    if (c >= 'A' && c <= 'Z') {
+        return c - 'A';
+    }
+    if (c >= 'a' && c <= 'z') {
+        return c - 'a' + 26;
+    }
+    if (c >= '0' && c <= '9') {
+        return c - '0' + 52;
+    }
+    if (c == '+') {
+        return 62;
+    }
+    if (c == '/') {
+        return 63;
+    }
+    return -1;
+}
+
+/* apr_base64_decode() stops quietly at the first character outside the
+ * alphabet and ignores wrong padding, so the text is checked here first.
+ * Returns the decoded length, or 0 if s[0..len) is not strict base64. */
+static apr_size_t pt_sig_b64_check(const char *s, apr_size_t len)
+{
+    apr_size_t n = 0, pad;
+    int last;
+
+    while (n < len && pt_sig_b64_value(s[n]) >= 0) {
+        ++n;
+    }
+    for (pad = 0; n + pad < len && s[n + pad] == '='; ++pad)
+        ;
+    if (n == 0 || n + pad != len || n % 4 == 1) {
+        return 0;
+    }
+    if (pad && (pad > 2 || (n + pad) % 4 != 0)) {
+        return 0;
+    }
+    /* Bits left over in the last character must be zero, otherwise several
+     * texts would decode to the same bytes; no encoder produces them. */
+    last = pt_sig_b64_value(s[n - 1]);
+    if ((n % 4 == 2 && (last & 0x0f)) || (n % 4 == 3 && (last & 0x03))) {
+        return 0;
+    }
+    return n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
+}
+
+/* Returns the decoded length, or 0 if s[0..len) is not strict hex. */
+static apr_size_t pt_sig_hex_check(const char *s, apr_size_t len)
+{
+    apr_size_t i;
+
+    if (len == 0 || len % 2) {
+        return 0;
+    }
+    for (i = 0; i < len; ++i) {
+        if (!apr_isxdigit(s[i])) {
+            return 0;
+        }
+    }
+    return len / 2;
+}
+
+const char *pt_sig_decode_key(apr_pool_t *p, const char *text,
+                              pt_encoding_t enc, pt_key_t *out)
+{
+    apr_size_t len = strlen(text), n;
+    unsigned char *bytes;
+
+    if (len == 0) {
+        return "the key is empty";
+    }
+    switch (enc) {
+    case PT_ENC_RAW:
+        out->bytes = (const unsigned char *)apr_pstrmemdup(p, text, len);
+        out->len = len;
+        return NULL;
+    case PT_ENC_BASE64:
+        if (!pt_sig_b64_check(text, len)) {
+            return "the key is not valid base64";
+        }
+        bytes = apr_palloc(p, apr_base64_decode_len(text));
+        out->len = apr_base64_decode_binary(bytes, text);
+        out->bytes = bytes;
+        return NULL;
+    case PT_ENC_HEX:
+        if ((n = pt_sig_hex_check(text, len)) == 0) {
+            return "the key is not valid hex";
+        }
+        bytes = apr_palloc(p, n);
+        apr_unescape_hex(bytes, text, len, 0, NULL);
+        out->bytes = bytes;
+        out->len = n;
+        return NULL;
+    }
+    return "unknown key encoding";
+}
+
+const char *pt_sig_decode_header(const char *value, pt_hash_t alg,
+                                 pt_encoding_t enc, unsigned char *out,
+                                 apr_size_t *out_len)
+{
+    apr_size_t want = pt_sig_digest_len(alg), len;
+    const char *end;
+
+    while (*value == ' ' || *value == '\t') {
+        ++value;
+    }
+    if (apr_cstr_casecmpn(value, "sha256=", 7) == 0
+        || apr_cstr_casecmpn(value, "sha512=", 7) == 0) {
+        value += 7;
+    }
+    end = value + strlen(value);
+    while (end > value && (end[-1] == ' ' || end[-1] == '\t')) {
+        --end;
+    }
+    len = end - value;
+    if (len == 0) {
+        return "the signature is empty";
+    }
+
+    switch (enc) {
+    case PT_ENC_BASE64:
+        if ((len = pt_sig_b64_check(value, len)) == 0) {
+            return "the signature is not valid base64";
+        }
+        if (len != want) {
+            return "the signature has the wrong length";
+        }
+        /* Decoding stops at the padding or blank that ends the checked
+         * text, so exactly want bytes are written. */
+        *out_len = apr_base64_decode_binary(out, value);
+        return NULL;
+    case PT_ENC_HEX:
+        if ((len = pt_sig_hex_check(value, len)) == 0) {
+            return "the signature is not valid hex";
+        }
+        if (len != want) {
+            return "the signature has the wrong length";
+        }
+        apr_unescape_hex(out, value, end - value, 0, NULL);
+        *out_len = want;
+        return NULL;
+    case PT_ENC_RAW:
+        break;
+    }
+    return "unsupported signature encoding";
+}
+
+apr_size_t pt_sig_hmac(pt_hash_t alg, const pt_key_t *key,
+                       const void *data, apr_size_t len, unsigned char *out)
+{
+    unsigned int out_len = 0;
+
+    /* An empty body may come as a NULL pointer, for which OpenSSL 3.0
+     * silently produces no digest. */
+    if (!HMAC(pt_sig_md(alg), key->bytes, (int)key->len,
+              data ? data : (const void *)"", len, out, &out_len)) {
+        return 0;
+    }
+    return out_len;
+}
+
+int pt_sig_verify(pt_hash_t alg, const pt_key_t *keys, int nkeys,
+                  const void *body, apr_size_t len,
+                  const unsigned char *sig, apr_size_t sig_len)
+{
+    unsigned char mac[PT_SIG_MAX_LEN];
+    apr_size_t want = pt_sig_digest_len(alg);
+    int i, found = -1;
+
+    if (sig_len != want) {
+        return -1;
+    }
+    /* Every key is tried so that the time taken does not tell which one
+     * matched. */
+    for (i = 0; i < nkeys; ++i) {
+        if (pt_sig_hmac(alg, &keys[i], body, len, mac) == want
+            && CRYPTO_memcmp(mac, sig, want) == 0 && found < 0) {
+            found = i;
+        }
+    }
+    return found;
+}
+
+const char *pt_sig_encode(apr_pool_t *p, const unsigned char *bytes,
+                          apr_size_t len, pt_encoding_t enc)
+{
+    char *text;
+
+    if (enc == PT_ENC_HEX) {
+        return apr_pescape_hex(p, bytes, len, 0);
+    }
+    text = apr_palloc(p, apr_base64_encode_len((int)len));
+    apr_base64_encode_binary(text, bytes, (int)len);
+    return text;
+}

@@ -68,8 +68,9 @@ typedef struct {
  * each job is retried in a transaction of its own, so that one bad job never
  * fails the others. On return every job has either error == NULL (committed)
  * or error set and its counts zeroed (nothing of it stored). now_us is the
- * updated_at / received_at value (Unix microseconds). */
-void pt_store_commit(apr_pool_t *p, const pt_store_conn_t *c,
+ * updated_at / received_at value (Unix microseconds). Returns the number of
+ * transactions committed (1 when the shared one succeeded). */
+int pt_store_commit(apr_pool_t *p, const pt_store_conn_t *c,
                      pt_store_job_t **jobs, int njobs, apr_int64_t now_us);
 
 #endif /* PT_STORE_H */

@@ -1,2 +1,694 @@
+/* Unit tests for pt_event: body forms, validation rules, rejects. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <apr_general.h>
+#include <apr_pools.h>
+#include <apr_strings.h>
+
+#include "pt_event.h"
 #include "tap.h"
-int main(void) { ok(1, "placeholder"); return tap_done(); }
+
+static apr_pool_t *pool;
+
+#define EV(d, i) (&APR_ARRAY_IDX((d)->events, (i), pt_event_t))
+#define RJ(d, i) (&APR_ARRAY_IDX((d)->rejects, (i), pt_reject_t))
+
+/* A valid bare object; the F_* macros build it with one field replaced. */
+#define F_ID "\"id\":4711"
+#define F_CV "\"changeVersion\":\"0000090200004BD0000B\""
+#define F_DATE "\"date\":\"2025-07-15\""
+#define F_TOD "\"timeOfDayInMinutes\":482"
+#define F_STATUS "\"status\":\"AccessOk\""
+
+static pt_delivery_t parse_len(const char *body, apr_size_t len)
+{
+    pt_delivery_t d;
+
+    pt_event_parse(pool, body, len, &d);
+    return d;
+}
+
+static pt_delivery_t parse(const char *body)
+{
+    return parse_len(body, strlen(body));
+}
+
+/* Bare object with the five required fields, each replaceable; a NULL
+ * field is left out. */
+static const char *bare(const char *id, const char *cv, const char *date,
+                        const char *tod, const char *status,
+                        const char *extra)
+{
+    const char *parts[6];
+    const char *s = "{";
+    int i, n = 0;
+
+    parts[0] = id;
+    parts[1] = cv;
+    parts[2] = date;
+    parts[3] = tod;
+    parts[4] = status;
+    parts[5] = extra;
+    for (i = 0; i < 6; i++) {
+        if (parts[i]) {
+            s = apr_pstrcat(pool, s, n++ ? "," : "", parts[i], NULL);
+        }
+    }
+    return apr_pstrcat(pool, s, "}", NULL);
+}
+
+static const char *with_id(const char *id)
+{
+    return bare(id, F_CV, F_DATE, F_TOD, F_STATUS, NULL);
+}
+
+static const char *with_cv(const char *cv)
+{
+    return bare(F_ID, cv, F_DATE, F_TOD, F_STATUS, NULL);
+}
+
+static const char *with_date(const char *date)
+{
+    return bare(F_ID, F_CV, date, F_TOD, F_STATUS, NULL);
+}
+
+static const char *with_tod(const char *tod)
+{
+    return bare(F_ID, F_CV, F_DATE, tod, F_STATUS, NULL);
+}
+
+static const char *with_status(const char *status)
+{
+    return bare(F_ID, F_CV, F_DATE, F_TOD, status, NULL);
+}
+
+static const char *with_extra(const char *extra)
+{
+    return bare(F_ID, F_CV, F_DATE, F_TOD, F_STATUS, extra);
+}
+
+static const char *repeat(const char *unit, int n)
+{
+    const char *s = "";
+    int i;
+
+    for (i = 0; i < n; i++) {
+        s = apr_pstrcat(pool, s, unit, NULL);
+    }
+    return s;
+}
+
+/* The body yields exactly one event. */
+static const pt_event_t *accepts(const char *body, const char *name)
+{
+    pt_delivery_t d = parse(body);
+
+    ok(d.events->nelts == 1 && d.rejects->nelts == 0, "accepted: %s", name);
+    if (d.rejects->nelts) {
+        printf("#   reason: %s\n", RJ(&d, 0)->reason);
+    }
+    return d.events->nelts == 1 ? EV(&d, 0) : NULL;
+}
+
+/* The body yields no event and one reject whose reason is want. */
+static void rejects(const char *body, const char *want, const char *name)
+{
+    pt_delivery_t d = parse(body);
+
+    ok(d.events->nelts == 0 && d.rejects->nelts == 1, "rejected: %s", name);
+    is_str(d.rejects->nelts ? RJ(&d, 0)->reason : NULL, want,
+           "reason: %s", name);
+}
+
+/* The body is refused as a whole: one reject holding the raw bytes. */
+static void not_json(const char *body, apr_size_t len, const char *want,
+                     const char *name)
+{
+    pt_delivery_t d = parse_len(body, len);
+    const pt_reject_t *r = d.rejects->nelts ? RJ(&d, 0) : NULL;
+
+    ok(d.events->nelts == 0 && d.rejects->nelts == 1, "not JSON: %s", name);
+    ok(r && r->body_len == len && memcmp(r->body, body, len) == 0
+       && r->body != body, "raw body copied: %s", name);
+    if (want) {
+        is_str(r ? r->reason : NULL, want, "reason: %s", name);
+    }
+    else {
+        ok(r && strncmp(r->reason, "not JSON: ", 10) == 0,
+           "reason starts with 'not JSON': %s", name);
+    }
+}
+
+static void test_forms(void)
+{
+    const char *ev1 = "{\"changeType\":\"InsertOrUpdate\",\"data\":"
+        "{\"changeVersion\":\"0000090200004BD0000B\",\"id\":4711,"
+        "\"person\":{\"id\":123152,\"externalReferences\":"
+        "{\"@badge-number\":\"6767676\"}},"
+        "\"date\":\"2025-07-15\",\"timeOfDayInMinutes\":482,"
+        "\"terminal\":{\"id\":12,\"externalReferences\":"
+        "{\"@external-code\":\"GATE-1\"}},\"status\":\"AccessOk\"}}";
+    const char *del = "{\"changeType\":\"Delete\",\"data\":"
+        "{\"changeVersion\":\"0000090200004BD0000C\",\"id\":1001}}";
+    const pt_event_t *e;
+    pt_delivery_t d;
+
+    e = accepts(ev1, "single InsertOrUpdate event");
+    if (e) {
+        is_int(e->change, PT_CHANGE_UPSERT, "change is upsert");
+        is_int(e->id, 4711, "id");
+        is_str(e->change_version, "0000090200004BD0000B", "changeVersion");
+        is_str(e->date, "2025-07-15", "date");
+        is_int(e->time_of_day, 482, "timeOfDayInMinutes");
+        is_int(e->has_person, 1, "has_person");
+        is_int(e->person_id, 123152, "person id");
+        is_str(e->person_refs, "{\"@badge-number\":\"6767676\"}",
+               "person refs serialized");
+        is_int(e->has_terminal, 1, "has_terminal");
+        is_int(e->terminal_id, 12, "terminal id");
+        is_str(e->terminal_refs, "{\"@external-code\":\"GATE-1\"}",
+               "terminal refs serialized");
+        is_str(e->status, "AccessOk", "status");
+        is_str(e->payload,
+               "{\"changeVersion\":\"0000090200004BD0000B\",\"id\":4711,"
+               "\"person\":{\"id\":123152,\"externalReferences\":"
+               "{\"@badge-number\":\"6767676\"}},"
+               "\"date\":\"2025-07-15\",\"timeOfDayInMinutes\":482,"
+               "\"terminal\":{\"id\":12,\"externalReferences\":"
+               "{\"@external-code\":\"GATE-1\"}},\"status\":\"AccessOk\"}",
+               "payload is data, compact, keys in received order");
+    }
+
+    e = accepts(bare(F_ID, F_CV, F_DATE, F_TOD, F_STATUS, NULL),
+                "bare object");
+    if (e) {
+        is_int(e->change, PT_CHANGE_UPSERT, "bare object is an upsert");
+        is_int(e->id, 4711, "bare object id");
+        is_int(e->has_person, 0, "person absent");
+        is_int(e->has_terminal, 0, "terminal absent");
+        ok(e->person_refs == NULL && e->terminal_refs == NULL,
+           "no refs when absent");
+        is_str(e->payload, "{\"id\":4711,\"changeVersion\":"
+               "\"0000090200004BD0000B\",\"date\":\"2025-07-15\","
+               "\"timeOfDayInMinutes\":482,\"status\":\"AccessOk\"}",
+               "bare object payload is the object itself");
+    }
+
+    d = parse(apr_pstrcat(pool, "[", ev1, ",", del, "]", NULL));
+    is_int(d.events->nelts, 2, "array of events: two events");
+    is_int(d.rejects->nelts, 0, "array of events: no reject");
+    if (d.events->nelts == 2) {
+        is_int(EV(&d, 0)->id, 4711, "array keeps order (1)");
+        is_int(EV(&d, 1)->id, 1001, "array keeps order (2)");
+        is_int(EV(&d, 1)->change, PT_CHANGE_DELETE, "second is a delete");
+    }
+
+    d = parse(apr_pstrcat(pool, "[", with_id("\"id\":1"), ",", del, ",",
+                          with_id("\"id\":3"), "]", NULL));
+    is_int(d.events->nelts, 3, "array mixing events and bare objects");
+    is_int(d.rejects->nelts, 0, "mixed array: no reject");
+    if (d.events->nelts == 3) {
+        is_int(EV(&d, 0)->id, 1, "mixed order (1)");
+        is_int(EV(&d, 1)->id, 1001, "mixed order (2)");
+        is_int(EV(&d, 2)->id, 3, "mixed order (3)");
+        is_int(EV(&d, 0)->change, PT_CHANGE_UPSERT, "bare in array upsert");
+        is_int(EV(&d, 1)->change, PT_CHANGE_DELETE, "event in array delete");
+    }
+
+    d = parse(apr_pstrcat(pool, "{\"value\":[", del, ",",
+                          with_id("\"id\":2"), "]}", NULL));
+    is_int(d.events->nelts, 2, "value envelope: two events");
+    is_int(d.rejects->nelts, 0, "value envelope: no reject");
+    if (d.events->nelts == 2) {
+        is_int(EV(&d, 0)->id, 1001, "envelope order (1)");
+        is_int(EV(&d, 1)->id, 2, "envelope order (2)");
+    }
+
+    d = parse("[]");
+    ok(d.events->nelts == 0 && d.rejects->nelts == 0,
+       "empty array: nothing");
+    d = parse("{\"value\":[]}");
+    ok(d.events->nelts == 0 && d.rejects->nelts == 0,
+       "empty envelope: nothing");
+
+    /* "value" that is not an array is just a field of a bare object. */
+    e = accepts(with_extra("\"value\":5"), "value not an array: bare object");
+    if (e) {
+        ok(strstr(e->payload, "\"value\":5") != NULL,
+           "value kept in payload");
+    }
+    /* With changeType present, "value" does not make an envelope. */
+    e = accepts("{\"changeType\":\"Delete\",\"value\":[],\"data\":"
+                "{\"id\":5,\"changeVersion\":\"v\"}}",
+                "changeType wins over value");
+    if (e) {
+        is_int(e->id, 5, "event with value member: id from data");
+    }
+
+    d = parse("[1,\"x\",null,[]]");
+    is_int(d.rejects->nelts, 4, "array of non-objects: four rejects");
+    if (d.rejects->nelts == 4) {
+        is_str(RJ(&d, 0)->reason, "item 1: not an object", "number item");
+        is_str(RJ(&d, 0)->body, "1", "number item body");
+        is_str(RJ(&d, 1)->body, "\"x\"", "string item body");
+        is_str(RJ(&d, 2)->body, "null", "null item body");
+        is_str(RJ(&d, 3)->reason, "item 4: not an object", "array item");
+        is_str(RJ(&d, 3)->body, "[]", "array item body");
+        is_int(RJ(&d, 3)->body_len, 2, "array item body_len");
+    }
+    d = parse("{\"value\":[{\"id\":1}, 7]}");
+    is_int(d.rejects->nelts, 2, "envelope items rejected individually");
+    if (d.rejects->nelts == 2) {
+        is_str(RJ(&d, 0)->reason, "item 1: changeVersion: missing",
+               "envelope item 1 reason");
+        is_str(RJ(&d, 1)->reason, "item 2: not an object",
+               "envelope item 2 reason");
+    }
+}
+
+static void test_mixed(void)
+{
+    const char *bad_date = with_date("\"date\":\"2026-02-30\"");
+    const char *bad_cv = "{\"changeType\":\"Delete\",\"data\":"
+        "{\"id\":9,\"changeVersion\":\"\"}}";
+    pt_delivery_t d;
+
+    d = parse(apr_pstrcat(pool, "[", with_id("\"id\":1"), ",", bad_date,
+                          ",", with_id("\"id\":3"), ",", bad_cv, "]", NULL));
+    is_int(d.events->nelts, 2, "mixed valid and invalid: two events");
+    is_int(d.rejects->nelts, 2, "mixed valid and invalid: two rejects");
+    if (d.events->nelts == 2 && d.rejects->nelts == 2) {
+        is_int(EV(&d, 0)->id, 1, "valid event 1 kept");
+        is_int(EV(&d, 1)->id, 3, "valid event 3 kept");
+        is_str(RJ(&d, 0)->reason, "item 2: date: not a calendar date",
+               "reject numbered by delivery position");
+        is_str(RJ(&d, 0)->body, bad_date, "reject body is the item JSON");
+        is_int(RJ(&d, 0)->body_len, strlen(bad_date), "reject body_len");
+        is_str(RJ(&d, 1)->reason,
+               "item 4: changeVersion: not 1..64 printable ASCII characters",
+               "delete reject numbered 4");
+        is_str(RJ(&d, 1)->body, bad_cv, "delete reject body is the event");
+    }
+}
+
+static void test_id(void)
+{
+    const pt_event_t *e;
+
+    rejects(with_id("\"id\":0"), "item 1: id: out of range 1..2^63-1",
+            "id 0");
+    e = accepts(with_id("\"id\":1"), "id 1");
+    if (e) {
+        is_int(e->id, 1, "id 1 value");
+    }
+    e = accepts(with_id("\"id\":9223372036854775807"), "id 2^63-1");
+    if (e) {
+        ok(e->id == APR_INT64_C(9223372036854775807), "id 2^63-1 value");
+    }
+    not_json(with_id("\"id\":9223372036854775808"),
+             strlen(with_id("\"id\":9223372036854775808")), NULL,
+             "id 2^63 is too big for jansson");
+    rejects(with_id("\"id\":-1"), "item 1: id: out of range 1..2^63-1",
+            "id -1");
+    rejects(with_id("\"id\":-9223372036854775808"),
+            "item 1: id: out of range 1..2^63-1", "id -2^63");
+    rejects(with_id("\"id\":1.0"), "item 1: id: not an integer", "id real");
+    rejects(with_id("\"id\":1e3"), "item 1: id: not an integer",
+            "id exponent");
+    rejects(with_id("\"id\":\"5\""), "item 1: id: not an integer",
+            "id string");
+    rejects(with_id("\"id\":null"), "item 1: id: not an integer", "id null");
+    rejects(with_id(NULL), "item 1: id: missing", "id missing");
+}
+
+static void test_version(void)
+{
+    const char *msg =
+        "item 1: changeVersion: not 1..64 printable ASCII characters";
+    const pt_event_t *e;
+
+    rejects(with_cv("\"changeVersion\":\"\""), msg, "changeVersion empty");
+    e = accepts(with_cv("\"changeVersion\":\"a\""), "changeVersion 1 char");
+    if (e) {
+        is_str(e->change_version, "a", "changeVersion 1 char value");
+    }
+    e = accepts(with_cv(apr_pstrcat(pool, "\"changeVersion\":\"",
+                                    repeat("x", 64), "\"", NULL)),
+                "changeVersion 64 chars");
+    if (e) {
+        is_int(strlen(e->change_version), 64, "changeVersion 64 kept");
+    }
+    rejects(with_cv(apr_pstrcat(pool, "\"changeVersion\":\"",
+                                repeat("x", 65), "\"", NULL)),
+            msg, "changeVersion 65 chars");
+    accepts(with_cv("\"changeVersion\":\" ~\""),
+            "changeVersion space and tilde");
+    rejects(with_cv("\"changeVersion\":\"a\\tb\""), msg,
+            "changeVersion control char");
+    rejects(with_cv("\"changeVersion\":\"a\\u007fb\""), msg,
+            "changeVersion DEL");
+    rejects(with_cv("\"changeVersion\":\"caf\\u00e9\""), msg,
+            "changeVersion non-ASCII");
+    rejects(with_cv("\"changeVersion\":12"),
+            "item 1: changeVersion: not a string", "changeVersion number");
+    rejects(with_cv(NULL), "item 1: changeVersion: missing",
+            "changeVersion missing");
+}
+
+static void test_date(void)
+{
+    const char *shape = "item 1: date: not YYYY-MM-DD";
+    const char *cal = "item 1: date: not a calendar date";
+    const pt_event_t *e;
+
+    ok(pt_event_valid_date("2024-02-29"), "2024-02-29 leap day");
+    ok(!pt_event_valid_date("2023-02-29"), "2023-02-29 not a leap year");
+    ok(pt_event_valid_date("2000-02-29"), "2000-02-29 (divisible by 400)");
+    ok(!pt_event_valid_date("1900-02-29"), "1900-02-29 (century)");
+    ok(!pt_event_valid_date("2026-02-30"), "2026-02-30");
+    ok(pt_event_valid_date("2026-01-31"), "2026-01-31");
+    ok(!pt_event_valid_date("2026-04-31"), "2026-04-31");
+    ok(pt_event_valid_date("2026-12-31"), "2026-12-31");
+    ok(!pt_event_valid_date("2026-13-01"), "month 13");
+    ok(!pt_event_valid_date("2026-00-10"), "month 00");
+    ok(!pt_event_valid_date("2026-01-00"), "day 00");
+    ok(!pt_event_valid_date("2026-01-32"), "day 32");
+    ok(!pt_event_valid_date("0000-01-01"), "year 0000");
+    ok(pt_event_valid_date("0001-01-01"), "year 0001");
+    ok(pt_event_valid_date("9999-12-31"), "year 9999");
+    ok(!pt_event_valid_date("2026-1-01"), "short month");
+    ok(!pt_event_valid_date("2026-01-011"), "11 characters");
+    ok(!pt_event_valid_date("2026-01-0"), "9 characters");
+    ok(!pt_event_valid_date(""), "empty");
+    ok(!pt_event_valid_date(NULL), "NULL");
+    ok(!pt_event_valid_date("2026-0a-01"), "letter in month");
+    ok(!pt_event_valid_date("abcd-01-01"), "letters in year");
+    ok(!pt_event_valid_date("2026/01/01"), "slashes");
+    ok(!pt_event_valid_date("2026-01-01T00:00"), "date-time");
+    ok(!pt_event_valid_date("+026-01-01"), "sign in year");
+
+    e = accepts(with_date("\"date\":\"2024-02-29\""), "event on leap day");
+    if (e) {
+        is_str(e->date, "2024-02-29", "leap day kept");
+    }
+    rejects(with_date("\"date\":\"2023-02-29\""), cal, "event 2023-02-29");
+    rejects(with_date("\"date\":\"2026-02-30\""), cal, "event 2026-02-30");
+    rejects(with_date("\"date\":\"2026-13-01\""), cal, "event month 13");
+    rejects(with_date("\"date\":\"2026-01-00\""), cal, "event day 00");
+    rejects(with_date("\"date\":\"2026-1-1\""), shape, "event short date");
+    rejects(with_date("\"date\":\"2026-01-01 \""), shape,
+            "event date trailing space");
+    rejects(with_date("\"date\":\"2026-0x-01\""), shape,
+            "event letters in date");
+    rejects(with_date("\"date\":20260101"), "item 1: date: not a string",
+            "event date number");
+    rejects(with_date(NULL), "item 1: date: missing", "event date missing");
+}
+
+static void test_time(void)
+{
+    const char *range = "item 1: timeOfDayInMinutes: out of range 0..1439";
+    const pt_event_t *e;
+
+    rejects(with_tod("\"timeOfDayInMinutes\":-1"), range, "time -1");
+    e = accepts(with_tod("\"timeOfDayInMinutes\":0"), "time 0");
+    if (e) {
+        is_int(e->time_of_day, 0, "time 0 value");
+    }
+    e = accepts(with_tod("\"timeOfDayInMinutes\":1439"), "time 1439");
+    if (e) {
+        is_int(e->time_of_day, 1439, "time 1439 value");
+    }
+    rejects(with_tod("\"timeOfDayInMinutes\":1440"), range, "time 1440");
+    rejects(with_tod("\"timeOfDayInMinutes\":4294967296"), range,
+            "time 2^32 (no truncation to int)");
+    rejects(with_tod("\"timeOfDayInMinutes\":60.0"),
+            "item 1: timeOfDayInMinutes: not an integer", "time real");
+    rejects(with_tod("\"timeOfDayInMinutes\":\"60\""),
+            "item 1: timeOfDayInMinutes: not an integer", "time string");
+    rejects(with_tod(NULL), "item 1: timeOfDayInMinutes: missing",
+            "time missing");
+}
+
+static void test_refs(void)
+{
+    const pt_event_t *e;
+
+    e = accepts(with_extra("\"person\":null"), "person null");
+    if (e) {
+        is_int(e->has_person, 0, "person null: has_person 0");
+        ok(e->person_refs == NULL, "person null: no refs");
+    }
+    e = accepts(with_extra("\"person\":{\"id\":-5}"),
+                "person id any integer");
+    if (e) {
+        is_int(e->has_person, 1, "person object: has_person 1");
+        is_int(e->person_id, -5, "person id value");
+        ok(e->person_refs == NULL, "person without refs: NULL refs");
+    }
+    e = accepts(with_extra("\"person\":{\"id\":1,\"externalReferences\":null}"),
+                "person externalReferences null");
+    if (e) {
+        ok(e->person_refs == NULL, "null externalReferences: NULL refs");
+    }
+    e = accepts(with_extra("\"person\":{\"id\":1,\"externalReferences\":{}}"),
+                "person externalReferences empty");
+    if (e) {
+        is_str(e->person_refs, "{}", "empty externalReferences kept");
+    }
+    rejects(with_extra("\"person\":{}"), "item 1: person.id: missing",
+            "person without id");
+    rejects(with_extra("\"person\":{\"id\":\"7\"}"),
+            "item 1: person.id: not an integer", "person id string");
+    rejects(with_extra("\"person\":{\"id\":7.5}"),
+            "item 1: person.id: not an integer", "person id real");
+    rejects(with_extra("\"person\":7"),
+            "item 1: person: not an object or null", "person number");
+    rejects(with_extra("\"person\":{\"id\":7,\"externalReferences\":"
+                       "{\"@badge-number\":123}}"),
+            "item 1: person.externalReferences: a value is not a string",
+            "person externalReferences non-string value");
+    rejects(with_extra("\"person\":{\"id\":7,\"externalReferences\":"
+                       "{\"a\":\"x\",\"b\":null}}"),
+            "item 1: person.externalReferences: a value is not a string",
+            "person externalReferences null value");
+    rejects(with_extra("\"person\":{\"id\":7,\"externalReferences\":"
+                       "[\"x\"]}"),
+            "item 1: person.externalReferences: not an object",
+            "person externalReferences array");
+
+    e = accepts(with_extra("\"terminal\":{\"id\":12,\"externalReferences\":"
+                           "{\"z\":\"1\",\"@external-code\":\"GATE \\u00e9\"},"
+                           "\"name\":\"x\"}"),
+                "terminal with refs");
+    if (e) {
+        is_int(e->has_terminal, 1, "terminal has_terminal");
+        is_int(e->terminal_id, 12, "terminal id");
+        is_str(e->terminal_refs,
+               "{\"z\":\"1\",\"@external-code\":\"GATE \xc3\xa9\"}",
+               "terminal refs compact, in order");
+        is_int(e->has_person, 0, "terminal only: no person");
+    }
+    rejects(with_extra("\"terminal\":{\"name\":\"x\"}"),
+            "item 1: terminal.id: missing", "terminal without id");
+    rejects(with_extra("\"terminal\":{\"id\":1,\"externalReferences\":"
+                       "{\"a\":true}}"),
+            "item 1: terminal.externalReferences: a value is not a string",
+            "terminal externalReferences non-string value");
+    e = accepts(with_extra("\"terminal\":null"), "terminal null");
+    if (e) {
+        is_int(e->has_terminal, 0, "terminal null: has_terminal 0");
+    }
+}
+
+static void test_status(void)
+{
+    const char *msg = "item 1: status: not 1..64 characters";
+    const pt_event_t *e;
+
+    rejects(with_status("\"status\":\"\""), msg, "status empty");
+    e = accepts(with_status(apr_pstrcat(pool, "\"status\":\"",
+                                        repeat("s", 64), "\"", NULL)),
+                "status 64 ASCII characters");
+    rejects(with_status(apr_pstrcat(pool, "\"status\":\"",
+                                    repeat("s", 65), "\"", NULL)),
+            msg, "status 65 characters");
+    /* 64 two-byte and 64 four-byte characters: 128 and 256 bytes. */
+    e = accepts(with_status(apr_pstrcat(pool, "\"status\":\"",
+                                        repeat("\xc3\xa9", 64), "\"", NULL)),
+                "status 64 two-byte characters");
+    if (e) {
+        is_int(strlen(e->status), 128, "multibyte status kept whole");
+    }
+    accepts(with_status(apr_pstrcat(pool, "\"status\":\"",
+                                    repeat("\\ud83d\\ude00", 64), "\"",
+                                    NULL)),
+            "status 64 astral characters (escaped surrogates)");
+    rejects(with_status(apr_pstrcat(pool, "\"status\":\"",
+                                    repeat("\xc3\xa9", 65), "\"", NULL)),
+            msg, "status 65 two-byte characters");
+    e = accepts(with_status("\"status\":\"UnknownBadgeNumber\""),
+                "status UnknownBadgeNumber");
+    e = accepts(with_status("\"status\":\"SomethingNew\""),
+                "unknown status");
+    if (e) {
+        is_str(e->status, "SomethingNew", "unknown status kept as given");
+    }
+    rejects(with_status("\"status\":1"), "item 1: status: not a string",
+            "status number");
+    rejects(with_status(NULL), "item 1: status: missing", "status missing");
+}
+
+static void test_change_type(void)
+{
+    const pt_event_t *e;
+
+    e = accepts("{\"changeType\":\"Delete\",\"data\":"
+                "{\"id\":77,\"changeVersion\":\"v2\"}}",
+                "Delete with only id and changeVersion");
+    if (e) {
+        is_int(e->change, PT_CHANGE_DELETE, "delete change");
+        is_int(e->id, 77, "delete id");
+        is_str(e->change_version, "v2", "delete changeVersion");
+        ok(e->date == NULL && e->status == NULL && e->person_refs == NULL
+           && e->terminal_refs == NULL && !e->has_person
+           && !e->has_terminal, "delete: other columns empty");
+        is_str(e->payload, "{\"id\":77,\"changeVersion\":\"v2\"}",
+               "delete payload");
+    }
+    e = accepts("{\"changeType\":\"Delete\",\"data\":{\"id\":77,"
+                "\"changeVersion\":\"v2\",\"date\":\"bad\","
+                "\"timeOfDayInMinutes\":9999,\"person\":5,\"status\":\"\"}}",
+                "Delete does not validate other fields");
+    if (e) {
+        ok(e->date == NULL && e->status == NULL && !e->has_person,
+           "delete ignores other fields for columns");
+        ok(strstr(e->payload, "\"date\":\"bad\"") != NULL,
+           "delete keeps other fields in payload");
+    }
+    rejects("{\"changeType\":\"Delete\",\"data\":{\"id\":77,"
+            "\"changeVersion\":\"a\\nb\"}}",
+            "item 1: changeVersion: not 1..64 printable ASCII characters",
+            "Delete with bad changeVersion");
+    rejects("{\"changeType\":\"Delete\",\"data\":{\"changeVersion\":\"v\"}}",
+            "item 1: id: missing", "Delete without id");
+    rejects("{\"changeType\":\"Delete\",\"data\":{\"id\":0,"
+            "\"changeVersion\":\"v\"}}",
+            "item 1: id: out of range 1..2^63-1", "Delete with id 0");
+    rejects("{\"changeType\":\"Delete\",\"data\":{\"id\":1}}",
+            "item 1: changeVersion: missing", "Delete without changeVersion");
+    rejects("{\"changeType\":\"InsertOrUpdate\",\"data\":{\"id\":1,"
+            "\"changeVersion\":\"v\"}}",
+            "item 1: date: missing", "InsertOrUpdate needs date");
+    rejects("{\"changeType\":\"Upsert\",\"data\":{\"id\":1,"
+            "\"changeVersion\":\"v\"}}",
+            "item 1: changeType: not InsertOrUpdate or Delete",
+            "unknown changeType");
+    rejects("{\"changeType\":\"delete\",\"data\":{\"id\":1,"
+            "\"changeVersion\":\"v\"}}",
+            "item 1: changeType: not InsertOrUpdate or Delete",
+            "changeType is case-sensitive");
+    rejects("{\"changeType\":1,\"data\":{\"id\":1,\"changeVersion\":\"v\"}}",
+            "item 1: changeType: not a string", "changeType number");
+    rejects("{\"changeType\":null,\"data\":{\"id\":1,"
+            "\"changeVersion\":\"v\"}}",
+            "item 1: changeType: not a string", "changeType null");
+    rejects("{\"changeType\":\"Delete\",\"data\":[1]}",
+            "item 1: data: not an object", "data array");
+    rejects("{\"changeType\":\"Delete\",\"data\":null}",
+            "item 1: data: not an object", "data null");
+    rejects("{\"changeType\":\"Delete\"}", "item 1: data: missing",
+            "data missing");
+}
+
+static void test_not_json(void)
+{
+    const char *dup = "{\"id\":1,\"changeVersion\":\"v\",\"id\":2}";
+    const char *utf = "{\"id\":1,\"changeVersion\":\"\xff\xfe\"}";
+    const char *big = apr_pstrcat(pool, "{\"", repeat("k", 300), "\":!}",
+                                  NULL);
+    const char *nul = "{\"id\":1}\0{\"id\":2}";
+    pt_delivery_t d;
+
+    not_json(dup, strlen(dup),
+             "not JSON: duplicate object key near '\"id\"' "
+             "(line 1, column 32)", "duplicate keys");
+    not_json("[{\"a\":1,\"a\":1}]", 15, NULL, "duplicate keys nested");
+    not_json(utf, strlen(utf), NULL, "invalid UTF-8");
+    not_json("{\"a\":\"\\u0000\"}", 14, NULL, "\\u0000 escape");
+    not_json("{\"id\":1,\"changeVer", 18, NULL, "truncated JSON");
+    not_json("hello world", 11,
+             "not JSON: '[' or '{' expected near 'hello' "
+             "(line 1, column 5)", "non-JSON text");
+    not_json("42", 2, NULL, "scalar number body");
+    not_json("\"x\"", 3, NULL, "scalar string body");
+    not_json("null", 4, NULL, "null body");
+    not_json("", 0, NULL, "empty body");
+    not_json("[1] x", 5, NULL, "trailing garbage");
+    not_json(nul, 17, NULL, "embedded NUL byte");
+
+    d = parse_len(big, strlen(big));
+    ok(d.rejects->nelts == 1 && strlen(RJ(&d, 0)->reason) < 120,
+       "reason stays short for a long token");
+    d = parse_len("\x01\x80\xff", 3);
+    ok(d.rejects->nelts == 1 && strspn(RJ(&d, 0)->reason,
+           " !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+           "[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~")
+       == strlen(RJ(&d, 0)->reason), "reason is printable ASCII");
+
+    pt_event_parse(pool, NULL, 0, &d);
+    ok(d.events->nelts == 0 && d.rejects->nelts == 1
+       && RJ(&d, 0)->body_len == 0, "NULL body is an empty body");
+}
+
+static void test_payload(void)
+{
+    const pt_event_t *e;
+
+    e = accepts("{\"zeta\":[1,{\"b\":2,\"a\":1}],\"status\":\"AccessOk\","
+                "\"id\":5,\"date\":\"2025-01-01\",\"changeVersion\":\"c\","
+                "\"timeOfDayInMinutes\":1,\"alpha\":null}",
+                "unknown fields accepted");
+    if (e) {
+        is_str(e->payload,
+               "{\"zeta\":[1,{\"b\":2,\"a\":1}],\"status\":\"AccessOk\","
+               "\"id\":5,\"date\":\"2025-01-01\",\"changeVersion\":\"c\","
+               "\"timeOfDayInMinutes\":1,\"alpha\":null}",
+               "payload keeps key order and unknown fields");
+    }
+    e = accepts("{\"changeType\":\"InsertOrUpdate\",\"data\":{ \"id\" : 5 ,"
+                "\n\"changeVersion\":\"c\",\"date\":\"2025-01-01\","
+                "\"timeOfDayInMinutes\":1,\"status\":\"\\u00e9\"},"
+                "\"extra\":1}",
+                "whitespace and escapes");
+    if (e) {
+        is_str(e->payload, "{\"id\":5,\"changeVersion\":\"c\","
+               "\"date\":\"2025-01-01\",\"timeOfDayInMinutes\":1,"
+               "\"status\":\"\xc3\xa9\"}",
+               "payload is compact data only");
+        is_str(e->status, "\xc3\xa9", "escaped status decoded to UTF-8");
+    }
+}
+
+int main(int argc, const char *const *argv)
+{
+    apr_app_initialize(&argc, &argv, NULL);
+    apr_pool_create(&pool, NULL);
+
+    test_forms();
+    test_mixed();
+    test_id();
+    test_version();
+    test_date();
+    test_time();
+    test_refs();
+    test_status();
+    test_change_type();
+    test_not_json();
+    test_payload();
+
+    apr_pool_destroy(pool);
+    apr_terminate();
+    return tap_done();
+}

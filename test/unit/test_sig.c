@@ -1,2 +1,225 @@
+/* Unit tests of pt_sig: key and header decoding, HMAC, verification. */
+
+#include "pt_sig.h"
 #include "tap.h"
-int main(void) { ok(1, "placeholder"); return tap_done(); }
+
+#include <apr_general.h>
+#include <apr_strings.h>
+
+/* RFC 4231 test case 2. */
+#define JEFE_DATA "what do ya want for nothing?"
+#define JEFE_256_HEX \
+    "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+#define JEFE_256_B64 "W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEM="
+#define JEFE_512_HEX \
+    "164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea250554" \
+    "9758bf75c05a994a6d034f65f8f0e6fdcaeab1a34d4a6b4b636e070a38bce737"
+#define JEFE_512_B64 \
+    "Fkt6e/z4GeLjlfvnO1bgo4e9ZCIugx/WECcM1+olBVSXWL91wFqZSm0DT2X48Ob9" \
+    "yuqxo01Ka0tjbgcKOLznNw=="
+
+static apr_pool_t *pool;
+
+/* Decodes a header value and returns its hex form, or the error prefixed
+ * with "!", so one is_str() checks both outcome and bytes. */
+static const char *hdr(const char *value, pt_hash_t alg, pt_encoding_t enc)
+{
+    unsigned char out[PT_SIG_MAX_LEN];
+    apr_size_t len = 0;
+    const char *err = pt_sig_decode_header(value, alg, enc, out, &len);
+
+    if (err) {
+        return apr_pstrcat(pool, "!", err, NULL);
+    }
+    return pt_sig_encode(pool, out, len, PT_ENC_HEX);
+}
+
+/* Decodes key text and returns the key bytes as hex, or "!" and the error. */
+static const char *key(const char *text, pt_encoding_t enc)
+{
+    pt_key_t k;
+    const char *err = pt_sig_decode_key(pool, text, enc, &k);
+
+    if (err) {
+        return apr_pstrcat(pool, "!", err, NULL);
+    }
+    return pt_sig_encode(pool, k.bytes, k.len, PT_ENC_HEX);
+}
+
+static void test_keys(void)
+{
+    is_str(key("Jefe", PT_ENC_RAW), "4a656665", "raw key is its bytes");
+    is_str(key(" a ", PT_ENC_RAW), "206120", "raw key keeps blanks");
+    is_str(key("SmVmZQ==", PT_ENC_BASE64), "4a656665", "base64 key");
+    is_str(key("SmVmZQ", PT_ENC_BASE64), "4a656665", "unpadded base64 key");
+    is_str(key("4a656665", PT_ENC_HEX), "4a656665", "hex key");
+    is_str(key("4A656665", PT_ENC_HEX), "4a656665", "upper-case hex key");
+    is_str(key("", PT_ENC_RAW), "!the key is empty", "empty raw key");
+    is_str(key("", PT_ENC_BASE64), "!the key is empty", "empty base64 key");
+    is_str(key("", PT_ENC_HEX), "!the key is empty", "empty hex key");
+    is_str(key("SmVmZQ=", PT_ENC_BASE64), "!the key is not valid base64",
+           "base64 key with short padding");
+    is_str(key("SmVm!Q==", PT_ENC_BASE64), "!the key is not valid base64",
+           "base64 key with a bad character");
+    is_str(key("SmVmZQ== ", PT_ENC_BASE64), "!the key is not valid base64",
+           "base64 key with a trailing blank");
+    is_str(key("4a65666", PT_ENC_HEX), "!the key is not valid hex",
+           "odd-length hex key");
+    is_str(key("4a65666g", PT_ENC_HEX), "!the key is not valid hex",
+           "hex key with a bad character");
+}
+
+static void test_hmac(void)
+{
+    unsigned char mac[PT_SIG_MAX_LEN];
+    pt_key_t k;
+
+    is_int(pt_sig_digest_len(PT_HASH_SHA256), 32, "SHA-256 length");
+    is_int(pt_sig_digest_len(PT_HASH_SHA512), 64, "SHA-512 length");
+
+    pt_sig_decode_key(pool, "Jefe", PT_ENC_RAW, &k);
+    is_int(pt_sig_hmac(PT_HASH_SHA256, &k, JEFE_DATA, strlen(JEFE_DATA), mac),
+           32, "HMAC-SHA256 length");
+    is_str(pt_sig_encode(pool, mac, 32, PT_ENC_HEX), JEFE_256_HEX,
+           "RFC 4231 case 2, HMAC-SHA256, hex");
+    is_str(pt_sig_encode(pool, mac, 32, PT_ENC_BASE64), JEFE_256_B64,
+           "RFC 4231 case 2, HMAC-SHA256, base64");
+    is_int(pt_sig_hmac(PT_HASH_SHA512, &k, JEFE_DATA, strlen(JEFE_DATA), mac),
+           64, "HMAC-SHA512 length");
+    is_str(pt_sig_encode(pool, mac, 64, PT_ENC_HEX), JEFE_512_HEX,
+           "RFC 4231 case 2, HMAC-SHA512, hex");
+    is_str(pt_sig_encode(pool, mac, 64, PT_ENC_BASE64), JEFE_512_B64,
+           "RFC 4231 case 2, HMAC-SHA512, base64");
+
+    is_int(pt_sig_hmac(PT_HASH_SHA256, &k, NULL, 0, mac), 32,
+           "HMAC of an empty body given as NULL");
+    is_str(pt_sig_encode(pool, mac, 32, PT_ENC_HEX),
+           "923598ca6d64af2a5dba79dcd021a8a0fe5c5f557519adaaf0ad532d4506dd30",
+           "HMAC of an empty body");
+
+    /* RFC 4231 test case 1: a binary key given as hex. */
+    pt_sig_decode_key(pool, "0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b",
+                      PT_ENC_HEX, &k);
+    pt_sig_hmac(PT_HASH_SHA256, &k, "Hi There", 8, mac);
+    is_str(pt_sig_encode(pool, mac, 32, PT_ENC_HEX),
+           "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7",
+           "RFC 4231 case 1 with a hex key");
+}
+
+static void test_header(void)
+{
+    const pt_hash_t s256 = PT_HASH_SHA256, s512 = PT_HASH_SHA512;
+    const pt_encoding_t b64 = PT_ENC_BASE64, hex = PT_ENC_HEX;
+
+    is_str(hdr(JEFE_256_B64, s256, b64), JEFE_256_HEX, "base64 header");
+    is_str(hdr("W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEM", s256, b64),
+           JEFE_256_HEX, "unpadded base64 header");
+    is_str(hdr(JEFE_512_B64, s512, b64), JEFE_512_HEX, "SHA-512 base64");
+    is_str(hdr("sha256=" JEFE_256_B64, s256, b64), JEFE_256_HEX,
+           "sha256= prefix");
+    is_str(hdr("SHA256=" JEFE_256_B64, s256, b64), JEFE_256_HEX,
+           "SHA256= prefix");
+    is_str(hdr("sha512=" JEFE_256_B64, s256, b64), JEFE_256_HEX,
+           "sha512= prefix with SHA-256");
+    is_str(hdr("Sha256=" JEFE_512_HEX, s512, hex), JEFE_512_HEX,
+           "sha256= prefix with SHA-512");
+    is_str(hdr(" \t" JEFE_256_B64 "\t ", s256, b64), JEFE_256_HEX,
+           "surrounding blanks");
+    is_str(hdr("  sha256=" JEFE_256_HEX "  ", s256, hex), JEFE_256_HEX,
+           "blanks around a prefixed value");
+    is_str(hdr(JEFE_256_HEX, s256, hex), JEFE_256_HEX, "lower-case hex");
+    is_str(hdr("5BDCC146BF60754E6A042426089575C75A003F089D2739839DEC58B964EC3843",
+               s256, hex), JEFE_256_HEX, "upper-case hex");
+
+    is_str(hdr("", s256, b64), "!the signature is empty", "empty header");
+    is_str(hdr(" \t ", s256, b64), "!the signature is empty", "blank header");
+    is_str(hdr("sha256=", s256, b64), "!the signature is empty",
+           "prefix alone");
+    is_str(hdr("sha256=sha256=" JEFE_256_B64, s256, b64),
+           "!the signature is not valid base64", "only one prefix is removed");
+    is_str(hdr("W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOE*=", s256, b64),
+           "!the signature is not valid base64", "bad base64 character");
+    is_str(hdr("W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEM==", s256, b64),
+           "!the signature is not valid base64", "too much padding");
+    is_str(hdr("Fkt6e/z4GeLjlfvnO1bgo4e9ZCIugx/WECcM1+olBVSXWL91wFqZSm0DT2X48Ob9"
+               "yuqxo01Ka0tjbgcKOLznNw=", s512, b64),
+           "!the signature is not valid base64", "too little padding");
+    is_str(hdr("W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmD=nexYuWTsOEM", s256, b64),
+           "!the signature is not valid base64", "padding in the middle");
+    is_str(hdr("W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEN=", s256, b64),
+           "!the signature is not valid base64", "non-zero trailing bits");
+    is_str(hdr("W9zBRr9gdU5qBCQm CJV1x1oAPwidJzmDnexYuWTsOEM=", s256, b64),
+           "!the signature is not valid base64", "blank inside");
+    is_str(hdr("W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEM=", s256, hex),
+           "!the signature is not valid hex", "base64 where hex is expected");
+    is_str(hdr(JEFE_256_HEX "0", s256, hex), "!the signature is not valid hex",
+           "odd-length hex");
+    is_str(hdr(JEFE_256_B64, s512, b64), "!the signature has the wrong length",
+           "SHA-256 signature for SHA-512");
+    is_str(hdr(JEFE_512_B64, s256, b64), "!the signature has the wrong length",
+           "SHA-512 signature for SHA-256");
+    is_str(hdr(JEFE_256_HEX "00", s256, hex),
+           "!the signature has the wrong length", "hex one byte too long");
+    is_str(hdr(JEFE_256_B64, s256, PT_ENC_RAW),
+           "!unsupported signature encoding", "raw is not a header encoding");
+}
+
+static void test_verify(void)
+{
+    unsigned char sig[PT_SIG_MAX_LEN];
+    apr_size_t len;
+    pt_key_t keys[3];
+
+    pt_sig_decode_key(pool, "not Jefe", PT_ENC_RAW, &keys[0]);
+    pt_sig_decode_key(pool, "Jefe", PT_ENC_RAW, &keys[1]);
+    pt_sig_decode_key(pool, "SmVmZQ==", PT_ENC_BASE64, &keys[2]);
+
+    pt_sig_decode_header(JEFE_256_B64, PT_HASH_SHA256, PT_ENC_BASE64,
+                         sig, &len);
+    is_int(pt_sig_verify(PT_HASH_SHA256, keys + 1, 1, JEFE_DATA,
+                         strlen(JEFE_DATA), sig, len), 0, "single key matches");
+    is_int(pt_sig_verify(PT_HASH_SHA256, keys, 3, JEFE_DATA,
+                         strlen(JEFE_DATA), sig, len), 1,
+           "second key matches, first match wins");
+    is_int(pt_sig_verify(PT_HASH_SHA256, keys, 1, JEFE_DATA,
+                         strlen(JEFE_DATA), sig, len), -1, "wrong key");
+    is_int(pt_sig_verify(PT_HASH_SHA256, keys, 0, JEFE_DATA,
+                         strlen(JEFE_DATA), sig, len), -1, "no keys");
+    is_int(pt_sig_verify(PT_HASH_SHA256, keys, 3, JEFE_DATA,
+                         strlen(JEFE_DATA) - 1, sig, len), -1,
+           "truncated body");
+    is_int(pt_sig_verify(PT_HASH_SHA512, keys, 3, JEFE_DATA,
+                         strlen(JEFE_DATA), sig, len), -1,
+           "SHA-256 signature checked as SHA-512");
+    is_int(pt_sig_verify(PT_HASH_SHA256, keys, 3, JEFE_DATA,
+                         strlen(JEFE_DATA), sig, len - 1), -1,
+           "short signature");
+    sig[31] ^= 0x01;
+    is_int(pt_sig_verify(PT_HASH_SHA256, keys, 3, JEFE_DATA,
+                         strlen(JEFE_DATA), sig, len), -1, "tampered last byte");
+    sig[31] ^= 0x01;
+    sig[0] ^= 0x80;
+    is_int(pt_sig_verify(PT_HASH_SHA256, keys, 3, JEFE_DATA,
+                         strlen(JEFE_DATA), sig, len), -1,
+           "tampered first byte");
+
+    pt_sig_decode_header("sha512=" JEFE_512_HEX, PT_HASH_SHA512, PT_ENC_HEX,
+                         sig, &len);
+    is_int(pt_sig_verify(PT_HASH_SHA512, keys, 3, JEFE_DATA,
+                         strlen(JEFE_DATA), sig, len), 1, "SHA-512 in hex");
+}
+
+int main(int argc, const char *const *argv)
+{
+    apr_app_initialize(&argc, &argv, NULL);
+    apr_pool_create(&pool, NULL);
+
+    test_keys();
+    test_hmac();
+    test_header();
+    test_verify();
+
+    apr_pool_destroy(pool);
+    apr_terminate();
+    return tap_done();
+}

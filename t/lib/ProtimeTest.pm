@@ -1,0 +1,133 @@
+package ProtimeTest;
+# Helpers shared by the Apache::Test files of mod_protime: signed deliveries,
+# events, and a look into the database the server writes.
+use strict;
+use warnings FATAL => 'all';
+
+use Apache::Test ();
+use Apache::TestRequest ();
+use Digest::SHA qw(hmac_sha256 hmac_sha512);
+use MIME::Base64 qw(encode_base64);
+use JSON::PP ();
+use DBI ();
+use Exporter 'import';
+
+our @EXPORT = qw(sign deliver deliver_raw event delete_event bare json_of
+                 db row rows_count quarantine_since quarantine_max
+                 status_json error_log_since error_log_size);
+
+# The keys of t/conf/extra.conf.in.
+our $KEY = 'test-key-one';
+our $ENV_KEY = 'test-key-from-env';
+
+my $json = JSON::PP->new->canonical(1);
+
+sub json_of { $json->encode($_[0]) }
+
+# base64(HMAC-SHA256(key, body)), the default scheme.
+sub sign {
+    my ($body, $key) = @_;
+    return encode_base64(hmac_sha256($body, $key // $KEY), '');
+}
+
+# POSTs a body (a string, or a structure to encode) signed with $KEY unless
+# told otherwise: deliver($body, path => ..., key => ..., signature => ...,
+# content_type => ..., headers => {...}).
+sub deliver {
+    my ($body, %o) = @_;
+    $body = json_of($body) if ref $body;
+    my $path = $o{path} // '/hook';
+    my %h = ('Content-Type' => exists $o{content_type} ? $o{content_type}
+                                                       : 'application/json');
+    delete $h{'Content-Type'} unless defined $h{'Content-Type'};
+    my $sig = exists $o{signature} ? $o{signature} : sign($body, $o{key});
+    $h{'X-Protime-Signature'} = $sig if defined $sig;
+    %h = (%h, %{ $o{headers} || {} });
+    return Apache::TestRequest::POST($path, content => $body, %h);
+}
+
+# Sends bytes exactly as given over a raw socket (chunked bodies, broken
+# headers) and returns the status code, or undef if the server said nothing.
+sub deliver_raw {
+    my ($request) = @_;
+    my $sock = Apache::TestRequest::vhost_socket() or die "no socket";
+    print $sock $request;
+    my $status_line = <$sock>;
+    close $sock;
+    return undef unless defined $status_line;
+    return $status_line =~ m{^HTTP/1\.\d (\d{3})} ? $1 : undef;
+}
+
+sub event {
+    my ($id, $version, %data) = @_;
+    return { changeType => 'InsertOrUpdate',
+             data => { id => $id, changeVersion => $version,
+                       date => '2026-11-20', timeOfDayInMinutes => 482,
+                       person => { id => 123152 }, terminal => { id => 12 },
+                       status => 'AccessOk', %data } };
+}
+
+sub delete_event {
+    my ($id, $version) = @_;
+    return { changeType => 'Delete',
+             data => { id => $id, changeVersion => $version } };
+}
+
+# A bare access-clocking object: the data of an InsertOrUpdate.
+sub bare { return event(@_)->{data} }
+
+my $dbh;
+sub db {
+    return $dbh if $dbh;
+    my $file = Apache::Test::vars('serverroot') . '/db/protime.db';
+    $dbh = DBI->connect("dbi:SQLite:dbname=$file", '', '',
+                        { RaiseError => 1, PrintError => 0,
+                          sqlite_use_immediate_transaction => 0 });
+    $dbh->sqlite_busy_timeout(5000);
+    return $dbh;
+}
+
+sub row {
+    my ($id) = @_;
+    return db()->selectrow_hashref(
+        'SELECT * FROM protime_access_clockings WHERE id = ?', undef, $id);
+}
+
+sub rows_count {
+    my ($where, @bind) = @_;
+    return db()->selectrow_array(
+        'SELECT count(*) FROM protime_access_clockings'
+        . ($where ? " WHERE $where" : ''), undef, @bind);
+}
+
+sub quarantine_max {
+    return db()->selectrow_array('SELECT coalesce(max(id), 0) FROM protime_quarantine');
+}
+
+# Quarantine rows with an id above $since, oldest first.
+sub quarantine_since {
+    my ($since) = @_;
+    return db()->selectall_arrayref(
+        'SELECT * FROM protime_quarantine WHERE id > ? ORDER BY id',
+        { Slice => {} }, $since);
+}
+
+sub status_json {
+    my $res = Apache::TestRequest::GET('/protime-status');
+    return JSON::PP::decode_json($res->content);
+}
+
+sub error_log_file { Apache::Test::vars('t_logs') . '/error_log' }
+
+sub error_log_size { -s error_log_file() || 0 }
+
+# What the server logged since error_log_size() returned $offset.
+sub error_log_since {
+    my ($offset) = @_;
+    open my $fh, '<', error_log_file() or return '';
+    seek $fh, $offset, 0;
+    local $/;
+    return scalar <$fh> // '';
+}
+
+1;

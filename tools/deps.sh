@@ -1,0 +1,28 @@
+# Debian packages mod_protime needs to build, test and run its demo and
+# benchmark; sourced by tools/run-tests, tools/demo and bench/run.
+PROTIME_DEPS="build-essential autoconf automake libtool pkg-config
+  apache2 apache2-dev libaprutil1-dbd-sqlite3 libaprutil1-dbd-pgsql
+  libjansson-dev libcurl4-openssl-dev libssl-dev
+  sqlite3 perl libapache2-mod-perl2 libwww-perl libjson-perl
+  libdbi-perl libdbd-sqlite3-perl libdbd-pg-perl postgresql wrk curl"
+
+# Installs whatever of PROTIME_DEPS is missing (as root), else says what to
+# install and fails.
+protime_install_deps() {
+    local missing=()
+    local p
+    for p in $PROTIME_DEPS; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" \
+            || missing+=("$p")
+    done
+    ((${#missing[@]} == 0)) && return 0
+    if [[ $(id -u) != 0 ]]; then
+        echo "missing Debian packages: ${missing[*]}" >&2
+        echo "install them as root: apt-get install ${missing[*]}" >&2
+        return 1
+    fi
+    echo "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null
+    apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+}
