@@ -28,7 +28,7 @@ APLOG_USE_MODULE(protime);
 static int protime_json_content_type(const char *ct)
 {
     const char *end;
-    apr_size_t len;
+    apr_size_t len = 0;
 
     if (!ct)
         return 1;   /* Protime's content type is undocumented: allow none */
@@ -197,8 +197,8 @@ int protime_webhook_handler(request_rec *r)
                                                       &protime_module);
     pt_delivery_t delivery;
     pt_store_job_t job;
-    char *body;
-    apr_size_t len;
+    char *body = NULL;
+    apr_size_t len = 0;
     int status;
 
     protime_count(PROTIME_C_DELIVERIES, 1);

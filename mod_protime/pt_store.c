@@ -1,26 +1,27 @@
 /* pt_store: the SQL of mod_protime, run through apr_dbd (see pt_store.h).
  *
- * Notes on apr_dbd_sqlite3 (apr-util 1.6 and 1.7), which shape this file:
+ * What apr_dbd_sqlite3 (apr-util 1.6 and 1.7) does shapes this file:
  *
- * - apr_dbd_transaction_start runs "BEGIN IMMEDIATE", so the write lock is
- *   taken at BEGIN, never later in the middle of a delivery. If BEGIN fails
- *   the driver still hands back a transaction object (and remembers it on
- *   the handle), so apr_dbd_transaction_end must be called all the same.
- * - Every sqlite3_step that returns SQLITE_BUSY is retried by the driver up
- *   to 16 times in all, with apr_sleep(100 ms) between the tries, and each
- *   try first runs SQLite's own busy handler (PRAGMA busy_timeout). One
- *   statement against a lock that is not released thus waits
- *   16 * (busy_timeout + 100 ms); we set busy_timeout so that this total
- *   stays near PT_SQLITE_BUSY_TIMEOUT_MS.
- * - A step that returns a row is an error for apr_dbd_query, hence
- *   apr_dbd_select for the PRAGMAs that answer with one.
- * - Once a statement fails inside a transaction, the driver refuses every
- *   further one with the same error and ends the transaction with ROLLBACK.
+ * - apr_dbd_transaction_start runs "BEGIN IMMEDIATE": the write lock is
+ *   taken at BEGIN, never in the middle of a delivery. When BEGIN fails the
+ *   driver still returns a transaction object and remembers it on the
+ *   handle, so apr_dbd_transaction_end is needed all the same.
+ * - Each sqlite3_step that returns SQLITE_BUSY is tried 16 times in all,
+ *   with apr_sleep(100 ms) after each busy try, and every try first waits in
+ *   SQLite's busy handler (PRAGMA busy_timeout) while holding apr_dbd's
+ *   process-wide mutex. A statement facing a lock that stays taken thus
+ *   fails after 16 * (busy_timeout + 100 ms); busy_timeout is chosen so that
+ *   this stays near PT_SQLITE_BUSY_TIMEOUT_MS.
+ * - apr_dbd_query treats a returned row as an error, hence apr_dbd_select
+ *   for the PRAGMAs, whose rows are always read to the end.
+ * - After a failed statement in a transaction, the driver refuses the
+ *   following ones and ends the transaction with ROLLBACK.
  */
 #include <limits.h>
 #include <string.h>
 
 #include <apr_base64.h>
+#include <apr_lib.h>
 #include <apr_strings.h>
 #include <jansson.h>
 
@@ -29,18 +30,24 @@
 
 #define PT_STORE_SQLITE_TRIES 16
 #define PT_STORE_SQLITE_SLEEP_MS 100
+#define PT_STORE_SQLITE_BUSY_MS                                         \
+    (PT_SQLITE_BUSY_TIMEOUT_MS / PT_STORE_SQLITE_TRIES                  \
+     > PT_STORE_SQLITE_SLEEP_MS                                         \
+     ? PT_SQLITE_BUSY_TIMEOUT_MS / PT_STORE_SQLITE_TRIES                \
+       - PT_STORE_SQLITE_SLEEP_MS                                       \
+     : 0)
 
-/* Data columns: a Delete keeps the row's last values (and its payload), an
+/* A Delete keeps the row's last data columns and payload; an
  * InsertOrUpdate replaces them all, NULLs included. */
-#define PT_STORE_DATA(col) \
-    col " = CASE WHEN excluded.deleted = 1 THEN c." col \
+#define PT_STORE_DATA(col)                                              \
+    col " = CASE WHEN excluded.deleted = 1 THEN c." col                 \
     " ELSE excluded." col " END, "
 
-/* The changeVersion rule, in one statement so that concurrent writers
- * (other processes, other servers) cannot interleave a read and a write.
+/* The changeVersion rule in one statement, so that concurrent writers
+ * (other processes, other servers) never interleave a read and a write.
  * The comparison takes the collation of c.change_version: BINARY in SQLite,
- * "C" in PostgreSQL, i.e. bytes in both. The date goes as %pDd so that
- * PostgreSQL types the parameter as date (SQLite binds it as text). */
+ * "C" in PostgreSQL, bytes in both. %pDd makes PostgreSQL type the date
+ * parameter as date; SQLite binds it as text like %s. */
 static const char pt_store_upsert_sql[] =
     "INSERT INTO protime_access_clockings AS c"
     " (id, change_version, deleted, person_id, date, time_of_day_minutes,"
@@ -61,16 +68,17 @@ static const char pt_store_upsert_sql[] =
     " WHERE excluded.change_version > c.change_version";
 
 static const char pt_store_quarantine_sql[] =
-    "INSERT INTO protime_quarantine"
-    " (received_at, reason, body, body_encoding)"
+    "INSERT INTO protime_quarantine (received_at, reason, body, body_encoding)"
     " VALUES (%lld, %s, %s, %s)";
 
+/* The upsert comes last: the module takes its presence in the prepared
+ * hash to mean that the connection is ready. */
 static const struct {
     const char *label;
     const char *sql;
 } pt_store_statements[] = {
-    { PT_STMT_UPSERT, pt_store_upsert_sql },
-    { PT_STMT_QUARANTINE, pt_store_quarantine_sql }
+    { PT_STMT_QUARANTINE, pt_store_quarantine_sql },
+    { PT_STMT_UPSERT, pt_store_upsert_sql }
 };
 
 const char *pt_store_dialect(const char *driver_name, pt_dialect_t *out)
@@ -83,6 +91,298 @@ const char *pt_store_dialect(const char *driver_name, pt_dialect_t *out)
         *out = PT_DB_PGSQL;
         return NULL;
     }
-    return apr_psprintf(NULL == driver_name ? NULL : NULL, "%s", "")
-           ? NULL : NULL;
+    return "unsupported DBDriver: mod_protime works with sqlite3 and pgsql";
+}
+
+/* "what: <the driver's last error>", read before anything else runs on the
+ * connection and overwrites it. */
+static const char *pt_store_error(apr_pool_t *p, const pt_store_conn_t *c,
+                                  int rv, const char *what)
+{
+    const char *msg = apr_dbd_error(c->driver, c->handle, rv);
+    char *s = apr_psprintf(p, "%s: %s", what,
+                           msg && *msg ? msg : "unknown database error");
+    char *e;
+
+    /* libpq's messages span lines (ERROR, DETAIL) and end with a newline;
+     * the error goes to one log line. */
+    for (e = s; *e; e++) {
+        if (apr_iscntrl(*e))
+            *e = ' ';
+    }
+    while (e > s && e[-1] == ' ')
+        *--e = '\0';
+    return s;
+}
+
+/* Runs a PRAGMA through apr_dbd_select; *value (if asked) gets the first
+ * column of its first row, or NULL. */
+static const char *pt_store_pragma(apr_pool_t *p, const pt_store_conn_t *c,
+                                   const char *sql, const char **value)
+{
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    const char *v = NULL;
+    int rv;
+
+    rv = apr_dbd_select(c->driver, p, c->handle, &res, sql, 0);
+    if (rv)
+        return pt_store_error(p, c, rv, sql);
+    /* Read every row: the statement is only finished at the end. */
+    while (apr_dbd_get_row(c->driver, p, res, &row, -1) == 0) {
+        if (!v)
+            v = apr_pstrdup(p, apr_dbd_get_entry(c->driver, row, 0));
+    }
+    if (value)
+        *value = v;
+    return NULL;
+}
+
+const char *pt_store_create_schema(apr_pool_t *p, const pt_store_conn_t *c)
+{
+    const char *const *sql;
+    const char *err, *mode;
+    int rv, nrows;
+
+    if (c->dialect == PT_DB_SQLITE3) {
+        /* Readers then never block the writer. The mode is a property of
+         * the file and persists. */
+        err = pt_store_pragma(p, c, "PRAGMA journal_mode=WAL", &mode);
+        if (err)
+            return err;
+        if (!mode || strcmp(mode, "wal") != 0)
+            return apr_psprintf(p, "the SQLite database cannot use WAL mode "
+                                "(journal_mode is %s)", mode ? mode : "?");
+        sql = pt_schema_sqlite3;
+    }
+    else {
+        sql = pt_schema_pgsql;
+    }
+    for (; *sql; sql++) {
+        rv = apr_dbd_query(c->driver, c->handle, &nrows, *sql);
+        if (rv)
+            return pt_store_error(p, c, rv,
+                                  apr_psprintf(p, "creating the schema "
+                                               "(%.60s)", *sql));
+    }
+    return NULL;
+}
+
+/* Prepares the statements missing from c->prepared, from p. */
+static const char *pt_store_prepare_statements(apr_pool_t *p,
+                                               const pt_store_conn_t *c)
+{
+    apr_size_t i;
+
+    for (i = 0; i < sizeof(pt_store_statements)
+                    / sizeof(pt_store_statements[0]); i++) {
+        const char *label = pt_store_statements[i].label;
+        apr_dbd_prepared_t *stmt = NULL;
+        int rv;
+
+        /* Done by an earlier call that failed further on: PostgreSQL would
+         * refuse a second PREPARE of the same name. */
+        if (apr_hash_get(c->prepared, label, APR_HASH_KEY_STRING))
+            continue;
+        rv = apr_dbd_prepare(c->driver, p, c->handle,
+                             pt_store_statements[i].sql, label, &stmt);
+        if (rv)
+            return pt_store_error(p, c, rv,
+                                  apr_pstrcat(p, "preparing ", label, NULL));
+        apr_hash_set(c->prepared, label, APR_HASH_KEY_STRING, stmt);
+    }
+    return NULL;
+}
+
+const char *pt_store_prepare(apr_pool_t *p, pt_store_conn_t *c, int sync_full)
+{
+    const char *err;
+
+    if (c->dialect == PT_DB_SQLITE3) {
+        err = pt_store_pragma(p, c,
+                              apr_psprintf(p, "PRAGMA busy_timeout=%d",
+                                           PT_STORE_SQLITE_BUSY_MS), NULL);
+        if (err)
+            return err;
+        err = pt_store_pragma(p, c, sync_full ? "PRAGMA synchronous=FULL"
+                                              : "PRAGMA synchronous=NORMAL",
+                              NULL);
+        if (err)
+            return err;
+    }
+    return pt_store_prepare_statements(p, c);
+}
+
+/* apr_dbd_sqlite3 prepares with the legacy sqlite3_prepare(), whose
+ * statements fail for good ("database schema has changed", then "not an
+ * error") once any connection has changed the schema, e.g. an
+ * administrator's CREATE INDEX or VACUUM: SQLite cannot recompile them.
+ * Returns 1 when err is that and the statements were prepared again, into
+ * the pool of the prepared hash, which lives as long as the connection. */
+static int pt_store_reprepared(const pt_store_conn_t *c, const char *err)
+{
+    if (c->dialect != PT_DB_SQLITE3
+        || !strstr(err, "database schema has changed"))
+        return 0;
+    apr_hash_clear(c->prepared);
+    return pt_store_prepare_statements(apr_hash_pool_get(c->prepared),
+                                       c) == NULL;
+}
+
+/* The quarantine's text for a body: the body itself when it is text that
+ * any database takes (valid UTF-8 without NUL), else its base64. NULL when
+ * the body is too large to encode. */
+static const char *pt_store_body(apr_pool_t *p, const char *body,
+                                 apr_size_t len, const char **encoding)
+{
+    json_t *utf8 = NULL;
+    char *b64;
+
+    /* json_stringn checks UTF-8 and would accept NUL bytes. */
+    if (!memchr(body, '\0', len) && (utf8 = json_stringn(body, len))) {
+        json_decref(utf8);
+        *encoding = "utf-8";
+        return apr_pstrmemdup(p, body, len);
+    }
+    if (len > (apr_size_t)INT_MAX / 4 * 3 - 2)
+        return NULL;
+    b64 = apr_palloc(p, apr_base64_encode_len((int)len));
+    apr_base64_encode(b64, body, (int)len);
+    *encoding = "base64";
+    return b64;
+}
+
+/* Runs one job's statements in the current transaction and counts. */
+static const char *pt_store_apply(apr_pool_t *p, const pt_store_conn_t *c,
+                                  pt_store_job_t *job, apr_int64_t now_us)
+{
+    apr_dbd_prepared_t *upsert, *quarantine;
+    const pt_delivery_t *d = job->delivery;
+    int i, rv;
+
+    upsert = apr_hash_get(c->prepared, PT_STMT_UPSERT, APR_HASH_KEY_STRING);
+    quarantine = apr_hash_get(c->prepared, PT_STMT_QUARANTINE,
+                              APR_HASH_KEY_STRING);
+    if (!upsert || !quarantine)
+        return "the statements are not prepared (pt_store_prepare)";
+
+    job->applied = job->deletes = job->stale = job->quarantined = 0;
+    job->error = NULL;
+    for (i = 0; d->events && i < d->events->nelts; i++) {
+        const pt_event_t *ev = &APR_ARRAY_IDX(d->events, i, pt_event_t);
+        int deleted = (ev->change == PT_CHANGE_DELETE);
+        int nrows = 0;
+
+        rv = apr_dbd_pvbquery(c->driver, p, c->handle, &nrows, upsert,
+                              &ev->id, ev->change_version, &deleted,
+                              ev->has_person ? &ev->person_id : NULL,
+                              ev->date,
+                              deleted ? NULL : &ev->time_of_day,
+                              ev->has_terminal ? &ev->terminal_id : NULL,
+                              ev->status, ev->person_refs, ev->terminal_refs,
+                              ev->payload, &now_us);
+        if (rv)
+            return pt_store_error(p, c, rv,
+                                  apr_psprintf(p, PT_STMT_UPSERT " (id %"
+                                               APR_INT64_T_FMT ")", ev->id));
+        if (nrows > 0) {
+            job->applied++;
+            if (deleted)
+                job->deletes++;
+        }
+        else {
+            job->stale++;
+        }
+    }
+    for (i = 0; d->rejects && i < d->rejects->nelts; i++) {
+        const pt_reject_t *rj = &APR_ARRAY_IDX(d->rejects, i, pt_reject_t);
+        const char *body, *encoding;
+        int nrows = 0;
+
+        body = pt_store_body(p, rj->body, rj->body_len, &encoding);
+        if (!body)
+            return PT_STMT_QUARANTINE ": body too large";
+        rv = apr_dbd_pvbquery(c->driver, p, c->handle, &nrows, quarantine,
+                              &now_us, rj->reason, body, encoding);
+        if (rv)
+            return pt_store_error(p, c, rv, PT_STMT_QUARANTINE);
+        job->quarantined++;
+    }
+    return NULL;
+}
+
+/* Applies jobs[0 .. njobs) in one transaction. Returns NULL when it
+ * committed, else the error, the transaction rolled back; *begin_failed
+ * tells that BEGIN itself failed, which blames none of the jobs. */
+static const char *pt_store_run(apr_pool_t *p, const pt_store_conn_t *c,
+                                pt_store_job_t **jobs, int njobs,
+                                apr_int64_t now_us, int *begin_failed)
+{
+    apr_dbd_transaction_t *trans = NULL;
+    const char *err = NULL;
+    int i, rv, nrows;
+
+    rv = apr_dbd_transaction_start(c->driver, p, c->handle, &trans);
+    if (rv) {
+        err = pt_store_error(p, c, rv, "BEGIN");
+        *begin_failed = 1;
+    }
+    for (i = 0; i < njobs && !err; i++)
+        err = pt_store_apply(p, c, jobs[i], now_us);
+    if (err) {
+        if (trans) {
+            apr_dbd_transaction_mode_set(c->driver, trans,
+                                         APR_DBD_TRANSACTION_ROLLBACK);
+            apr_dbd_transaction_end(c->driver, p, trans);
+        }
+        return err;
+    }
+    rv = apr_dbd_transaction_end(c->driver, p, trans);
+    if (rv) {
+        err = pt_store_error(p, c, rv, "COMMIT");
+        /* SQLite keeps the transaction open when COMMIT fails (busy), while
+         * the driver has forgotten it; PostgreSQL has ended it already and
+         * only warns. */
+        apr_dbd_query(c->driver, c->handle, &nrows, "ROLLBACK");
+        return err;
+    }
+    return NULL;
+}
+
+/* The error must outlive p (the caller may destroy p before the job's own
+ * request reads it), so it goes to the pool of the job's delivery. */
+static void pt_store_fail(apr_pool_t *p, pt_store_job_t *job, const char *err)
+{
+    const pt_delivery_t *d = job->delivery;
+    apr_pool_t *jp = d->events ? d->events->pool
+                   : d->rejects ? d->rejects->pool : p;
+
+    job->applied = job->deletes = job->stale = job->quarantined = 0;
+    job->error = apr_pstrdup(jp, err);
+}
+
+int pt_store_commit(apr_pool_t *p, const pt_store_conn_t *c,
+                    pt_store_job_t **jobs, int njobs, apr_int64_t now_us)
+{
+    const char *err;
+    int i, commits = 0, begin_failed = 0;
+
+    err = pt_store_run(p, c, jobs, njobs, now_us, &begin_failed);
+    if (err && pt_store_reprepared(c, err))
+        err = pt_store_run(p, c, jobs, njobs, now_us, &begin_failed);
+    if (!err)
+        return 1;
+    for (i = 0; i < njobs; i++) {
+        /* After a failed BEGIN (database locked or unreachable) a retry
+         * would only add another wait to the request. */
+        if (njobs > 1 && !begin_failed) {
+            err = pt_store_run(p, c, &jobs[i], 1, now_us, &begin_failed);
+            if (!err) {
+                commits++;
+                continue;
+            }
+        }
+        pt_store_fail(p, jobs[i], err);
+    }
+    return commits;
 }

@@ -1,2 +1,532 @@
+/* test_store: pt_store against a real SQLite file through apr_dbd, and
+ * against PostgreSQL when PROTIME_TEST_PGSQL holds a libpq conninfo string
+ * (the tables then live in a schema of their own, dropped at the end). */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <apr_base64.h>
+#include <apr_general.h>
+#include <apr_strings.h>
+#include <apr_time.h>
+
+#include "pt_store.h"
 #include "tap.h"
-int main(void) { ok(1, "placeholder"); return tap_done(); }
+
+static apr_pool_t *pool;
+static apr_int64_t clock_us = APR_INT64_C(1700000000000000);
+
+/* An InsertOrUpdate with every column set. */
+static pt_event_t upsert(apr_int64_t id, const char *version)
+{
+    pt_event_t ev;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.change = PT_CHANGE_UPSERT;
+    ev.id = id;
+    ev.change_version = version;
+    ev.date = "2026-02-10";
+    ev.time_of_day = 480;
+    ev.has_person = 1;
+    ev.person_id = 7;
+    ev.has_terminal = 1;
+    ev.terminal_id = 3;
+    ev.status = "AccessOk";
+    ev.person_refs = "{\"badge\":\"B1\"}";
+    ev.terminal_refs = "{\"door\":\"D1\"}";
+    ev.payload = apr_psprintf(pool, "{\"id\":%" APR_INT64_T_FMT
+                              ",\"changeVersion\":\"%s\",\"status\":\"AccessOk\"}",
+                              id, version);
+    return ev;
+}
+
+static pt_event_t delete(apr_int64_t id, const char *version)
+{
+    pt_event_t ev;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.change = PT_CHANGE_DELETE;
+    ev.id = id;
+    ev.change_version = version;
+    ev.payload = apr_psprintf(pool, "{\"id\":%" APR_INT64_T_FMT
+                              ",\"changeVersion\":\"%s\"}", id, version);
+    return ev;
+}
+
+static pt_store_job_t *job_of(const pt_event_t *evs, int nev,
+                              const pt_reject_t *rjs, int nrj)
+{
+    pt_delivery_t *d = apr_pcalloc(pool, sizeof(*d));
+    pt_store_job_t *job = apr_pcalloc(pool, sizeof(*job));
+    int i;
+
+    d->events = apr_array_make(pool, nev + 1, sizeof(pt_event_t));
+    d->rejects = apr_array_make(pool, nrj + 1, sizeof(pt_reject_t));
+    for (i = 0; i < nev; i++)
+        APR_ARRAY_PUSH(d->events, pt_event_t) = evs[i];
+    for (i = 0; i < nrj; i++)
+        APR_ARRAY_PUSH(d->rejects, pt_reject_t) = rjs[i];
+    job->delivery = d;
+    /* Garbage that pt_store_commit must overwrite. */
+    job->applied = job->deletes = job->stale = job->quarantined = -1;
+    job->error = "not run";
+    return job;
+}
+
+static int commit(const pt_store_conn_t *c, pt_store_job_t **jobs, int n)
+{
+    apr_pool_t *p;
+    int commits;
+
+    apr_pool_create(&p, pool);
+    commits = pt_store_commit(p, c, jobs, n, ++clock_us);
+    /* Errors must survive the commit pool. */
+    apr_pool_destroy(p);
+    return commits;
+}
+
+static pt_store_job_t *commit1(const pt_store_conn_t *c, pt_event_t ev)
+{
+    pt_store_job_t *job = job_of(&ev, 1, NULL, 0);
+
+    commit(c, &job, 1);
+    return job;
+}
+
+/* First column of the first row, "(no row)" or "(null)". */
+static const char *q(const pt_store_conn_t *c, const char *fmt, ...)
+{
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    const char *v = "(no row)", *e;
+    char *sql;
+    va_list ap;
+    int rv;
+
+    va_start(ap, fmt);
+    sql = apr_pvsprintf(pool, fmt, ap);
+    va_end(ap);
+    rv = apr_dbd_select(c->driver, pool, c->handle, &res, sql, 0);
+    if (rv)
+        return apr_psprintf(pool, "(error: %s)",
+                            apr_dbd_error(c->driver, c->handle, rv));
+    while (apr_dbd_get_row(c->driver, pool, res, &row, -1) == 0) {
+        if (!strcmp(v, "(no row)")) {
+            e = apr_dbd_get_entry(c->driver, row, 0);
+            v = e ? apr_pstrdup(pool, e) : "(null)";
+        }
+    }
+    return v;
+}
+
+/* A column of a clocking as text, "NULL" for SQL NULL (the same in both
+ * dialects). */
+static const char *col(const pt_store_conn_t *c, apr_int64_t id,
+                       const char *column)
+{
+    return q(c, "SELECT COALESCE(CAST(%s AS TEXT), 'NULL')"
+             " FROM protime_access_clockings WHERE id = %" APR_INT64_T_FMT,
+             column, id);
+}
+
+static int exec(const pt_store_conn_t *c, const char *sql)
+{
+    int nrows;
+
+    return apr_dbd_query(c->driver, c->handle, &nrows, sql);
+}
+
+/* Stores v1 then v2 under id; returns what the second one did. */
+static int second_applies(const pt_store_conn_t *c, apr_int64_t id,
+                          const char *v1, const char *v2)
+{
+    pt_store_job_t *job = commit1(c, upsert(id, v1));
+
+    if (job->applied != 1)
+        return -1;
+    job = commit1(c, upsert(id, v2));
+    return job->error ? -1 : job->applied;
+}
+
+static void setup(const pt_store_conn_t *cc, const char *db)
+{
+    pt_store_conn_t *c = (pt_store_conn_t *)cc;
+
+    is_str(pt_store_create_schema(pool, c), NULL, "%s: schema created", db);
+    is_str(pt_store_create_schema(pool, c), NULL, "%s: schema again", db);
+    is_str(pt_store_prepare(pool, c, 1), NULL, "%s: statements prepared", db);
+    is_str(pt_store_prepare(pool, c, 0), NULL,
+           "%s: prepare again is harmless", db);
+}
+
+/* The checks both dialects must pass. */
+static void core(const pt_store_conn_t *c, const char *db)
+{
+    pt_store_job_t *job, *jobs[3];
+    pt_event_t ev, evs[3];
+    pt_reject_t rjs[3];
+    apr_int64_t t;
+    char *decoded;
+    int n;
+
+    /* Insert. */
+    job = commit1(c, upsert(1, "A"));
+    is_str(job->error, NULL, "%s: insert committed", db);
+    ok(job->applied == 1 && job->stale == 0 && job->deletes == 0
+       && job->quarantined == 0, "%s: insert counted as applied", db);
+    is_str(col(c, 1, "change_version"), "A", "%s: change_version", db);
+    is_str(col(c, 1, "deleted"), "0", "%s: deleted = 0", db);
+    is_str(col(c, 1, "person_id"), "7", "%s: person_id", db);
+    is_str(col(c, 1, "date"), "2026-02-10", "%s: date", db);
+    is_str(col(c, 1, "time_of_day_minutes"), "480", "%s: time of day", db);
+    is_str(col(c, 1, "terminal_id"), "3", "%s: terminal_id", db);
+    is_str(col(c, 1, "status"), "AccessOk", "%s: status", db);
+    is_str(col(c, 1, "person_refs"), "{\"badge\":\"B1\"}",
+           "%s: person_refs", db);
+    is_str(col(c, 1, "terminal_refs"), "{\"door\":\"D1\"}",
+           "%s: terminal_refs", db);
+    is_str(col(c, 1, "payload"), upsert(1, "A").payload, "%s: payload", db);
+    t = clock_us;
+    is_str(col(c, 1, "updated_at"),
+           apr_psprintf(pool, "%" APR_INT64_T_FMT, t), "%s: updated_at", db);
+
+    /* Same and lower versions change nothing. */
+    ev = upsert(1, "A");
+    ev.status = "AccessRefused";
+    job = commit1(c, ev);
+    ok(!job->error && job->applied == 0 && job->stale == 1,
+       "%s: same version again is stale", db);
+    is_str(col(c, 1, "status"), "AccessOk", "%s: ... row unchanged", db);
+    is_str(col(c, 1, "updated_at"),
+           apr_psprintf(pool, "%" APR_INT64_T_FMT, t),
+           "%s: ... updated_at unchanged", db);
+    job = commit1(c, upsert(1, "B"));
+    ok(!job->error && job->applied == 1, "%s: higher version applies", db);
+    is_str(col(c, 1, "change_version"), "B", "%s: ... stored", db);
+    ev = upsert(1, "A");
+    ev.status = "AccessRefused";
+    job = commit1(c, ev);
+    ok(!job->error && job->applied == 0 && job->stale == 1,
+       "%s: lower version is stale", db);
+    is_str(col(c, 1, "change_version"), "B", "%s: ... version kept", db);
+    is_str(col(c, 1, "status"), "AccessOk", "%s: ... data kept", db);
+
+    /* Byte order, whatever the database's default collation. */
+    is_int(second_applies(c, 100, "A", "B"), 1, "%s: \"B\" > \"A\"", db);
+    is_int(second_applies(c, 101, "Z", "a"), 1, "%s: \"a\" > \"Z\"", db);
+    is_int(second_applies(c, 102, "a", "Z"), 0, "%s: \"Z\" < \"a\"", db);
+    is_int(second_applies(c, 103, "a", "B"), 0, "%s: \"B\" < \"a\"", db);
+    is_int(second_applies(c, 104, "9", "10"), 0, "%s: \"10\" < \"9\"", db);
+    is_int(second_applies(c, 105, "abc", "abcd"), 1,
+           "%s: longer with the same prefix is greater", db);
+    is_int(second_applies(c, 106, "abcd", "abc"), 0,
+           "%s: shorter with the same prefix is lower", db);
+    is_int(second_applies(c, 107, "2026-01-01T10:00:00.000001",
+                          "2026-01-01T10:00:00.000002"), 1,
+           "%s: timestamp-like versions", db);
+
+    /* Delete: tombstone keeping the data columns. */
+    commit1(c, upsert(10, "0001"));
+    job = commit1(c, delete(10, "0002"));
+    ok(!job->error && job->applied == 1 && job->deletes == 1
+       && job->stale == 0, "%s: delete applied and counted", db);
+    is_str(col(c, 10, "deleted"), "1", "%s: ... tombstone", db);
+    is_str(col(c, 10, "change_version"), "0002",
+           "%s: ... with the delete's version", db);
+    ok(!strcmp(col(c, 10, "person_id"), "7")
+       && !strcmp(col(c, 10, "date"), "2026-02-10")
+       && !strcmp(col(c, 10, "time_of_day_minutes"), "480")
+       && !strcmp(col(c, 10, "terminal_id"), "3")
+       && !strcmp(col(c, 10, "status"), "AccessOk")
+       && !strcmp(col(c, 10, "person_refs"), "{\"badge\":\"B1\"}")
+       && !strcmp(col(c, 10, "terminal_refs"), "{\"door\":\"D1\"}"),
+       "%s: ... data columns kept", db);
+    is_str(col(c, 10, "payload"), upsert(10, "0001").payload,
+           "%s: ... payload kept", db);
+    is_str(col(c, 10, "updated_at"),
+           apr_psprintf(pool, "%" APR_INT64_T_FMT, clock_us),
+           "%s: ... updated_at moved", db);
+    job = commit1(c, delete(10, "0002"));
+    ok(!job->error && job->applied == 0 && job->deletes == 0
+       && job->stale == 1, "%s: same delete again is stale", db);
+    job = commit1(c, upsert(10, "0001z"));
+    ok(!job->error && job->applied == 0 && job->stale == 1,
+       "%s: older InsertOrUpdate after the delete is stale", db);
+    is_str(col(c, 10, "deleted"), "1", "%s: ... no resurrection", db);
+    ev = upsert(10, "0003");
+    ev.has_person = ev.has_terminal = 0;
+    ev.person_refs = ev.terminal_refs = NULL;
+    ev.status = "UnknownBadge";
+    ev.date = "2026-02-11";
+    ev.time_of_day = 0;
+    job = commit1(c, ev);
+    ok(!job->error && job->applied == 1 && job->deletes == 0,
+       "%s: newer InsertOrUpdate after the delete applies", db);
+    is_str(col(c, 10, "deleted"), "0", "%s: ... revived", db);
+    ok(!strcmp(col(c, 10, "person_id"), "NULL")
+       && !strcmp(col(c, 10, "terminal_id"), "NULL")
+       && !strcmp(col(c, 10, "person_refs"), "NULL")
+       && !strcmp(col(c, 10, "terminal_refs"), "NULL"),
+       "%s: ... NULL person and terminal overwrite the old ones", db);
+    ok(!strcmp(col(c, 10, "status"), "UnknownBadge")
+       && !strcmp(col(c, 10, "date"), "2026-02-11")
+       && !strcmp(col(c, 10, "time_of_day_minutes"), "0")
+       && !strcmp(col(c, 10, "payload"), ev.payload),
+       "%s: ... new data and payload", db);
+
+    /* Delete of an id never seen. */
+    job = commit1(c, delete(20, "v1"));
+    ok(!job->error && job->applied == 1 && job->deletes == 1,
+       "%s: delete of an unknown id applied", db);
+    is_str(col(c, 20, "deleted"), "1", "%s: ... tombstone inserted", db);
+    ok(!strcmp(col(c, 20, "person_id"), "NULL")
+       && !strcmp(col(c, 20, "date"), "NULL")
+       && !strcmp(col(c, 20, "time_of_day_minutes"), "NULL")
+       && !strcmp(col(c, 20, "terminal_id"), "NULL")
+       && !strcmp(col(c, 20, "status"), "NULL")
+       && !strcmp(col(c, 20, "person_refs"), "NULL"),
+       "%s: ... with NULL data columns", db);
+    is_str(col(c, 20, "payload"), delete(20, "v1").payload,
+           "%s: ... and the delete's payload", db);
+    job = commit1(c, upsert(20, "v0"));
+    ok(!job->error && job->stale == 1,
+       "%s: ... an older InsertOrUpdate stays out", db);
+
+    /* Quarantine. */
+    rjs[0].reason = "item 1: date: not a calendar date";
+    rjs[0].body = "{\"id\":5,\"date\":\"2026-02-30\",\"note\":\"caf\xc3\xa9\"}";
+    rjs[0].body_len = strlen(rjs[0].body);
+    rjs[1].reason = "not JSON";
+    rjs[1].body = "a\0b\"'\\";
+    rjs[1].body_len = 6;
+    rjs[2].reason = "not JSON";
+    rjs[2].body = "\xff\xfe{\"x\":1}";
+    rjs[2].body_len = 9;
+    evs[0] = upsert(50, "1");
+    job = job_of(evs, 1, rjs, 3);
+    commit(c, &job, 1);
+    ok(!job->error && job->applied == 1 && job->quarantined == 3,
+       "%s: events and rejects of one delivery stored", db);
+    n = atoi(q(c, "SELECT MIN(id) FROM protime_quarantine"));
+    is_str(q(c, "SELECT body_encoding FROM protime_quarantine WHERE id = %d",
+             n), "utf-8", "%s: UTF-8 body stored as text", db);
+    is_str(q(c, "SELECT body FROM protime_quarantine WHERE id = %d", n),
+           rjs[0].body, "%s: ... verbatim", db);
+    is_str(q(c, "SELECT reason FROM protime_quarantine WHERE id = %d", n),
+           rjs[0].reason, "%s: ... with its reason", db);
+    is_str(q(c, "SELECT received_at FROM protime_quarantine WHERE id = %d",
+             n), apr_psprintf(pool, "%" APR_INT64_T_FMT, clock_us),
+           "%s: ... and received_at", db);
+    is_str(q(c, "SELECT body_encoding FROM protime_quarantine WHERE id = %d",
+             n + 1), "base64", "%s: body with NUL stored as base64", db);
+    decoded = apr_palloc(pool, 64);
+    ok(apr_base64_decode_len(q(c, "SELECT body FROM protime_quarantine"
+                               " WHERE id = %d", n + 1)) <= 64
+       && apr_base64_decode(decoded, q(c, "SELECT body FROM"
+                                       " protime_quarantine WHERE id = %d",
+                                       n + 1)) == 6
+       && !memcmp(decoded, rjs[1].body, 6), "%s: ... decodes to it", db);
+    is_str(q(c, "SELECT body_encoding FROM protime_quarantine WHERE id = %d",
+             n + 2), "base64", "%s: invalid UTF-8 stored as base64", db);
+    ok(apr_base64_decode(decoded, q(c, "SELECT body FROM protime_quarantine"
+                                    " WHERE id = %d", n + 2)) == 9
+       && !memcmp(decoded, rjs[2].body, 9), "%s: ... decodes to it", db);
+
+    /* Several jobs in one transaction. */
+    evs[0] = upsert(60, "1");
+    evs[1] = delete(61, "1");
+    jobs[0] = job_of(evs, 2, NULL, 0);
+    evs[0] = upsert(60, "0");
+    jobs[1] = job_of(evs, 1, rjs, 1);
+    evs[0] = upsert(62, "1");
+    jobs[2] = job_of(evs, 1, NULL, 0);
+    is_int(commit(c, jobs, 3), 1, "%s: three jobs, one transaction", db);
+    ok(!jobs[0]->error && jobs[0]->applied == 2 && jobs[0]->deletes == 1
+       && jobs[0]->stale == 0 && jobs[0]->quarantined == 0,
+       "%s: ... first job counted", db);
+    ok(!jobs[1]->error && jobs[1]->applied == 0 && jobs[1]->stale == 1
+       && jobs[1]->quarantined == 1, "%s: ... second job counted", db);
+    ok(!jobs[2]->error && jobs[2]->applied == 1,
+       "%s: ... third job counted", db);
+    is_str(q(c, "SELECT COUNT(*) FROM protime_access_clockings"
+             " WHERE id IN (60, 61, 62)"), "3", "%s: ... rows there", db);
+
+    /* A failing job (payload NULL violates NOT NULL) fails alone. */
+    n = atoi(q(c, "SELECT COUNT(*) FROM protime_quarantine"));
+    evs[0] = upsert(70, "1");
+    jobs[0] = job_of(evs, 1, NULL, 0);
+    evs[0] = upsert(71, "1");
+    evs[1] = upsert(72, "1");
+    evs[1].payload = NULL;
+    jobs[1] = job_of(evs, 2, rjs, 1);
+    evs[0] = upsert(73, "1");
+    jobs[2] = job_of(evs, 1, rjs, 1);
+    is_int(commit(c, jobs, 3), 2,
+           "%s: a bad job: the two others committed alone", db);
+    ok(!jobs[0]->error && jobs[0]->applied == 1,
+       "%s: ... first job committed", db);
+    ok(!jobs[2]->error && jobs[2]->applied == 1 && jobs[2]->quarantined == 1,
+       "%s: ... third job committed", db);
+    ok(jobs[1]->error && strstr(jobs[1]->error, PT_STMT_UPSERT " (id 72)")
+       && strstr(jobs[1]->error, "payload"),
+       "%s: ... bad job has the error: %s", db,
+       jobs[1]->error ? jobs[1]->error : "(none)");
+    ok(jobs[1]->applied == 0 && jobs[1]->deletes == 0 && jobs[1]->stale == 0
+       && jobs[1]->quarantined == 0, "%s: ... and counts zeroed", db);
+    is_str(q(c, "SELECT COUNT(*) FROM protime_access_clockings"
+             " WHERE id IN (70, 71, 72, 73)"), "2",
+           "%s: ... nothing of the bad job stored", db);
+    is_int(atoi(q(c, "SELECT COUNT(*) FROM protime_quarantine")), n + 1,
+           "%s: ... not even its reject", db);
+
+    job = job_of(evs + 1, 1, NULL, 0);
+    is_int(commit(c, &job, 1), 0, "%s: a bad job alone: no commit", db);
+    ok(job->error && job->applied == 0,
+       "%s: ... error set, counts zeroed", db);
+    job = commit1(c, upsert(74, "1"));
+    ok(!job->error && job->applied == 1,
+       "%s: the connection works after failures", db);
+}
+
+static void test_sqlite(void)
+{
+    const apr_dbd_driver_t *driver;
+    pt_store_conn_t c, c2;
+    const char *path, *err = NULL;
+    pt_store_job_t *jobs[2], *job;
+    apr_time_t t0, elapsed;
+    pt_event_t ev;
+    int rv;
+
+    rv = apr_dbd_get_driver(pool, "sqlite3", &driver);
+    ok(rv == APR_SUCCESS, "sqlite3 driver loaded");
+    if (rv != APR_SUCCESS)
+        return;
+    path = apr_psprintf(pool, "/tmp/test_store.%ld.db", (long)getpid());
+    unlink(path);
+    memset(&c, 0, sizeof(c));
+    c.driver = driver;
+    c.dialect = PT_DB_SQLITE3;
+    c.prepared = apr_hash_make(pool);
+    rv = apr_dbd_open_ex(driver, pool, path, &c.handle, &err);
+    ok(rv == APR_SUCCESS, "sqlite3 database opened: %s", err ? err : path);
+    if (rv != APR_SUCCESS)
+        return;
+
+    setup(&c, "sqlite3");
+    is_str(q(&c, "PRAGMA journal_mode"), "wal", "sqlite3: WAL mode on");
+    is_str(q(&c, "PRAGMA synchronous"), "1", "sqlite3: synchronous NORMAL");
+    core(&c, "sqlite3");
+
+    /* Another program changes the schema: our statements, prepared with
+     * the legacy sqlite3_prepare(), must be prepared again. */
+    c2 = c;
+    c2.prepared = apr_hash_make(pool);
+    rv = apr_dbd_open_ex(driver, pool, path, &c2.handle, &err);
+    ok(rv == APR_SUCCESS && exec(&c2, "CREATE INDEX test_status"
+                                 " ON protime_access_clockings (status)") == 0,
+       "sqlite3: second connection changed the schema");
+    job = commit1(&c, upsert(90, "1"));
+    ok(!job->error && job->applied == 1,
+       "sqlite3: ... commit still works: %s",
+       job->error ? job->error : "no error");
+    job = commit1(&c, upsert(90, "2"));
+    ok(!job->error && job->applied == 1, "sqlite3: ... and again");
+
+    /* Another program holds the write lock: the commit must fail within a
+     * bounded time and store nothing. */
+    ok(exec(&c2, "BEGIN EXCLUSIVE") == 0,
+       "sqlite3: second connection holds an exclusive lock");
+    ev = upsert(80, "1");
+    jobs[0] = job_of(&ev, 1, NULL, 0);
+    ev = upsert(81, "1");
+    jobs[1] = job_of(&ev, 1, NULL, 0);
+    t0 = apr_time_now();
+    is_int(commit(&c, jobs, 2), 0, "sqlite3: locked: nothing committed");
+    elapsed = apr_time_now() - t0;
+    printf("# commit against a locked database failed after %d ms: %s\n",
+           (int)apr_time_as_msec(elapsed),
+           jobs[0]->error ? jobs[0]->error : "(no error)");
+    ok(jobs[0]->error && jobs[1]->error && strstr(jobs[0]->error, "BEGIN")
+       && jobs[0]->applied == 0 && jobs[1]->applied == 0,
+       "sqlite3: ... both jobs have the error, counts zeroed");
+    ok(elapsed < apr_time_from_msec(PT_SQLITE_BUSY_TIMEOUT_MS + 2000),
+       "sqlite3: ... within PT_SQLITE_BUSY_TIMEOUT_MS + 2 s (%d ms)",
+       (int)apr_time_as_msec(elapsed));
+    is_str(q(&c, "SELECT COUNT(*) FROM protime_access_clockings"
+             " WHERE id IN (80, 81)"), "0", "sqlite3: ... nothing stored");
+    ok(exec(&c2, "ROLLBACK") == 0, "sqlite3: lock released");
+    jobs[0]->error = "not run";
+    is_int(commit(&c, jobs, 1), 1, "sqlite3: commit works again");
+    is_str(jobs[0]->error, NULL, "sqlite3: ... without error");
+
+    apr_dbd_close(driver, c2.handle);
+    apr_dbd_close(driver, c.handle);
+    unlink(path);
+    unlink(apr_pstrcat(pool, path, "-wal", NULL));
+    unlink(apr_pstrcat(pool, path, "-shm", NULL));
+}
+
+static void test_pgsql(void)
+{
+    const char *conninfo = getenv("PROTIME_TEST_PGSQL");
+    const apr_dbd_driver_t *driver;
+    const char *schema, *err = NULL;
+    pt_store_conn_t c;
+    int rv;
+
+    if (!conninfo || !*conninfo) {
+        printf("# skip pgsql (set PROTIME_TEST_PGSQL to a conninfo string)\n");
+        return;
+    }
+    rv = apr_dbd_get_driver(pool, "pgsql", &driver);
+    ok(rv == APR_SUCCESS, "pgsql driver loaded");
+    if (rv != APR_SUCCESS)
+        return;
+    memset(&c, 0, sizeof(c));
+    c.driver = driver;
+    c.dialect = PT_DB_PGSQL;
+    c.prepared = apr_hash_make(pool);
+    rv = apr_dbd_open_ex(driver, pool, conninfo, &c.handle, &err);
+    ok(rv == APR_SUCCESS, "pgsql: connected: %s", err ? err : "ok");
+    if (rv != APR_SUCCESS)
+        return;
+    schema = apr_psprintf(pool, "protime_test_%ld", (long)getpid());
+    ok(exec(&c, apr_psprintf(pool, "CREATE SCHEMA %s", schema)) == 0
+       && exec(&c, apr_psprintf(pool, "SET search_path TO %s", schema)) == 0,
+       "pgsql: private schema %s", schema);
+
+    setup(&c, "pgsql");
+    is_str(q(&c, "SELECT collation_name FROM information_schema.columns"
+             " WHERE table_schema = current_schema()"
+             " AND table_name = 'protime_access_clockings'"
+             " AND column_name = 'change_version'"), "C",
+           "pgsql: change_version has the C collation");
+    printf("# pgsql: database default: 'a' > 'Z' is %s\n",
+           q(&c, "SELECT CAST('a' > 'Z' AS TEXT)"));
+    core(&c, "pgsql");
+
+    ok(exec(&c, apr_psprintf(pool, "DROP SCHEMA %s CASCADE", schema)) == 0,
+       "pgsql: private schema dropped");
+    apr_dbd_close(driver, c.handle);
+}
+
+int main(void)
+{
+    pt_dialect_t d;
+
+    apr_initialize();
+    atexit(apr_terminate);
+    apr_pool_create(&pool, NULL);
+    apr_dbd_init(pool);
+
+    ok(pt_store_dialect("sqlite3", &d) == NULL && d == PT_DB_SQLITE3,
+       "dialect sqlite3");
+    ok(pt_store_dialect("pgsql", &d) == NULL && d == PT_DB_PGSQL,
+       "dialect pgsql");
+    ok(pt_store_dialect("mysql", &d) != NULL, "dialect mysql refused");
+
+    test_sqlite();
+    test_pgsql();
+    return tap_done();
+}
