@@ -130,13 +130,34 @@ static const ap_directive_t *protime_vhost_block(const ap_directive_t *d,
     return NULL;
 }
 
-static int protime_user_can_write(const apr_finfo_t *fi)
+/* Whether User may write (want_write) or search a file or directory, as
+ * the kernel would decide from owner, group and mode. */
+static int protime_user_may(const apr_finfo_t *fi, int want_write)
 {
     if (fi->user == ap_unixd_config.user_id)
-        return (fi->protection & APR_UWRITE) != 0;
+        return (fi->protection & (want_write ? APR_UWRITE : APR_UEXECUTE)) != 0;
     if (fi->group == ap_unixd_config.group_id)
-        return (fi->protection & APR_GWRITE) != 0;
-    return (fi->protection & APR_WWRITE) != 0;
+        return (fi->protection & (want_write ? APR_GWRITE : APR_GEXECUTE)) != 0;
+    return (fi->protection & (want_write ? APR_WWRITE : APR_WEXECUTE)) != 0;
+}
+
+/* The first directory above path (inclusive) that User cannot search, or
+ * NULL: a 0700 parent hides the database from the children. */
+static const char *protime_unsearchable_parent(apr_pool_t *p, const char *dir)
+{
+    char *d = apr_pstrdup(p, dir);
+
+    for (;;) {
+        apr_finfo_t fi;
+        char *slash;
+
+        if (apr_stat(&fi, *d ? d : "/", APR_FINFO_OWNER | APR_FINFO_PROT, p)
+            == APR_SUCCESS && !protime_user_may(&fi, 0))
+            return *d ? d : "/";
+        if ((slash = strrchr(d, '/')) == NULL)
+            return NULL;
+        *slash = '\0';
+    }
 }
 
 static void protime_chown_if_exists(apr_pool_t *p, server_rec *s,
@@ -173,7 +194,9 @@ static apr_status_t protime_sqlite_setup(apr_pool_t *p, server_rec *s,
     rv = apr_stat(&fi, dir, APR_FINFO_OWNER | APR_FINFO_PROT | APR_FINFO_TYPE,
                   p);
     if (APR_STATUS_IS_ENOENT(rv)) {
-        rv = apr_dir_make_recursive(dir, APR_FPROT_OS_DEFAULT & 0750, p);
+        rv = apr_dir_make_recursive(dir, APR_FPROT_UREAD | APR_FPROT_UWRITE
+                                     | APR_FPROT_UEXECUTE | APR_FPROT_GREAD
+                                     | APR_FPROT_GEXECUTE, p);
         if (rv != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, PTLOGNO(00403)
                          "DBDParams %s: cannot create directory %s", path, dir);
@@ -187,7 +210,7 @@ static apr_status_t protime_sqlite_setup(apr_pool_t *p, server_rec *s,
                      "DBDParams %s: cannot stat directory %s", path, dir);
         return rv;
     }
-    else if (as_root && !protime_user_can_write(&fi)) {
+    else if (as_root && !protime_user_may(&fi, 1)) {
         /* SQLite creates its -wal and -shm files next to the database. We
          * will not take over a shared directory such as /var/lib/apache2. */
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, PTLOGNO(00405)
@@ -196,6 +219,14 @@ static apr_status_t protime_sqlite_setup(apr_pool_t *p, server_rec *s,
                      "put the database in a directory of its own (it is "
                      "created for you if missing)", path, dir,
                      ap_unixd_config.user_name);
+        return APR_EACCES;
+    }
+
+    if (as_root && (slash = protime_unsearchable_parent(p, dir)) != NULL) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, PTLOGNO(00413)
+                     "DBDParams %s: User %s cannot enter directory %s; "
+                     "allow it (chmod o+x, or a group) or move the database",
+                     path, ap_unixd_config.user_name, slash);
         return APR_EACCES;
     }
 

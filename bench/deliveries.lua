@@ -1,0 +1,85 @@
+-- wrk script of bench/run: POSTs the pre-signed deliveries of
+-- bench/make-deliveries.pl ("signature<TAB>body" lines), never the same one
+-- twice in a run. Thread k of n takes lines k+1, k+1+n, k+1+2n, ... so that
+-- no two threads send the same id. Counts the answers per thread and prints,
+-- besides wrk's own report, one line for bench/run to read:
+--
+--   BENCH requests=.. duration_us=.. rps=.. p50_us=.. p99_us=.. sent=..
+--         s204=.. s2xx_other=.. non2xx=.. exhausted=.. errors=..
+--
+-- Environment: BENCH_DELIVERIES (the file), BENCH_THREADS (wrk's -t).
+-- The same requests go to whatever URL wrk is given (/floor or /hook).
+
+local threads = {}
+local next_tid = 0
+
+-- Main state: runs once per thread before the thread's init().
+function setup(thread)
+   thread:set("tid", next_tid)
+   next_tid = next_tid + 1
+   table.insert(threads, thread)
+end
+
+-- Thread state.
+local sigs, bodies, count, pos = {}, {}, 0, 0
+sent, s204, s2xx_other, non2xx, exhausted = 0, 0, 0, 0, 0
+
+function init(args)
+   local file = os.getenv("BENCH_DELIVERIES")
+   local nthreads = tonumber(os.getenv("BENCH_THREADS") or "1")
+   assert(file, "BENCH_DELIVERIES is not set")
+   local line_no = 0
+   for line in io.lines(file) do
+      if line_no % nthreads == tid then
+         local tab = string.find(line, "\t", 1, true)
+         count = count + 1
+         sigs[count] = string.sub(line, 1, tab - 1)
+         bodies[count] = string.sub(line, tab + 1)
+      end
+      line_no = line_no + 1
+   end
+   assert(count > 0, "no deliveries for thread " .. tid .. " in " .. file)
+   wrk.method = "POST"
+   wrk.headers["Content-Type"] = "application/json"
+end
+
+function request()
+   pos = pos + 1
+   if pos > count then
+      -- Out of distinct deliveries: bench/run fails the run on this.
+      exhausted = exhausted + 1
+      pos = 1
+   end
+   sent = sent + 1
+   return wrk.format(nil, nil, { ["X-Protime-Signature"] = sigs[pos] },
+                     bodies[pos])
+end
+
+function response(status, headers, body)
+   if status == 204 then
+      s204 = s204 + 1
+   elseif status >= 200 and status < 300 then
+      s2xx_other = s2xx_other + 1
+   else
+      non2xx = non2xx + 1
+   end
+end
+
+-- Main state again.
+function done(summary, latency, requests)
+   local t = { sent = 0, s204 = 0, s2xx_other = 0, non2xx = 0, exhausted = 0 }
+   for _, thread in ipairs(threads) do
+      for k in pairs(t) do
+         t[k] = t[k] + thread:get(k)
+      end
+   end
+   local e = summary.errors
+   local errors = e.connect + e.read + e.write + e.timeout
+   io.write(string.format(
+      "BENCH requests=%d duration_us=%d rps=%.1f p50_us=%d p99_us=%d "
+      .. "sent=%d s204=%d s2xx_other=%d non2xx=%d exhausted=%d errors=%d\n",
+      summary.requests, summary.duration,
+      summary.requests / (summary.duration / 1e6),
+      latency:percentile(50), latency:percentile(99),
+      t.sent, t.s204, t.s2xx_other, t.non2xx, t.exhausted, errors))
+end
