@@ -327,6 +327,15 @@ static const char *pt_store_run(apr_pool_t *p, const pt_store_conn_t *c,
         err = pt_store_error(p, c, rv, "BEGIN");
         *begin_failed = 1;
     }
+    else if (c->dialect == PT_DB_PGSQL) {
+        /* For this transaction only: the connection may serve other
+         * modules of the server, whose timeouts are theirs to set. */
+        rv = apr_dbd_query(c->driver, c->handle, &nrows,
+                           "SET LOCAL statement_timeout = "
+                           APR_STRINGIFY(PT_PGSQL_STATEMENT_TIMEOUT_MS));
+        if (rv)
+            err = pt_store_error(p, c, rv, "SET LOCAL statement_timeout");
+    }
     for (i = 0; i < njobs && !err; i++)
         err = pt_store_apply(p, c, jobs[i], now_us);
     if (err) {
@@ -361,11 +370,17 @@ static void pt_store_fail(apr_pool_t *p, pt_store_job_t *job, const char *err)
     job->error = apr_pstrdup(jp, err);
 }
 
+/* A shared transaction that failed after waiting this long failed for
+ * waiting (a lock held elsewhere, a timeout, a slow network), not because of
+ * one job's data: retrying each job alone would only multiply the wait. */
+#define PT_STORE_RETRY_ALONE_WITHIN apr_time_from_msec(500)
+
 int pt_store_commit(apr_pool_t *p, const pt_store_conn_t *c,
                     pt_store_job_t **jobs, int njobs, apr_int64_t now_us)
 {
     const char *err;
     int i, commits = 0, begin_failed = 0;
+    apr_time_t started = apr_time_now();
 
     err = pt_store_run(p, c, jobs, njobs, now_us, &begin_failed);
     if (err && pt_store_reprepared(c, err))
@@ -373,9 +388,10 @@ int pt_store_commit(apr_pool_t *p, const pt_store_conn_t *c,
     if (!err)
         return 1;
     for (i = 0; i < njobs; i++) {
-        /* After a failed BEGIN (database locked or unreachable) a retry
-         * would only add another wait to the request. */
-        if (njobs > 1 && !begin_failed) {
+        /* After a failed BEGIN (database locked or unreachable) no job is
+         * to blame either. */
+        if (njobs > 1 && !begin_failed
+            && apr_time_now() - started < PT_STORE_RETRY_ALONE_WITHIN) {
             err = pt_store_run(p, c, &jobs[i], 1, now_us, &begin_failed);
             if (!err) {
                 commits++;

@@ -31,6 +31,11 @@ typedef enum {
  * up with SQLITE_BUSY (milliseconds). Our own writers queue on a mutex. */
 #define PT_SQLITE_BUSY_TIMEOUT_MS 2000
 
+/* Longest a PostgreSQL statement of ours may run, lock waits included
+ * (SET LOCAL statement_timeout), so that a request never waits unboundedly
+ * for a lock another program holds. */
+#define PT_PGSQL_STATEMENT_TIMEOUT_MS 5000
+
 /* A connection with its prepared statements. */
 typedef struct {
     const apr_dbd_driver_t *driver;

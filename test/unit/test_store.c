@@ -467,6 +467,48 @@ static void test_sqlite(void)
     unlink(apr_pstrcat(pool, path, "-shm", NULL));
 }
 
+/* Another program holds a lock on the table: the commit must fail within
+ * PT_PGSQL_STATEMENT_TIMEOUT_MS (plus slack), store nothing, and work again
+ * once the lock is gone. */
+static void pgsql_locked(const apr_dbd_driver_t *driver, const char *conninfo,
+                         const char *schema, const pt_store_conn_t *c)
+{
+    pt_store_conn_t c2 = *c;
+    pt_store_job_t *jobs[2];
+    pt_event_t ev;
+    apr_time_t t0, elapsed;
+    const char *err = NULL;
+
+    ok(apr_dbd_open_ex(driver, pool, conninfo, &c2.handle, &err) == 0
+       && exec(&c2, apr_psprintf(pool, "SET search_path TO %s", schema)) == 0
+       && exec(&c2, "BEGIN") == 0
+       && exec(&c2, "LOCK TABLE protime_access_clockings"
+                    " IN ACCESS EXCLUSIVE MODE") == 0,
+       "pgsql: second connection locks the table");
+    ev = upsert(82, "1");
+    jobs[0] = job_of(&ev, 1, NULL, 0);
+    ev = upsert(83, "1");
+    jobs[1] = job_of(&ev, 1, NULL, 0);
+    t0 = apr_time_now();
+    is_int(commit(c, jobs, 2), 0, "pgsql: locked: nothing committed");
+    elapsed = apr_time_now() - t0;
+    printf("# pgsql: commit against a locked table failed after %d ms: %s\n",
+           (int)apr_time_as_msec(elapsed),
+           jobs[0]->error ? jobs[0]->error : "(no error)");
+    ok(jobs[0]->error && jobs[1]->error && strstr(jobs[0]->error, "timeout"),
+       "pgsql: ... both jobs fail with the statement timeout");
+    ok(elapsed < apr_time_from_msec(PT_PGSQL_STATEMENT_TIMEOUT_MS + 2000),
+       "pgsql: ... within PT_PGSQL_STATEMENT_TIMEOUT_MS + 2 s, no retry alone (%d ms)",
+       (int)apr_time_as_msec(elapsed));
+    ok(exec(&c2, "ROLLBACK") == 0, "pgsql: lock released");
+    is_str(q(c, "SELECT COUNT(*) FROM protime_access_clockings"
+             " WHERE id IN (82, 83)"), "0", "pgsql: ... nothing stored");
+    jobs[0]->error = "not run";
+    is_int(commit(c, jobs, 1), 1, "pgsql: commit works again");
+    is_str(jobs[0]->error, NULL, "pgsql: ... without error");
+    apr_dbd_close(driver, c2.handle);
+}
+
 static void test_pgsql(void)
 {
     const char *conninfo = getenv("PROTIME_TEST_PGSQL");
@@ -505,6 +547,8 @@ static void test_pgsql(void)
     printf("# pgsql: database default: 'a' > 'Z' is %s\n",
            q(&c, "SELECT CAST('a' > 'Z' AS TEXT)"));
     core(&c, "pgsql");
+
+    pgsql_locked(driver, conninfo, schema, &c);
 
     ok(exec(&c, apr_psprintf(pool, "DROP SCHEMA %s CASCADE", schema)) == 0,
        "pgsql: private schema dropped");
