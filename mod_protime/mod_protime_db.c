@@ -244,11 +244,13 @@ static apr_status_t protime_sqlite_setup(apr_pool_t *p, server_rec *s,
     conn.driver = driver;
     err = pt_store_create_schema(p, &conn);
     apr_dbd_close(driver, conn.handle);
-    if (err) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, PTLOGNO(00407)
-                     "DBDParams %s: cannot create the schema: %s", path, err);
-        return APR_EGENERAL;
-    }
+    /* Not fatal: every new connection of the children runs the same DDL,
+     * and a database kept busy (a restart under load, a long backup) must
+     * not keep httpd from starting. */
+    if (err)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, PTLOGNO(00407)
+                     "DBDParams %s: schema not checked at startup, the "
+                     "children will: %s", path, err);
     if (as_root) {
         protime_chown_if_exists(p, s, path);
         protime_chown_if_exists(p, s, apr_pstrcat(p, path, "-wal", NULL));

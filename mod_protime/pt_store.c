@@ -138,6 +138,14 @@ static const char *pt_store_pragma(apr_pool_t *p, const pt_store_conn_t *c,
     return NULL;
 }
 
+/* SQLite: how long one try of a statement waits for another writer. */
+static const char *pt_store_busy_timeout(apr_pool_t *p,
+                                         const pt_store_conn_t *c)
+{
+    return pt_store_pragma(p, c, apr_psprintf(p, "PRAGMA busy_timeout=%d",
+                                              PT_STORE_SQLITE_BUSY_MS), NULL);
+}
+
 const char *pt_store_create_schema(apr_pool_t *p, const pt_store_conn_t *c)
 {
     const char *const *sql;
@@ -145,9 +153,16 @@ const char *pt_store_create_schema(apr_pool_t *p, const pt_store_conn_t *c)
     int rv, nrows;
 
     if (c->dialect == PT_DB_SQLITE3) {
+        /* Other processes may be writing (a graceful restart under load):
+         * wait for them as every statement of ours does. */
+        if ((err = pt_store_busy_timeout(p, c)) != NULL)
+            return err;
         /* Readers then never block the writer. The mode is a property of
-         * the file and persists. */
-        err = pt_store_pragma(p, c, "PRAGMA journal_mode=WAL", &mode);
+         * the file and persists; asking first avoids the exclusive lock
+         * that setting it takes. */
+        err = pt_store_pragma(p, c, "PRAGMA journal_mode", &mode);
+        if (!err && (!mode || strcmp(mode, "wal") != 0))
+            err = pt_store_pragma(p, c, "PRAGMA journal_mode=WAL", &mode);
         if (err)
             return err;
         if (!mode || strcmp(mode, "wal") != 0)
@@ -199,10 +214,7 @@ const char *pt_store_prepare(apr_pool_t *p, pt_store_conn_t *c, int sync_full)
     const char *err;
 
     if (c->dialect == PT_DB_SQLITE3) {
-        err = pt_store_pragma(p, c,
-                              apr_psprintf(p, "PRAGMA busy_timeout=%d",
-                                           PT_STORE_SQLITE_BUSY_MS), NULL);
-        if (err)
+        if ((err = pt_store_busy_timeout(p, c)) != NULL)
             return err;
         err = pt_store_pragma(p, c, sync_full ? "PRAGMA synchronous=FULL"
                                               : "PRAGMA synchronous=NORMAL",
