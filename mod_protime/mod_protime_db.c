@@ -392,7 +392,8 @@ static void protime_commit_batch(request_rec *r, const protime_srv_conf *sc,
     pt_store_conn_t conn;
     const char *err;
     apr_pool_t *p;
-    int locked = 0, commits;
+    apr_time_t queued, started;
+    int sqlite, locked = 0, commits;
 
     if (!dbd) {
         protime_fail_jobs(jobs, n, "no database connection "
@@ -403,10 +404,29 @@ static void protime_commit_batch(request_rec *r, const protime_srv_conf *sc,
         protime_fail_jobs(jobs, n, err);
         return;
     }
-    apr_pool_create(&p, r->pool);
-    if (conn.dialect == PT_DB_SQLITE3)
+    sqlite = (conn.dialect == PT_DB_SQLITE3);
+    if (sqlite) {
+        queued = apr_time_now();
         locked = (apr_global_mutex_lock(protime_db_mutex) == APR_SUCCESS);
-    commits = pt_store_commit(p, &conn, jobs, n, apr_time_now());
+        /* A batch that queued on the mutex behind one that then gave up on
+         * a lock held by another program gives up with it: else the n-th
+         * batch in the queue would wait n busy timeouts. Batches that come
+         * later try again. */
+        if (queued < protime_sqlite_gave_up_at()) {
+            if (locked)
+                apr_global_mutex_unlock(protime_db_mutex);
+            protime_fail_jobs(jobs, n, "the SQLite database is locked by "
+                              "another program");
+            return;
+        }
+    }
+    apr_pool_create(&p, r->pool);
+    started = apr_time_now();
+    commits = pt_store_commit(p, &conn, jobs, n, started);
+    /* Nothing committed after a long wait: the lock is held elsewhere. */
+    if (sqlite && commits == 0 && apr_time_now() - started
+                                  >= apr_time_from_msec(PT_SQLITE_BUSY_TIMEOUT_MS / 2))
+        protime_set_sqlite_gave_up_at(apr_time_now());
     if (locked)
         apr_global_mutex_unlock(protime_db_mutex);
     apr_pool_destroy(p);

@@ -22,7 +22,13 @@ APLOG_USE_MODULE(protime);
 
 #define PROTIME_SHM_KEY "mod_protime_counters"
 
-static volatile apr_uint64_t *protime_counters;
+/* The shared segment: counters, then the few values processes share. */
+typedef struct {
+    volatile apr_uint64_t counters[PROTIME_C_COUNT];
+    volatile apr_uint64_t sqlite_gave_up_at;    /* apr_time_t */
+} protime_shared_t;
+
+static protime_shared_t *protime_shared;
 
 static const struct {
     const char *name;   /* JSON key; Prometheus name is protime_<name>_total */
@@ -42,7 +48,7 @@ static const struct {
 apr_status_t protime_counters_init(server_rec *s)
 {
     apr_pool_t *pproc = s->process->pool;
-    apr_size_t size = sizeof(apr_uint64_t) * PROTIME_C_COUNT;
+    apr_size_t size = sizeof(protime_shared_t);
     apr_shm_t *shm = NULL;
     apr_status_t rv;
 
@@ -59,19 +65,34 @@ apr_status_t protime_counters_init(server_rec *s)
         apr_pool_userdata_set(shm, PROTIME_SHM_KEY, apr_pool_cleanup_null,
                               pproc);
     }
-    protime_counters = apr_shm_baseaddr_get(shm);
+    protime_shared = apr_shm_baseaddr_get(shm);
     return APR_SUCCESS;
 }
 
 void protime_count(protime_counter_t which, apr_uint64_t n)
 {
-    if (protime_counters && n)
-        apr_atomic_add64(&protime_counters[which], n);
+    if (protime_shared && n)
+        apr_atomic_add64(&protime_shared->counters[which], n);
 }
 
 static apr_uint64_t protime_counter(protime_counter_t which)
 {
-    return protime_counters ? apr_atomic_read64(&protime_counters[which]) : 0;
+    return protime_shared
+           ? apr_atomic_read64(&protime_shared->counters[which]) : 0;
+}
+
+apr_time_t protime_sqlite_gave_up_at(void)
+{
+    return protime_shared
+           ? (apr_time_t)apr_atomic_read64(&protime_shared->sqlite_gave_up_at)
+           : 0;
+}
+
+void protime_set_sqlite_gave_up_at(apr_time_t when)
+{
+    if (protime_shared)
+        apr_atomic_set64(&protime_shared->sqlite_gave_up_at,
+                         (apr_uint64_t)when);
 }
 
 static int protime_status_prometheus(request_rec *r)
