@@ -56,18 +56,23 @@ APLOG_USE_MODULE(protime);
 static APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) *protime_dbd_acquire;
 static apr_global_mutex_t *protime_db_mutex;
 
+/* A delivery waiting for its commit. Each has its own condition, so that a
+ * finished commit wakes exactly the deliveries it holds, plus the oldest
+ * waiting one to lead the next: waking every waiter each time would cost
+ * more than the commits themselves. */
 typedef struct protime_pending {
     pt_store_job_t *job;
+    apr_thread_cond_t *wake;
     int done;
     struct protime_pending *next;
 } protime_pending;
 
 struct protime_committer {
     apr_thread_mutex_t *lock;
-    apr_thread_cond_t *finished;
     protime_pending *head;
     protime_pending **tail;
     int committing;
+    int commits_unchecked;      /* since this process's last checkpoint */
 };
 
 void protime_db_pre_config(apr_pool_t *pconf)
@@ -348,7 +353,6 @@ void protime_db_child_init(apr_pool_t *pchild, server_rec *s)
         struct protime_committer *c = apr_pcalloc(pchild, sizeof(*c));
 
         apr_thread_mutex_create(&c->lock, APR_THREAD_MUTEX_DEFAULT, pchild);
-        apr_thread_cond_create(&c->finished, pchild);
         c->tail = &c->head;
         sc->committer = c;
     }
@@ -384,8 +388,9 @@ static void protime_fail_jobs(pt_store_job_t **jobs, int n, const char *error)
         jobs[i]->error = error;
 }
 
-/* Commits one batch on the leader's connection. */
-static void protime_commit_batch(request_rec *r, const protime_srv_conf *sc,
+/* Commits one batch on the leader's connection; returns the number of
+ * transactions committed. */
+static int protime_commit_batch(request_rec *r, const protime_srv_conf *sc,
                                  pt_store_job_t **jobs, int n)
 {
     ap_dbd_t *dbd = protime_dbd_acquire ? protime_dbd_acquire(r) : NULL;
@@ -398,11 +403,11 @@ static void protime_commit_batch(request_rec *r, const protime_srv_conf *sc,
     if (!dbd) {
         protime_fail_jobs(jobs, n, "no database connection "
                           "(mod_dbd logged why)");
-        return;
+        return 0;
     }
     if ((err = protime_db_ready(dbd, sc, &conn)) != NULL) {
         protime_fail_jobs(jobs, n, err);
-        return;
+        return 0;
     }
     sqlite = (conn.dialect == PT_DB_SQLITE3);
     if (sqlite) {
@@ -417,7 +422,7 @@ static void protime_commit_batch(request_rec *r, const protime_srv_conf *sc,
                 apr_global_mutex_unlock(protime_db_mutex);
             protime_fail_jobs(jobs, n, "the SQLite database is locked by "
                               "another program");
-            return;
+            return 0;
         }
     }
     apr_pool_create(&p, r->pool);
@@ -431,6 +436,22 @@ static void protime_commit_batch(request_rec *r, const protime_srv_conf *sc,
         apr_global_mutex_unlock(protime_db_mutex);
     apr_pool_destroy(p);
     protime_count(PROTIME_C_COMMITS, commits);
+    return commits;
+}
+
+/* Copies the WAL back into the database (pt_store_checkpoint), on the
+ * connection of this request, after it handed the lead over. */
+static void protime_checkpoint(request_rec *r, const protime_srv_conf *sc)
+{
+    ap_dbd_t *dbd = protime_dbd_acquire(r);
+    pt_store_conn_t conn;
+    const char *err;
+
+    if (!dbd || protime_db_ready(dbd, sc, &conn) != NULL)
+        return;
+    if ((err = pt_store_checkpoint(r->pool, &conn)) != NULL)
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, PTLOGNO(00414)
+                      "WAL checkpoint: %s", err);
 }
 
 void protime_db_store(request_rec *r, pt_store_job_t *job)
@@ -438,18 +459,20 @@ void protime_db_store(request_rec *r, pt_store_job_t *job)
     const protime_srv_conf *sc = ap_get_module_config(r->server->module_config,
                                                       &protime_module);
     struct protime_committer *c = sc->committer;
-    protime_pending me = { job, 0, NULL };
+    protime_pending me = { job, NULL, 0, NULL };
+    int checkpoint = 0;
 
+    apr_thread_cond_create(&me.wake, r->pool);
     apr_thread_mutex_lock(c->lock);
     *c->tail = &me;
     c->tail = &me.next;
     while (!me.done) {
         pt_store_job_t *jobs[PROTIME_MAX_BATCH];
         protime_pending *batch[PROTIME_MAX_BATCH];
-        int n = 0, i;
+        int n = 0, i, commits;
 
         if (c->committing) {
-            apr_thread_cond_wait(c->finished, c->lock);
+            apr_thread_cond_wait(me.wake, c->lock);
             continue;
         }
         /* Lead: take what is queued, our own delivery included. */
@@ -463,13 +486,26 @@ void protime_db_store(request_rec *r, pt_store_job_t *job)
             c->tail = &c->head;
         apr_thread_mutex_unlock(c->lock);
 
-        protime_commit_batch(r, sc, jobs, n);
+        commits = protime_commit_batch(r, sc, jobs, n);
 
         apr_thread_mutex_lock(c->lock);
-        for (i = 0; i < n; i++)
+        for (i = 0; i < n; i++) {
             batch[i]->done = 1;
+            if (batch[i] != &me)
+                apr_thread_cond_signal(batch[i]->wake);
+        }
         c->committing = 0;
-        apr_thread_cond_broadcast(c->finished);
+        if (c->head)
+            apr_thread_cond_signal(c->head->wake);
+        c->commits_unchecked += commits;
+        if (c->commits_unchecked >= PT_STORE_CHECKPOINT_COMMITS) {
+            c->commits_unchecked = 0;
+            checkpoint = 1;
+        }
     }
     apr_thread_mutex_unlock(c->lock);
+    /* The next batch is already on its way: only this delivery's answer
+     * waits for the checkpoint, and only once in many commits. */
+    if (checkpoint)
+        protime_checkpoint(r, sc);
 }

@@ -11,6 +11,7 @@
 #include <http_config.h>
 #include <http_log.h>
 #include <http_protocol.h>
+#include <http_request.h>
 #include <apr_atomic.h>
 #include <apr_shm.h>
 #include <apr_strings.h>
@@ -137,7 +138,7 @@ static int protime_status_json(request_rec *r)
 
 int protime_status_handler(request_rec *r)
 {
-    r->allowed |= (AP_METHOD_BIT << M_GET);
+    ap_allow_methods(r, REPLACE_ALLOW, "GET", NULL);
     if (r->method_number != M_GET)
         return HTTP_METHOD_NOT_ALLOWED;
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");

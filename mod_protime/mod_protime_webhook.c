@@ -202,7 +202,8 @@ int protime_webhook_handler(request_rec *r)
     int status;
 
     protime_count(PROTIME_C_DELIVERIES, 1);
-    r->allowed |= (AP_METHOD_BIT << M_POST);
+    /* The Allow header of a 405 comes from allowed_methods, not allowed. */
+    ap_allow_methods(r, REPLACE_ALLOW, "POST", NULL);
     if (r->method_number != M_POST) {
         protime_count(PROTIME_C_REJECTED, 1);
         return HTTP_METHOD_NOT_ALLOWED;

@@ -24,6 +24,7 @@
 #include <apr_lib.h>
 #include <apr_strings.h>
 #include <jansson.h>
+#include <sqlite3.h>
 
 #include "pt_store.h"
 #include "pt_schema.h"
@@ -219,10 +220,29 @@ const char *pt_store_prepare(apr_pool_t *p, pt_store_conn_t *c, int sync_full)
         err = pt_store_pragma(p, c, sync_full ? "PRAGMA synchronous=FULL"
                                               : "PRAGMA synchronous=NORMAL",
                               NULL);
+        if (!err)
+            err = pt_store_pragma(p, c, "PRAGMA wal_autocheckpoint=0", NULL);
         if (err)
             return err;
     }
     return pt_store_prepare_statements(p, c);
+}
+
+const char *pt_store_checkpoint(apr_pool_t *p, const pt_store_conn_t *c)
+{
+    sqlite3 *db;
+    int rc;
+
+    if (c->dialect != PT_DB_SQLITE3)
+        return NULL;
+    /* Straight to SQLite: apr_dbd_sqlite3 holds one mutex for the whole
+     * process around each statement, so a PRAGMA wal_checkpoint would stop
+     * every other connection of the process for the length of the copy. */
+    db = apr_dbd_native_handle(c->driver, c->handle);
+    rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE,
+                                   NULL, NULL);
+    return rc == SQLITE_OK ? NULL
+           : apr_pstrcat(p, "wal_checkpoint: ", sqlite3_errstr(rc), NULL);
 }
 
 /* apr_dbd_sqlite3 prepares with the legacy sqlite3_prepare(), whose

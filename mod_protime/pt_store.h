@@ -53,10 +53,22 @@ const char *pt_store_dialect(const char *driver_name, pt_dialect_t *out);
 const char *pt_store_create_schema(apr_pool_t *p, const pt_store_conn_t *c);
 
 /* Per-connection settings (SQLite: busy_timeout, synchronous = sync_full ?
- * FULL : NORMAL; PostgreSQL: nothing) then prepares every statement into
- * c->prepared (which must exist) under its label, from p (whose lifetime
- * must be the connection's). Returns NULL or an error. */
+ * FULL : NORMAL, and no automatic WAL checkpoints, see below; PostgreSQL:
+ * nothing) then prepares every statement into c->prepared (which must
+ * exist) under its label, from p (whose lifetime must be the connection's).
+ * Returns NULL or an error. */
 const char *pt_store_prepare(apr_pool_t *p, pt_store_conn_t *c, int sync_full);
+
+/* SQLite copies its WAL back into the database file every so often. Left to
+ * itself it does so inside a COMMIT, while the write lock is held, which
+ * stalls every waiting delivery for tens of milliseconds. So connections
+ * prepared here do not checkpoint by themselves: their user calls
+ * pt_store_checkpoint about every PT_STORE_CHECKPOINT_COMMITS commits,
+ * outside any transaction and any lock of its own. A PASSIVE checkpoint
+ * never waits and lets other connections write meanwhile. Returns NULL or
+ * an error; does nothing for PostgreSQL. */
+#define PT_STORE_CHECKPOINT_COMMITS 100
+const char *pt_store_checkpoint(apr_pool_t *p, const pt_store_conn_t *c);
 
 /* What applying one delivery did. */
 typedef struct {

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <apr_base64.h>
+#include <apr_file_io.h>
 #include <apr_general.h>
 #include <apr_strings.h>
 #include <apr_time.h>
@@ -388,6 +389,26 @@ static void core(const pt_store_conn_t *c, const char *db)
        "%s: the connection works after failures", db);
 }
 
+/* Whether the bytes of file hold text (the database file, not its WAL). */
+static int file_contains(const char *file, const char *text)
+{
+    apr_file_t *f;
+    apr_finfo_t fi;
+    apr_size_t len = 0;
+    char *buf;
+    int found = 0;
+
+    if (apr_file_open(&f, file, APR_FOPEN_READ, 0, pool) != APR_SUCCESS)
+        return 0;
+    if (apr_file_info_get(&fi, APR_FINFO_SIZE, f) == APR_SUCCESS) {
+        buf = apr_palloc(pool, (apr_size_t)fi.size + 1);
+        apr_file_read_full(f, buf, (apr_size_t)fi.size, &len);
+        found = memmem(buf, len, text, strlen(text)) != NULL;
+    }
+    apr_file_close(f);
+    return found;
+}
+
 static void test_sqlite(void)
 {
     const apr_dbd_driver_t *driver;
@@ -416,7 +437,20 @@ static void test_sqlite(void)
     setup(&c, "sqlite3");
     is_str(q(&c, "PRAGMA journal_mode"), "wal", "sqlite3: WAL mode on");
     is_str(q(&c, "PRAGMA synchronous"), "1", "sqlite3: synchronous NORMAL");
+    is_str(q(&c, "PRAGMA wal_autocheckpoint"), "0",
+           "sqlite3: no checkpoint inside a COMMIT");
     core(&c, "sqlite3");
+
+    /* A commit stays in the WAL until pt_store_checkpoint copies it into
+     * the database file itself. */
+    ev = upsert(91, "checkpoint-marker-5f3a");
+    jobs[0] = job_of(&ev, 1, NULL, 0);
+    is_int(commit(&c, jobs, 1), 1, "sqlite3: a commit to checkpoint");
+    ok(!file_contains(path, "checkpoint-marker-5f3a"),
+       "sqlite3: ... not yet in the database file");
+    is_str(pt_store_checkpoint(pool, &c), NULL, "sqlite3: pt_store_checkpoint");
+    ok(file_contains(path, "checkpoint-marker-5f3a"),
+       "sqlite3: ... now in the database file");
 
     /* Another program changes the schema: our statements, prepared with
      * the legacy sqlite3_prepare(), must be prepared again. */
