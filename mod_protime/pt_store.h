@@ -67,7 +67,7 @@ const char *pt_store_prepare(apr_pool_t *p, pt_store_conn_t *c, int sync_full);
  * outside any transaction and any lock of its own. A PASSIVE checkpoint
  * never waits and lets other connections write meanwhile. Returns NULL or
  * an error; does nothing for PostgreSQL. */
-#define PT_STORE_CHECKPOINT_COMMITS 100
+#define PT_STORE_CHECKPOINT_COMMITS 1000
 const char *pt_store_checkpoint(apr_pool_t *p, const pt_store_conn_t *c);
 
 /* What applying one delivery did. */
