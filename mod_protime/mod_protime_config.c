@@ -176,18 +176,52 @@ static const char *protime_set_signature_header(cmd_parms *cmd, void *dcv,
     return NULL;
 }
 
+/* A keyword argument: its value from a NULL-terminated table, or an error
+ * that lists the keywords. */
+typedef struct {
+    const char *name;
+    int value;
+} protime_choice;
+
+static const char *protime_choose(cmd_parms *cmd, const char *arg,
+                                  const protime_choice *choices, int *out)
+{
+    const char *names = NULL;
+    const protime_choice *c;
+
+    for (c = choices; c->name; c++) {
+        if (!strcasecmp(arg, c->name)) {
+            *out = c->value;
+            return NULL;
+        }
+        names = names ? apr_pstrcat(cmd->pool, names, c[1].name ? ", " : " or ",
+                                    c->name, NULL)
+                      : c->name;
+    }
+    return protime_cmd_error(cmd, apr_pstrcat(cmd->pool, "expects ", names,
+                                              NULL));
+}
+
+static const protime_choice protime_algorithms[] = {
+    { "sha256", PT_HASH_SHA256 }, { "sha512", PT_HASH_SHA512 }, { NULL, 0 }
+};
+static const protime_choice protime_signature_encodings[] = {
+    { "base64", PT_ENC_BASE64 }, { "hex", PT_ENC_HEX }, { NULL, 0 }
+};
+static const protime_choice protime_key_encodings[] = {
+    { "raw", PT_ENC_RAW }, { "base64", PT_ENC_BASE64 }, { "hex", PT_ENC_HEX },
+    { NULL, 0 }
+};
+static const protime_choice protime_sqlite_syncs[] = {
+    { "Normal", 0 }, { "Full", 1 }, { NULL, 0 }
+};
+
 static const char *protime_set_algorithm(cmd_parms *cmd, void *dcv,
                                          const char *arg)
 {
     protime_dir_conf *dc = dcv;
 
-    if (!strcasecmp(arg, "sha256"))
-        dc->algorithm = PT_HASH_SHA256;
-    else if (!strcasecmp(arg, "sha512"))
-        dc->algorithm = PT_HASH_SHA512;
-    else
-        return protime_cmd_error(cmd, "expects sha256 or sha512");
-    return NULL;
+    return protime_choose(cmd, arg, protime_algorithms, &dc->algorithm);
 }
 
 static const char *protime_set_signature_encoding(cmd_parms *cmd, void *dcv,
@@ -195,29 +229,18 @@ static const char *protime_set_signature_encoding(cmd_parms *cmd, void *dcv,
 {
     protime_dir_conf *dc = dcv;
 
-    if (!strcasecmp(arg, "base64"))
-        dc->signature_encoding = PT_ENC_BASE64;
-    else if (!strcasecmp(arg, "hex"))
-        dc->signature_encoding = PT_ENC_HEX;
-    else
-        return protime_cmd_error(cmd, "expects base64 or hex");
-    return NULL;
+    return protime_choose(cmd, arg, protime_signature_encodings,
+                          &dc->signature_encoding);
 }
 
 static const char *protime_set_key_encoding(cmd_parms *cmd, void *dcv,
                                             const char *arg)
 {
     protime_dir_conf *dc = dcv;
+    const char *err = protime_choose(cmd, arg, protime_key_encodings,
+                                     &dc->key_encoding);
 
-    if (!strcasecmp(arg, "raw"))
-        dc->key_encoding = PT_ENC_RAW;
-    else if (!strcasecmp(arg, "base64"))
-        dc->key_encoding = PT_ENC_BASE64;
-    else if (!strcasecmp(arg, "hex"))
-        dc->key_encoding = PT_ENC_HEX;
-    else
-        return protime_cmd_error(cmd, "expects raw, base64 or hex");
-    return protime_decode_keys(cmd, dc);
+    return err ? err : protime_decode_keys(cmd, dc);
 }
 
 static const char *protime_set_require_signature(cmd_parms *cmd, void *dcv,
@@ -252,15 +275,8 @@ static const char *protime_set_sqlite_sync(cmd_parms *cmd, void *dummy,
                                                 &protime_module);
     const char *err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE);
 
-    if (err)
-        return err;
-    if (!strcasecmp(arg, "full"))
-        sc->sqlite_sync_full = 1;
-    else if (!strcasecmp(arg, "normal"))
-        sc->sqlite_sync_full = 0;
-    else
-        return protime_cmd_error(cmd, "expects Full or Normal");
-    return NULL;
+    return err ? err : protime_choose(cmd, arg, protime_sqlite_syncs,
+                                      &sc->sqlite_sync_full);
 }
 
 const command_rec protime_cmds[] = {
