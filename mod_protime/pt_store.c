@@ -353,13 +353,21 @@ static const char *pt_store_run(apr_pool_t *p, const pt_store_conn_t *c,
     apr_dbd_transaction_t *trans = NULL;
     const char *err = NULL;
     int i, rv, nrows;
+    /* PostgreSQL gets BEGIN and COMMIT as plain statements: apr_dbd_pgsql's
+     * transaction_start dereferences a NULL transaction when BEGIN gets an
+     * error result, as from a server that went away, and that would kill
+     * the child instead of answering 503. */
+    int pgsql = (c->dialect == PT_DB_PGSQL);
 
-    rv = apr_dbd_transaction_start(c->driver, p, c->handle, &trans);
+    rv = pgsql ? apr_dbd_query(c->driver, c->handle, &nrows, "BEGIN")
+               : apr_dbd_transaction_start(c->driver, p, c->handle, &trans);
     if (rv) {
         err = pt_store_error(p, c, rv, "BEGIN");
         *begin_failed = 1;
+        if (pgsql)
+            return err;
     }
-    else if (c->dialect == PT_DB_PGSQL) {
+    else if (pgsql) {
         /* For this transaction only: the connection may serve other
          * modules of the server, whose timeouts are theirs to set. */
         rv = apr_dbd_query(c->driver, c->handle, &nrows,
@@ -371,14 +379,18 @@ static const char *pt_store_run(apr_pool_t *p, const pt_store_conn_t *c,
     for (i = 0; i < njobs && !err; i++)
         err = pt_store_apply(p, c, jobs[i], now_us);
     if (err) {
-        if (trans) {
+        if (pgsql) {
+            apr_dbd_query(c->driver, c->handle, &nrows, "ROLLBACK");
+        }
+        else if (trans) {
             apr_dbd_transaction_mode_set(c->driver, trans,
                                          APR_DBD_TRANSACTION_ROLLBACK);
             apr_dbd_transaction_end(c->driver, p, trans);
         }
         return err;
     }
-    rv = apr_dbd_transaction_end(c->driver, p, trans);
+    rv = pgsql ? apr_dbd_query(c->driver, c->handle, &nrows, "COMMIT")
+               : apr_dbd_transaction_end(c->driver, p, trans);
     if (rv) {
         err = pt_store_error(p, c, rv, "COMMIT");
         /* SQLite keeps the transaction open when COMMIT fails (busy), while
