@@ -7,6 +7,7 @@ use warnings;
 use File::Temp qw(tempdir);
 
 my $so = shift or die "usage: $0 mod_protime.so\n";
+my $httpd = $ENV{PROTIME_HTTPD} || "apache2";
 chomp(my $modules = `apxs -q LIBEXECDIR`);
 my $dir = tempdir(CLEANUP => 1);
 open my $kf, '>', "$dir/key" or die; print $kf "a2V5\n"; close $kf;
@@ -61,7 +62,7 @@ DBDParams $dir/db/protime.db
 $body
 CONF
     close $fh;
-    my $out = `apache2 -t -f $dir/httpd.conf 2>&1`;
+    my $out = `$httpd -t -f $dir/httpd.conf 2>&1`;
     my $rc = $? >> 8;
     my $good = ref $want ? ($rc != 0 && $out =~ $want) : ($rc == 0);
     $n++;

@@ -18,6 +18,7 @@ use DBI;
 my ($so, $pgdir, $conninfo) = @ARGV;
 die "usage: $0 mod_protime.so PGDIR CONNINFO\n" unless $conninfo;
 chomp(my $modules = `apxs -q LIBEXECDIR`);
+my $httpd = $ENV{PROTIME_HTTPD} || "apache2";
 chomp(my $pgbin = `ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1`);
 my $dir = tempdir(CLEANUP => 1);
 my $port = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
@@ -80,7 +81,7 @@ sub stored_version {
         'SELECT change_version FROM protime_access_clockings WHERE id = ?', undef, $id);
 }
 
-system('apache2', '-f', "$dir/httpd.conf", '-k', 'start') == 0 or die "httpd did not start\n";
+system($httpd, '-f', "$dir/httpd.conf", '-k', 'start') == 0 or die "httpd did not start\n";
 for (1 .. 50) { last if IO::Socket::INET->new("127.0.0.1:$port"); sleep 0.1 }
 
 my ($res) = deliver(1001, 'v1');
@@ -117,7 +118,7 @@ ok($codes[-1] == 204, 'PostgreSQL back: stored again without restarting httpd',
 ok((stored_version(1002) // '') eq 'v1', 'PostgreSQL back: the row is there');
 print "# answers after the restart of PostgreSQL: @codes\n";
 
-system('apache2', '-f', "$dir/httpd.conf", '-k', 'stop');
+system($httpd, '-f', "$dir/httpd.conf", '-k', 'stop');
 for (1 .. 50) { last unless -f "$dir/httpd.pid"; sleep 0.1 }
 pg()->do('DROP TABLE protime_access_clockings, protime_quarantine');
 if ($failed && open my $log, '<', "$dir/error_log") {
