@@ -397,8 +397,8 @@ static int protime_commit_batch(request_rec *r, const protime_srv_conf *sc,
     pt_store_conn_t conn;
     const char *err;
     apr_pool_t *p;
-    apr_time_t queued, started;
-    int sqlite, locked = 0, commits;
+    apr_time_t queued;
+    int sqlite, locked = 0, commits, waited;
 
     if (!dbd) {
         protime_fail_jobs(jobs, n, "no database connection "
@@ -426,11 +426,9 @@ static int protime_commit_batch(request_rec *r, const protime_srv_conf *sc,
         }
     }
     apr_pool_create(&p, r->pool);
-    started = apr_time_now();
-    commits = pt_store_commit(p, &conn, jobs, n, started);
+    commits = pt_store_commit(p, &conn, jobs, n, apr_time_now(), &waited);
     /* Nothing committed after a long wait: the lock is held elsewhere. */
-    if (sqlite && commits == 0 && apr_time_now() - started
-                                  >= apr_time_from_msec(PT_SQLITE_BUSY_TIMEOUT_MS / 2))
+    if (sqlite && commits == 0 && waited)
         protime_set_sqlite_gave_up_at(apr_time_now());
     if (locked)
         apr_global_mutex_unlock(protime_db_mutex);

@@ -414,28 +414,26 @@ static void pt_store_fail(apr_pool_t *p, pt_store_job_t *job, const char *err)
     job->error = apr_pstrdup(jp, err);
 }
 
-/* A shared transaction that failed after waiting this long failed for
- * waiting (a lock held elsewhere, a timeout, a slow network), not because of
- * one job's data: retrying each job alone would only multiply the wait. */
-#define PT_STORE_RETRY_ALONE_WITHIN apr_time_from_msec(500)
-
 int pt_store_commit(apr_pool_t *p, const pt_store_conn_t *c,
-                    pt_store_job_t **jobs, int njobs, apr_int64_t now_us)
+                    pt_store_job_t **jobs, int njobs, apr_int64_t now_us,
+                    int *waited)
 {
     const char *err;
-    int i, commits = 0, begin_failed = 0;
+    int i, commits = 0, begin_failed = 0, long_wait;
     apr_time_t started = apr_time_now();
 
     err = pt_store_run(p, c, jobs, njobs, now_us, &begin_failed);
     if (err && pt_store_reprepared(c, err))
         err = pt_store_run(p, c, jobs, njobs, now_us, &begin_failed);
+    long_wait = err && apr_time_now() - started >= PT_STORE_WAITED;
+    if (waited)
+        *waited = long_wait;
     if (!err)
         return 1;
     for (i = 0; i < njobs; i++) {
         /* After a failed BEGIN (database locked or unreachable) no job is
          * to blame either. */
-        if (njobs > 1 && !begin_failed
-            && apr_time_now() - started < PT_STORE_RETRY_ALONE_WITHIN) {
+        if (njobs > 1 && !begin_failed && !long_wait) {
             err = pt_store_run(p, c, &jobs[i], 1, now_us, &begin_failed);
             if (!err) {
                 commits++;

@@ -86,8 +86,14 @@ typedef struct {
  * fails the others. On return every job has either error == NULL (committed)
  * or error set and its counts zeroed (nothing of it stored). now_us is the
  * updated_at / received_at value (Unix microseconds). Returns the number of
- * transactions committed (1 when the shared one succeeded). */
+ * transactions committed (1 when the shared one succeeded). When the shared
+ * transaction failed only after PT_STORE_WAITED or longer, it failed for
+ * waiting (a lock held elsewhere, a timeout, a slow network), not because of
+ * a job's data: then no job is retried alone, which would only multiply the
+ * wait, and *waited (if not NULL) is set to 1, else to 0. */
+#define PT_STORE_WAITED apr_time_from_msec(500)
 int pt_store_commit(apr_pool_t *p, const pt_store_conn_t *c,
-                     pt_store_job_t **jobs, int njobs, apr_int64_t now_us);
+                    pt_store_job_t **jobs, int njobs, apr_int64_t now_us,
+                    int *waited);
 
 #endif /* PT_STORE_H */

@@ -74,13 +74,17 @@ static pt_store_job_t *job_of(const pt_event_t *evs, int nev,
     return job;
 }
 
+/* What the last commit() said of waiting (pt_store_commit's *waited). */
+static int last_waited;
+
 static int commit(const pt_store_conn_t *c, pt_store_job_t **jobs, int n)
 {
     apr_pool_t *p;
     int commits;
 
     apr_pool_create(&p, pool);
-    commits = pt_store_commit(p, c, jobs, n, ++clock_us);
+    last_waited = -1;
+    commits = pt_store_commit(p, c, jobs, n, ++clock_us, &last_waited);
     /* Errors must survive the commit pool. */
     apr_pool_destroy(p);
     return commits;
@@ -364,6 +368,7 @@ static void core(const pt_store_conn_t *c, const char *db)
     jobs[2] = job_of(evs, 1, rjs, 1);
     is_int(commit(c, jobs, 3), 2,
            "%s: a bad job: the two others committed alone", db);
+    is_int(last_waited, 0, "%s: ... a fast failure is not one for waiting", db);
     ok(!jobs[0]->error && jobs[0]->applied == 1,
        "%s: ... first job committed", db);
     ok(!jobs[2]->error && jobs[2]->applied == 1 && jobs[2]->quarantined == 1,
@@ -477,6 +482,7 @@ static void test_sqlite(void)
     jobs[1] = job_of(&ev, 1, NULL, 0);
     t0 = apr_time_now();
     is_int(commit(&c, jobs, 2), 0, "sqlite3: locked: nothing committed");
+    is_int(last_waited, 1, "sqlite3: ... reported as a failure for waiting");
     elapsed = apr_time_now() - t0;
     printf("# commit against a locked database failed after %d ms: %s\n",
            (int)apr_time_as_msec(elapsed),
@@ -525,6 +531,7 @@ static void pgsql_locked(const apr_dbd_driver_t *driver, const char *conninfo,
     jobs[1] = job_of(&ev, 1, NULL, 0);
     t0 = apr_time_now();
     is_int(commit(c, jobs, 2), 0, "pgsql: locked: nothing committed");
+    is_int(last_waited, 1, "pgsql: ... reported as a failure for waiting");
     elapsed = apr_time_now() - t0;
     printf("# pgsql: commit against a locked table failed after %d ms: %s\n",
            (int)apr_time_as_msec(elapsed),
