@@ -17,7 +17,7 @@
  *    process queue up, and the next thread to find no commit running takes
  *    all of them into one transaction (leader/follower): one commit for many
  *    deliveries under load, no added wait when idle. pt_store_commit retries
- *    each delivery alone if the shared transaction fails, so one bad
+ *    each delivery alone if the shared transaction fails quickly, so one bad
  *    delivery never costs the others.
  *
  * 3. SQLite set-up. SQLite takes one writer at a time; processes that find
