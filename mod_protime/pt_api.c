@@ -1,0 +1,1064 @@
+/* pt_api: the Protime API client (see pt_api.h). */
+
+#include "pt_api.h"
+
+#include <apr_cstr.h>
+#include <apr_date.h>
+#include <apr_general.h>
+#include <apr_lib.h>
+#include <apr_strings.h>
+#include <apr_uri.h>
+#include <jansson.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+/* A server that keeps sending nextLink must not keep a call going for
+ * ever. */
+#define PT_API_MAX_PAGES 100
+/* Protime's error texts are cut to this many bytes in messages. */
+#define PT_API_MAX_TEXT 200
+/* Longest token lifetime believed, so that the expiry cannot overflow. */
+#define PT_API_MAX_TTL (366 * 86400)
+#define PT_API_REDACTED "[redacted]"
+
+struct pt_api_t {
+    pt_api_config_t cfg;
+    const char *api_url;            /* without a trailing slash */
+    const char *api_path;           /* its path, "" for the root */
+    const char *origin;             /* scheme://host[:port] of api_url */
+    apr_pool_t *token_pool;         /* cleared whenever the token goes */
+    const char *token;              /* NULL when none is cached */
+    apr_time_t token_until;         /* used while apr_time_now() is before */
+};
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static int pt_api_has_ctl(const char *s)
+{
+    for (; *s; ++s) {
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Percent-encodes everything but RFC 3986's unreserved characters. In a
+ * form body a blank becomes '+', in a URL "%20". */
+static const char *pt_api_escape(apr_pool_t *p, const char *s, int form)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char *out = apr_palloc(p, strlen(s) * 3 + 1), *o = out;
+
+    for (; *s; ++s) {
+        unsigned char c = (unsigned char)*s;
+
+        if (apr_isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+            *o++ = (char)c;
+        }
+        else if (c == ' ' && form) {
+            *o++ = '+';
+        }
+        else {
+            *o++ = '%';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 0x0f];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+/* Replaces every occurrence of needle in text (a pool string) by
+ * PT_API_REDACTED. */
+static const char *pt_api_redact_one(apr_pool_t *p, const char *text,
+                                     const char *needle)
+{
+    apr_size_t n;
+    const char *hit;
+    char *out;
+
+    if (!needle || !*needle || !(hit = strstr(text, needle))) {
+        return text;
+    }
+    n = strlen(needle);
+    out = apr_pstrmemdup(p, text, hit - text);
+    for (;;) {
+        const char *next;
+
+        out = apr_pstrcat(p, out, PT_API_REDACTED, NULL);
+        text = hit + n;
+        if (!(next = strstr(text, needle))) {
+            break;
+        }
+        out = apr_pstrcat(p, out, apr_pstrmemdup(p, text, next - text),
+                          NULL);
+        hit = next;
+    }
+    return apr_pstrcat(p, out, text, NULL);
+}
+
+/* Makes text from outside (a server's error text, a transport error) fit
+ * for a message: one line, at most PT_API_MAX_TEXT bytes, without the
+ * client secret, the cached token or the token a request used. */
+static const char *pt_api_redact(pt_api_t *a, apr_pool_t *p,
+                                 const char *text, const char *token)
+{
+    char *s = apr_pstrdup(p, text), *c;
+
+    for (c = s; *c; ++c) {
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+            *c = ' ';
+        }
+    }
+    text = pt_api_redact_one(p, s, a->cfg.client_secret);
+    text = pt_api_redact_one(p, text, a->token);
+    text = pt_api_redact_one(p, text, token);
+    /* Cutting after redacting: a cut secret would no longer be found. */
+    if (strlen(text) > PT_API_MAX_TEXT) {
+        text = apr_pstrcat(p, apr_pstrndup(p, text, PT_API_MAX_TEXT), "...",
+                           NULL);
+    }
+    return text;
+}
+
+static apr_status_t pt_api_fail(pt_api_error_t *err, apr_status_t rv,
+                                int status, const char *message)
+{
+    err->status = status;
+    err->message = message;
+    return rv;
+}
+
+static const char *pt_api_reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 414: return "URI Too Long";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    }
+    return NULL;
+}
+
+static const char *pt_api_status_text(apr_pool_t *p, int status)
+{
+    const char *reason = pt_api_reason(status);
+
+    return reason ? apr_psprintf(p, "%d %s", status, reason)
+                  : apr_psprintf(p, "status %d", status);
+}
+
+/* Parses a body that should be a JSON object; NULL when it is not. */
+static json_t *pt_api_json_object(const pt_http_response_t *resp)
+{
+    json_t *j = json_loadb(resp->body, resp->body_len, 0, NULL);
+
+    if (j && !json_is_object(j)) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
+/* A copy of the string member name of o, NULL when absent or empty. */
+static const char *pt_api_member(apr_pool_t *p, const json_t *o,
+                                 const char *name)
+{
+    const json_t *j = json_object_get(o, name);
+
+    if (!json_is_string(j) || json_string_length(j) == 0) {
+        return NULL;
+    }
+    return apr_pstrmemdup(p, json_string_value(j), json_string_length(j));
+}
+
+/* " (code: message)" from Protime's {"error":{"code","message"}}, redacted,
+ * or "". Nothing else of a body is ever shown. */
+static const char *pt_api_server_error(pt_api_t *a, apr_pool_t *p,
+                                       const pt_http_response_t *resp,
+                                       const char *token)
+{
+    json_t *j = pt_api_json_object(resp);
+    const json_t *e = json_object_get(j, "error");
+    const char *code = NULL, *msg = NULL, *text;
+
+    if (json_is_object(e)) {
+        code = pt_api_member(p, e, "code");
+        msg = pt_api_member(p, e, "message");
+    }
+    json_decref(j);
+    if (!code && !msg) {
+        return "";
+    }
+    text = code && msg ? apr_pstrcat(p, code, ": ", msg, NULL)
+                       : code ? code : msg;
+    return apr_pstrcat(p, " (", pt_api_redact(a, p, text, token), ")", NULL);
+}
+
+/* The OAuth error code of a token endpoint's answer, if it is one of
+ * RFC 6749's: a fixed word, so it is shown while the body itself (which
+ * may carry a token) never is. */
+static const char *pt_api_oauth_error(apr_pool_t *p,
+                                      const pt_http_response_t *resp)
+{
+    static const char *const codes[] = {
+        "invalid_request", "invalid_client", "invalid_grant",
+        "unauthorized_client", "unsupported_grant_type", "invalid_scope"
+    };
+    json_t *j = pt_api_json_object(resp);
+    const json_t *e = json_object_get(j, "error");
+    const char *found = "";
+    apr_size_t i;
+
+    for (i = 0; json_is_string(e) && i < sizeof(codes) / sizeof(*codes);
+         ++i) {
+        if (strcmp(json_string_value(e), codes[i]) == 0) {
+            found = apr_pstrcat(p, " (", codes[i], ")", NULL);
+            break;
+        }
+    }
+    json_decref(j);
+    return found;
+}
+
+/* The path of url without query and fragment. With short_form the API's
+ * own path prefix goes too, so that messages say "GET /webhooks/1". */
+static const char *pt_api_path(pt_api_t *a, apr_pool_t *p, const char *url,
+                               int short_form)
+{
+    const char *s = strstr(url, "://"), *path;
+    apr_size_t n = strlen(a->api_path);
+
+    if (s) {
+        s += 3;
+        s += strcspn(s, "/?#");
+    }
+    else {
+        s = url;
+    }
+    path = apr_pstrmemdup(p, s, strcspn(s, "?#"));
+    if (short_form && n && strncmp(path, a->api_path, n) == 0
+        && (path[n] == '/' || path[n] == '\0')) {
+        path += n;
+    }
+    return *path ? path : "/";
+}
+
+/* ---- time --------------------------------------------------------------- */
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
+ * days_from_civil). */
+static long pt_api_days_from_civil(long y, unsigned m, unsigned d)
+{
+    long era;
+    unsigned yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = (unsigned)(y - era * 400);
+    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (long)doe - 719468;
+}
+
+static int pt_api_valid_date(int y, int m, int d)
+{
+    static const int days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30,
+                                31 };
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+    if (m < 1 || m > 12 || d < 1) {
+        return 0;
+    }
+    return d <= days[m - 1] + (m == 2 && leap);
+}
+
+/* The n-digit decimal number at s, or -1. Stops at a NUL, so s may be
+ * shorter than n. */
+static int pt_api_num(const char *s, int n)
+{
+    int v = 0;
+
+    while (n-- > 0) {
+        if (!apr_isdigit(*s)) {
+            return -1;
+        }
+        v = v * 10 + (*s++ - '0');
+    }
+    return v;
+}
+
+/* Checks a YYYY-MM-DD date. */
+static int pt_api_check_date(const char *s)
+{
+    int y, m, d;
+
+    return s && (y = pt_api_num(s, 4)) >= 0 && s[4] == '-'
+        && (m = pt_api_num(s + 5, 2)) >= 0 && s[7] == '-'
+        && (d = pt_api_num(s + 8, 2)) >= 0 && s[10] == '\0'
+        && pt_api_valid_date(y, m, d);
+}
+
+int pt_api_parse_time(const char *text, apr_time_t *out)
+{
+    const char *c = text;
+    int y, mo, d, h, mi, s, oh = 0, om = 0, sign = 0;
+    apr_time_t usec = 0, scale = 100000;
+    apr_int64_t secs;
+
+    if (!c || (y = pt_api_num(c, 4)) < 0 || c[4] != '-'
+        || (mo = pt_api_num(c + 5, 2)) < 0 || c[7] != '-'
+        || (d = pt_api_num(c + 8, 2)) < 0 || (c[10] != 'T' && c[10] != 't')
+        || (h = pt_api_num(c + 11, 2)) < 0 || c[13] != ':'
+        || (mi = pt_api_num(c + 14, 2)) < 0 || c[16] != ':'
+        || (s = pt_api_num(c + 17, 2)) < 0) {
+        return 0;
+    }
+    c += 19;
+    if (*c == '.') {
+        if (!apr_isdigit(*++c)) {
+            return 0;
+        }
+        /* Digits past the microsecond are read and dropped. */
+        for (; apr_isdigit(*c); ++c) {
+            usec += (*c - '0') * scale;
+            scale /= 10;
+        }
+    }
+    if (*c == 'Z' || *c == 'z') {
+        ++c;
+    }
+    else if (*c == '+' || *c == '-') {
+        sign = *c == '-' ? -1 : 1;
+        if ((oh = pt_api_num(c + 1, 2)) < 0 || c[3] != ':'
+            || (om = pt_api_num(c + 4, 2)) < 0) {
+            return 0;
+        }
+        c += 6;
+    }
+    else {
+        return 0;
+    }
+    if (*c || !pt_api_valid_date(y, mo, d) || h > 23 || mi > 59 || s > 59
+        || oh > 23 || om > 59) {
+        return 0;
+    }
+    secs = (apr_int64_t)pt_api_days_from_civil(y, (unsigned)mo, (unsigned)d)
+           * 86400 + h * 3600 + mi * 60 + s - sign * (oh * 3600 + om * 60);
+    *out = apr_time_from_sec(secs) + usec;
+    return 1;
+}
+
+/* The wait a Retry-After asks for, or -1 when absent or unparsable. */
+static apr_interval_time_t pt_api_retry_after(const char *v)
+{
+    apr_int64_t n = 0;
+    apr_time_t when;
+
+    if (!v) {
+        return -1;
+    }
+    while (*v == ' ' || *v == '\t') {
+        ++v;
+    }
+    if (apr_isdigit(*v)) {
+        for (; apr_isdigit(*v); ++v) {
+            /* Saturates far above any wait done inline. */
+            if (n < PT_API_MAX_TTL) {
+                n = n * 10 + (*v - '0');
+            }
+        }
+        while (*v == ' ' || *v == '\t') {
+            ++v;
+        }
+        return *v ? -1 : apr_time_from_sec(n);
+    }
+    if ((when = apr_date_parse_http(v)) == APR_DATE_BAD) {
+        return -1;
+    }
+    when -= apr_time_now();
+    return when > 0 ? when : 0;
+}
+
+/* ---- requests ----------------------------------------------------------- */
+
+static unsigned pt_api_random(pt_api_t *a)
+{
+    unsigned r;
+
+    if (a->cfg.random) {
+        return a->cfg.random(a->cfg.baton);
+    }
+    /* Without random bytes the wait is the shortest allowed, still a
+     * wait. */
+    if (apr_generate_random_bytes((unsigned char *)&r, sizeof(r))
+        != APR_SUCCESS) {
+        return 0;
+    }
+    return r;
+}
+
+/* The wait after the given failed attempt (1 for the first): the
+ * backoff doubles with each attempt, and the actual wait is drawn between
+ * half and all of it so that clients do not come back in step. */
+static apr_interval_time_t pt_api_backoff(pt_api_t *a, int attempt)
+{
+    apr_interval_time_t full = PT_API_BACKOFF << (attempt - 1);
+    apr_interval_time_t half = full / 2;
+
+    return half + (apr_interval_time_t)(pt_api_random(a)
+                                        % (apr_uint64_t)(full - half + 1));
+}
+
+static void pt_api_log(pt_api_t *a, int level, const char *msg)
+{
+    if (a->cfg.log) {
+        a->cfg.log(a->cfg.baton, level, msg);
+    }
+}
+
+static apr_array_header_t *pt_api_headers(pt_api_t *a, apr_pool_t *p,
+                                          const char *token,
+                                          const char *content_type)
+{
+    apr_array_header_t *h = apr_array_make(p, 4, sizeof(const char *));
+
+    APR_ARRAY_PUSH(h, const char *) = apr_pstrcat(p, "User-Agent: ",
+                                                  a->cfg.user_agent, NULL);
+    APR_ARRAY_PUSH(h, const char *) = "Accept: application/json";
+    if (token) {
+        APR_ARRAY_PUSH(h, const char *) = apr_pstrcat(p, "Authorization: "
+                                                      "Bearer ", token, NULL);
+    }
+    if (content_type) {
+        APR_ARRAY_PUSH(h, const char *) = apr_pstrcat(p, "Content-Type: ",
+                                                      content_type, NULL);
+    }
+    return h;
+}
+
+/* Sends a request, retrying as pt_api.h describes, until a response comes
+ * that is not retried (any status, 4xx included: the caller judges it).
+ * With auth the request is an API call and carries the bearer token.
+ * what ("GET /webhooks") starts the messages. Returns an error, err filled,
+ * when no such response came. */
+static apr_status_t pt_api_send(pt_api_t *a, apr_pool_t *p,
+                                const char *what, const char *method,
+                                const char *url, const char *content_type,
+                                const char *body, int auth,
+                                pt_http_response_t *resp, pt_api_error_t *err)
+{
+    const char *path = pt_api_path(a, p, url, 0);
+    int attempt, refreshed = 0;
+
+    for (attempt = 1; ; ++attempt) {
+        pt_http_request_t req;
+        const char *token = NULL, *failure;
+        apr_interval_time_t wait;
+        apr_time_t start;
+        apr_status_t rv;
+
+        if (auth && (rv = pt_api_token(a, p, &token, err)) != APR_SUCCESS) {
+            return rv;
+        }
+        req.method = method;
+        req.url = url;
+        req.headers = pt_api_headers(a, p, token, body ? content_type : NULL);
+        req.body = body;
+        req.body_len = body ? strlen(body) : 0;
+        memset(resp, 0, sizeof(*resp));
+
+        start = apr_time_now();
+        rv = a->cfg.http.perform(a->cfg.http.baton, p, &req, resp);
+        if (rv != APR_SUCCESS || resp->status == 0) {
+            resp->status = 0;
+            failure = pt_api_redact(a, p, resp->error ? resp->error
+                                    : "no response", token);
+            pt_api_log(a, 7, apr_psprintf(p, "%s %s: failed in %"
+                                          APR_TIME_T_FMT " ms: %s", method,
+                                          path,
+                                          apr_time_as_msec(apr_time_now()
+                                                           - start),
+                                          failure));
+            wait = pt_api_backoff(a, attempt);
+        }
+        else {
+            int renew = resp->status == 401 && auth && !refreshed;
+
+            pt_api_log(a, 7, apr_psprintf(p, "%s %s: %d in %" APR_TIME_T_FMT
+                                          " ms", method, path, resp->status,
+                                          apr_time_as_msec(apr_time_now()
+                                                           - start)));
+            if (!renew && resp->status != 429 && resp->status < 500) {
+                return APR_SUCCESS;
+            }
+            failure = apr_pstrcat(p, pt_api_status_text(p, resp->status),
+                                  auth ? pt_api_server_error(a, p, resp, token)
+                                       : pt_api_oauth_error(p, resp), NULL);
+            if (renew) {
+                /* The token may have been revoked or have expired early:
+                 * one more try with a new one, at once. */
+                pt_api_forget_token(a);
+                refreshed = 1;
+                wait = 0;
+            }
+            else if (resp->status == 429 || resp->status == 503) {
+                wait = pt_api_retry_after(resp->retry_after);
+                if (wait > PT_API_MAX_INLINE_WAIT) {
+                    err->retry_after = wait;
+                    return pt_api_fail(err, APR_EGENERAL, resp->status,
+                                       apr_psprintf(p, "%s: %s, retry after "
+                                                    "%" APR_TIME_T_FMT " s",
+                                                    what, failure,
+                                                    apr_time_sec(wait)));
+                }
+                if (wait < 0) {
+                    wait = pt_api_backoff(a, attempt);
+                }
+            }
+            else {
+                wait = pt_api_backoff(a, attempt);
+            }
+        }
+
+        if (attempt >= PT_API_TRIES) {
+            return pt_api_fail(err, APR_EGENERAL, resp->status,
+                               apr_psprintf(p, "%s: %s after %d tries", what,
+                                            failure, attempt));
+        }
+        if (wait > 0 && !a->cfg.sleep) {
+            apr_sleep(wait);
+        }
+        else if (wait > 0 && a->cfg.sleep(a->cfg.baton, wait) != 0) {
+            return pt_api_fail(err, APR_EINTR, resp->status,
+                               apr_psprintf(p, "%s: %s; not retried: the "
+                                            "server is stopping", what,
+                                            failure));
+        }
+    }
+}
+
+/* The message for a response with a status the caller does not expect. */
+static apr_status_t pt_api_unexpected(pt_api_t *a, apr_pool_t *p,
+                                      const char *what,
+                                      const pt_http_response_t *resp,
+                                      pt_api_error_t *err)
+{
+    return pt_api_fail(err, resp->status == 404 ? APR_NOTFOUND : APR_EGENERAL,
+                       resp->status,
+                       apr_pstrcat(p, what, ": ",
+                                   pt_api_status_text(p, resp->status),
+                                   pt_api_server_error(a, p, resp, NULL),
+                                   NULL));
+}
+
+static const char *pt_api_what(pt_api_t *a, apr_pool_t *p, const char *method,
+                               const char *url)
+{
+    return apr_pstrcat(p, method, " ", pt_api_path(a, p, url, 1), NULL);
+}
+
+/* A GET of url that must answer 200 with a JSON object, in *out. */
+static apr_status_t pt_api_get_object(pt_api_t *a, apr_pool_t *p,
+                                      const char *url, json_t **out,
+                                      pt_api_error_t *err)
+{
+    const char *what = pt_api_what(a, p, "GET", url);
+    pt_http_response_t resp;
+    apr_status_t rv;
+
+    rv = pt_api_send(a, p, what, "GET", url, NULL, NULL, 1, &resp, err);
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    if (resp.status != 200) {
+        return pt_api_unexpected(a, p, what, &resp, err);
+    }
+    if (!(*out = pt_api_json_object(&resp))) {
+        return pt_api_fail(err, APR_EGENERAL, resp.status,
+                           apr_pstrcat(p, what, ": the answer is not a JSON "
+                                       "object", NULL));
+    }
+    return APR_SUCCESS;
+}
+
+/* The URL a nextLink names: a path on the API's host, or an absolute URL
+ * on that same host (anything else could send the token elsewhere). */
+static const char *pt_api_next_url(pt_api_t *a, apr_pool_t *p,
+                                   const char *link, pt_api_error_t *err)
+{
+    apr_uri_t uri;
+
+    if (pt_api_has_ctl(link) || strchr(link, ' ')) {
+        err->message = "the nextLink is not a valid URL";
+        return NULL;
+    }
+    if (link[0] == '/' && link[1] != '/') {
+        return apr_pstrcat(p, a->origin, link, NULL);
+    }
+    if (apr_uri_parse(p, link, &uri) == APR_SUCCESS && uri.scheme
+        && uri.hostname
+        && apr_cstr_casecmp(apr_uri_unparse(p, &uri,
+                                            APR_URI_UNP_OMITPATHINFO
+                                            | APR_URI_UNP_OMITUSERINFO),
+                            a->origin) == 0) {
+        return link;
+    }
+    err->message = "the nextLink leads away from the API's host";
+    return NULL;
+}
+
+/* ---- client and token --------------------------------------------------- */
+
+static const char *pt_api_check_url(apr_pool_t *p, const char *what,
+                                    const char *url, int allow_insecure,
+                                    apr_uri_t *uri)
+{
+    if (!url || !*url) {
+        return apr_psprintf(p, "the %s is not set", what);
+    }
+    if (pt_api_has_ctl(url) || strchr(url, ' ')
+        || apr_uri_parse(p, url, uri) != APR_SUCCESS || !uri->scheme
+        || !uri->hostname || !*uri->hostname) {
+        return apr_psprintf(p, "the %s is not an absolute URL: %s", what,
+                            url);
+    }
+    if (apr_cstr_casecmp(uri->scheme, "https") != 0
+        && (apr_cstr_casecmp(uri->scheme, "http") != 0 || !allow_insecure)) {
+        return apr_psprintf(p, "the %s must use https: %s", what, url);
+    }
+    return NULL;
+}
+
+const char *pt_api_create(apr_pool_t *p, const pt_api_config_t *cfg,
+                          pt_api_t **out)
+{
+    pt_api_t *a;
+    apr_uri_t uri;
+    const char *err;
+    char *api_url;
+    apr_size_t n;
+
+    if ((err = pt_api_check_url(p, "token URL", cfg->token_url,
+                                cfg->allow_insecure, &uri)) != NULL
+        || (err = pt_api_check_url(p, "API URL", cfg->api_url,
+                                   cfg->allow_insecure, &uri)) != NULL) {
+        return err;
+    }
+    /* Request URLs are made by appending to the API URL. */
+    if (uri.query || uri.fragment) {
+        return apr_psprintf(p, "the API URL must not have a query or a "
+                            "fragment: %s", cfg->api_url);
+    }
+    if (!cfg->client_id || !*cfg->client_id) {
+        return "the client id is not set";
+    }
+    if (!cfg->client_secret || !*cfg->client_secret) {
+        return "the client secret is not set";
+    }
+    /* Each ends up in a header line. */
+    if (!cfg->user_agent || !*cfg->user_agent
+        || pt_api_has_ctl(cfg->user_agent)) {
+        return "the User-Agent is not set or not a single line";
+    }
+    if (!cfg->http.perform) {
+        return "no HTTP transport";
+    }
+
+    a = apr_pcalloc(p, sizeof(*a));
+    a->cfg = *cfg;
+    a->cfg.token_url = apr_pstrdup(p, cfg->token_url);
+    a->cfg.client_id = apr_pstrdup(p, cfg->client_id);
+    a->cfg.client_secret = apr_pstrdup(p, cfg->client_secret);
+    a->cfg.user_agent = apr_pstrdup(p, cfg->user_agent);
+    api_url = apr_pstrdup(p, cfg->api_url);
+    for (n = strlen(api_url); n > 0 && api_url[n - 1] == '/'; --n) {
+        api_url[n - 1] = '\0';
+    }
+    a->cfg.api_url = a->api_url = api_url;
+    a->origin = apr_uri_unparse(p, &uri, APR_URI_UNP_OMITPATHINFO
+                                | APR_URI_UNP_OMITUSERINFO);
+    /* The origin is rebuilt by APR (default port dropped, brackets), so
+     * the path is looked for in the URL rather than after the origin. */
+    a->api_path = strstr(api_url, "://") + 3;
+    a->api_path += strcspn(a->api_path, "/");
+    if (apr_pool_create(&a->token_pool, p) != APR_SUCCESS) {
+        return "cannot create a pool";
+    }
+    *out = a;
+    return NULL;
+}
+
+void pt_api_forget_token(pt_api_t *a)
+{
+    a->token = NULL;
+    apr_pool_clear(a->token_pool);
+}
+
+/* Takes the token out of a 200 answer of the token endpoint. Messages
+ * never quote the body. */
+static const char *pt_api_read_token(pt_api_t *a, apr_pool_t *p,
+                                     const pt_http_response_t *resp,
+                                     apr_time_t start)
+{
+    json_t *j = pt_api_json_object(resp);
+    const json_t *tok, *ttl, *type;
+    const char *why = NULL, *c;
+    json_int_t secs = 0;
+
+    if (!j) {
+        return "the answer is not a JSON object";
+    }
+    tok = json_object_get(j, "access_token");
+    ttl = json_object_get(j, "expires_in");
+    type = json_object_get(j, "token_type");
+    if (!json_is_string(tok) || json_string_length(tok) == 0) {
+        why = "the answer has no access_token";
+    }
+    else if (type && (!json_is_string(type)
+                      || apr_cstr_casecmp(json_string_value(type),
+                                          "Bearer") != 0)) {
+        why = "the token_type is not Bearer";
+    }
+    else if (!json_is_integer(ttl) || (secs = json_integer_value(ttl)) <= 0) {
+        why = "the answer has no positive expires_in";
+    }
+    else {
+        /* The token goes into a header line as it is. */
+        for (c = json_string_value(tok); *c; ++c) {
+            if (*c <= ' ' || *c == 0x7f) {
+                why = "the access_token is not a valid header value";
+                break;
+            }
+        }
+    }
+    if (!why) {
+        apr_interval_time_t life, margin;
+
+        if (secs > PT_API_MAX_TTL) {
+            secs = PT_API_MAX_TTL;
+        }
+        life = apr_time_from_sec(secs);
+        margin = life / 10 < apr_time_from_sec(60) ? life / 10
+                                                   : apr_time_from_sec(60);
+        a->token = apr_pstrdup(a->token_pool, json_string_value(tok));
+        a->token_until = start + life - margin;
+    }
+    json_decref(j);
+    return why;
+}
+
+apr_status_t pt_api_token(pt_api_t *a, apr_pool_t *p, const char **token,
+                          pt_api_error_t *err)
+{
+    const char *what, *why;
+    pt_http_response_t resp;
+    apr_time_t start;
+    apr_status_t rv;
+
+    memset(err, 0, sizeof(*err));
+    if (a->token && apr_time_now() < a->token_until) {
+        *token = apr_pstrdup(p, a->token);
+        return APR_SUCCESS;
+    }
+    pt_api_forget_token(a);
+    what = pt_api_what(a, p, "POST", a->cfg.token_url);
+    start = apr_time_now();
+    rv = pt_api_send(a, p, what, "POST", a->cfg.token_url,
+                     "application/x-www-form-urlencoded",
+                     apr_pstrcat(p, "grant_type=client_credentials&client_id=",
+                                 pt_api_escape(p, a->cfg.client_id, 1),
+                                 "&client_secret=",
+                                 pt_api_escape(p, a->cfg.client_secret, 1),
+                                 "&scope=", pt_api_escape(p, PT_API_SCOPE, 1),
+                                 NULL),
+                     0, &resp, err);
+    if (rv == APR_SUCCESS && resp.status != 200) {
+        rv = pt_api_fail(err, APR_EGENERAL, resp.status,
+                         apr_pstrcat(p, what, ": ",
+                                     pt_api_status_text(p, resp.status),
+                                     pt_api_oauth_error(p, &resp), NULL));
+    }
+    else if (rv == APR_SUCCESS
+             && (why = pt_api_read_token(a, p, &resp, start)) != NULL) {
+        rv = pt_api_fail(err, APR_EGENERAL, resp.status,
+                         apr_pstrcat(p, what, ": ", why, NULL));
+    }
+    if (rv != APR_SUCCESS) {
+        err->message = apr_pstrcat(p, "cannot get an access token: ",
+                                   err->message, NULL);
+        return rv;
+    }
+    *token = apr_pstrdup(p, a->token);
+    return APR_SUCCESS;
+}
+
+/* ---- webhooks ----------------------------------------------------------- */
+
+static void pt_api_read_webhook(apr_pool_t *p, const json_t *o,
+                                pt_webhook_t *w)
+{
+    /* The creation answer's name for the key is not documented. */
+    static const char *const key_names[] = {
+        "key", "webhookKey", "privateKey", "secret"
+    };
+    const char *until;
+    apr_size_t i;
+
+    w->id = pt_api_member(p, o, "id");
+    for (i = 0; !w->key && i < sizeof(key_names) / sizeof(*key_names); ++i) {
+        w->key = pt_api_member(p, o, key_names[i]);
+    }
+    w->status = pt_api_member(p, o, "status");
+    w->destination_url = pt_api_member(p, o, "destinationUrl");
+    w->collection = pt_api_member(p, o, "collectionName");
+    until = pt_api_member(p, o, "validUntil");
+    if (!until || !pt_api_parse_time(until, &w->valid_until)) {
+        w->valid_until = 0;
+    }
+}
+
+/* The last path segment of a Location, e.g. the id in
+ * /connector/protimeapi/api/v1/webhooks/{id}?x=y; NULL if there is none. */
+static const char *pt_api_location_id(apr_pool_t *p, const char *location)
+{
+    apr_size_t end = strcspn(location, "?#"), start;
+
+    while (end > 0 && location[end - 1] == '/') {
+        --end;
+    }
+    for (start = end; start > 0 && location[start - 1] != '/'; --start)
+        ;
+    if (start == end) {
+        return NULL;
+    }
+    return apr_pstrmemdup(p, location + start, end - start);
+}
+
+apr_status_t pt_api_webhook_create(pt_api_t *a, apr_pool_t *p,
+                                   const char *destination_url,
+                                   const char *external_references,
+                                   pt_webhook_t *out, pt_api_error_t *err)
+{
+    const char *url = apr_pstrcat(p, a->api_url, "/webhooks", NULL), *what;
+    pt_http_response_t resp;
+    json_t *j;
+    char *dump;
+    const char *body;
+    apr_status_t rv;
+
+    memset(out, 0, sizeof(*out));
+    memset(err, 0, sizeof(*err));
+    if (!destination_url || !*destination_url) {
+        return pt_api_fail(err, APR_EINVAL, 0, "no destination URL");
+    }
+    what = pt_api_what(a, p, "POST", url);
+    if (external_references && *external_references) {
+        url = apr_pstrcat(p, url, "?externalReferences=",
+                          pt_api_escape(p, external_references, 0), NULL);
+    }
+    j = json_pack("{s:s, s:s}", "destinationUrl", destination_url,
+                  "collectionName", PT_API_COLLECTION);
+    if (!j || !(dump = json_dumps(j, JSON_COMPACT))) {
+        json_decref(j);
+        return pt_api_fail(err, APR_EINVAL, 0,
+                           "the destination URL is not valid UTF-8");
+    }
+    json_decref(j);
+    body = apr_pstrdup(p, dump);
+    free(dump);
+
+    rv = pt_api_send(a, p, what, "POST", url, "application/json", body, 1,
+                     &resp, err);
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    if (resp.status != 201 && resp.status != 200) {
+        return pt_api_unexpected(a, p, what, &resp, err);
+    }
+    if ((j = pt_api_json_object(&resp)) != NULL) {
+        pt_api_read_webhook(p, j, out);
+        json_decref(j);
+    }
+    if (!out->id && resp.location) {
+        out->id = pt_api_location_id(p, resp.location);
+    }
+    if (!j || !out->key || !out->id) {
+        return pt_api_fail(err, APR_EGENERAL, resp.status,
+                           apr_pstrcat(p, what, ": ",
+                                       pt_api_status_text(p, resp.status),
+                                       !j ? " but the answer is not a JSON "
+                                            "object"
+                                       : !out->key ? " without a webhook key"
+                                       : " without a webhook id", NULL));
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t pt_api_webhook_list(pt_api_t *a, apr_pool_t *p,
+                                 apr_array_header_t **out,
+                                 pt_api_error_t *err)
+{
+    const char *url = apr_pstrcat(p, a->api_url, "/webhooks?filter=",
+                                  pt_api_escape(p, "collection-name eq '"
+                                                PT_API_COLLECTION "'", 0),
+                                  NULL);
+    apr_array_header_t *list = apr_array_make(p, 4, sizeof(pt_webhook_t));
+    int page;
+
+    memset(err, 0, sizeof(*err));
+    for (page = 0; page < PT_API_MAX_PAGES; ++page) {
+        const char *what = pt_api_what(a, p, "GET", url), *link;
+        const json_t *value, *item;
+        json_t *j;
+        apr_size_t i;
+        apr_status_t rv;
+
+        if ((rv = pt_api_get_object(a, p, url, &j, err)) != APR_SUCCESS) {
+            return rv;
+        }
+        value = json_object_get(j, "value");
+        if (!json_is_array(value)) {
+            json_decref(j);
+            return pt_api_fail(err, APR_EGENERAL, 200,
+                               apr_pstrcat(p, what, ": the answer has no "
+                                           "value array", NULL));
+        }
+        json_array_foreach(value, i, item) {
+            pt_webhook_t *w;
+
+            if (json_is_object(item)) {
+                w = apr_array_push(list);
+                memset(w, 0, sizeof(*w));
+                pt_api_read_webhook(p, item, w);
+            }
+        }
+        link = pt_api_member(p, j, "nextLink");
+        json_decref(j);
+        if (!link) {
+            *out = list;
+            return APR_SUCCESS;
+        }
+        if (!(url = pt_api_next_url(a, p, link, err))) {
+            err->status = 200;
+            err->message = apr_pstrcat(p, what, ": ", err->message, NULL);
+            return APR_EGENERAL;
+        }
+    }
+    return pt_api_fail(err, APR_EGENERAL, 200,
+                       apr_psprintf(p, "GET /webhooks: more than %d pages",
+                                    PT_API_MAX_PAGES));
+}
+
+apr_status_t pt_api_webhook_get(pt_api_t *a, apr_pool_t *p, const char *id,
+                                pt_webhook_t *out, pt_api_error_t *err)
+{
+    json_t *j;
+    apr_status_t rv;
+
+    memset(out, 0, sizeof(*out));
+    memset(err, 0, sizeof(*err));
+    if (!id || !*id) {
+        return pt_api_fail(err, APR_EINVAL, 0, "no webhook id");
+    }
+    rv = pt_api_get_object(a, p, apr_pstrcat(p, a->api_url, "/webhooks/",
+                                             pt_api_escape(p, id, 0), NULL),
+                           &j, err);
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    pt_api_read_webhook(p, j, out);
+    json_decref(j);
+    return APR_SUCCESS;
+}
+
+apr_status_t pt_api_webhook_delete(pt_api_t *a, apr_pool_t *p,
+                                   const char *id, pt_api_error_t *err)
+{
+    const char *url, *what;
+    pt_http_response_t resp;
+    apr_status_t rv;
+
+    memset(err, 0, sizeof(*err));
+    if (!id || !*id) {
+        return pt_api_fail(err, APR_EINVAL, 0, "no webhook id");
+    }
+    url = apr_pstrcat(p, a->api_url, "/webhooks/", pt_api_escape(p, id, 0),
+                      NULL);
+    what = pt_api_what(a, p, "DELETE", url);
+    rv = pt_api_send(a, p, what, "DELETE", url, NULL, NULL, 1, &resp, err);
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    if (resp.status != 200 && resp.status != 204 && resp.status != 404) {
+        return pt_api_unexpected(a, p, what, &resp, err);
+    }
+    return APR_SUCCESS;
+}
+
+/* ---- access clockings --------------------------------------------------- */
+
+apr_status_t pt_api_clockings_page(pt_api_t *a, apr_pool_t *p,
+                                   const char *from, const char *to,
+                                   const char *next_link,
+                                   const char **items, const char **next,
+                                   pt_api_error_t *err)
+{
+    const char *url, *what;
+    const json_t *value;
+    json_t *j;
+    char *dump;
+    apr_status_t rv;
+
+    memset(err, 0, sizeof(*err));
+    if (next_link) {
+        if (!(url = pt_api_next_url(a, p, next_link, err))) {
+            return APR_EINVAL;
+        }
+    }
+    else if (!pt_api_check_date(from) || !pt_api_check_date(to)) {
+        return pt_api_fail(err, APR_EINVAL, 0,
+                           "the clocking window needs two YYYY-MM-DD dates");
+    }
+    else {
+        url = apr_pstrcat(p, a->api_url, "/access-clockings?filter=",
+                          pt_api_escape(p, apr_pstrcat(p, "date ge '", from,
+                                                       "' and date le '", to,
+                                                       "'", NULL), 0),
+                          NULL);
+    }
+    what = pt_api_what(a, p, "GET", url);
+    if ((rv = pt_api_get_object(a, p, url, &j, err)) != APR_SUCCESS) {
+        return rv;
+    }
+    value = json_object_get(j, "value");
+    if (!json_is_array(value) || !(dump = json_dumps(value, JSON_COMPACT))) {
+        json_decref(j);
+        return pt_api_fail(err, APR_EGENERAL, 200,
+                           apr_pstrcat(p, what, ": the answer has no value "
+                                       "array", NULL));
+    }
+    *items = apr_pstrdup(p, dump);
+    free(dump);
+    *next = pt_api_member(p, j, "nextLink");
+    json_decref(j);
+    return APR_SUCCESS;
+}

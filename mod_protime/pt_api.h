@@ -1,0 +1,171 @@
+/* pt_api: the Protime API client (OAuth2 client credentials, webhooks,
+ * the access-clockings list).
+ *
+ * Pure unit: APR and jansson only. HTTP goes through a small transport
+ * interface (pt_http_t): pt_curl.c provides libcurl, the unit tests a fake.
+ * Every call sends the configured User-Agent, refuses http:// URLs unless
+ * allow_insecure is set, and retries on its own: 429 and 503 after their
+ * Retry-After, other 5xx and transport failures after an exponential backoff
+ * with jitter, a 401 once with a fresh token. Log messages and errors never
+ * contain the client secret, a token or a webhook key.
+ */
+#ifndef PT_API_H
+#define PT_API_H
+
+#include <apr_pools.h>
+#include <apr_tables.h>
+#include <apr_time.h>
+
+/* ---- transport ---------------------------------------------------------- */
+
+typedef struct {
+    const char *method;             /* "GET", "POST", "DELETE" */
+    const char *url;                /* absolute */
+    apr_array_header_t *headers;    /* of const char *, "Name: value" */
+    const char *body;               /* NULL for none */
+    apr_size_t body_len;
+} pt_http_request_t;
+
+typedef struct {
+    int status;                     /* HTTP status; 0 when none arrived */
+    const char *body;               /* NUL-terminated; "" when empty */
+    apr_size_t body_len;
+    const char *location;           /* Location header, or NULL */
+    const char *retry_after;        /* Retry-After header, or NULL */
+    const char *error;              /* why no response arrived (status 0) */
+} pt_http_response_t;
+
+/* Performs one request, allocating the response from p. Returns
+ * APR_SUCCESS when a response arrived, whatever its status; otherwise an
+ * error with resp->status 0 and resp->error set (connection refused,
+ * timeout, TLS verification failed, response larger than allowed, ...). */
+typedef apr_status_t pt_http_perform_fn(void *baton, apr_pool_t *p,
+                                        const pt_http_request_t *req,
+                                        pt_http_response_t *resp);
+
+typedef struct {
+    pt_http_perform_fn *perform;
+    void *baton;
+} pt_http_t;
+
+/* ---- client ------------------------------------------------------------- */
+
+/* Log callback: level is an httpd/syslog level (3 error, 4 warning, 5
+ * notice, 6 info, 7 debug). The message is already redacted. */
+typedef void pt_api_log_fn(void *baton, int level, const char *msg);
+
+/* Waits before a retry. Returns 0 to go on, non-zero to give up now (the
+ * server is stopping). The glue sleeps in small slices; tests record. */
+typedef int pt_api_sleep_fn(void *baton, apr_interval_time_t how_long);
+
+/* Scopes asked for with the token: webhooks and the collection we read. */
+#define PT_API_SCOPE "connector-protimeapi-webhooks.read "              \
+                     "connector-protimeapi-webhooks.write "             \
+                     "connector-protimeapi-access-clockings.read"
+#define PT_API_COLLECTION "access-clockings"
+
+/* Attempts per call, the first included. */
+#define PT_API_TRIES 4
+/* First backoff after a 5xx or a transport failure; doubles each time,
+ * with the actual wait drawn between half and all of it. */
+#define PT_API_BACKOFF apr_time_from_sec(1)
+/* A Retry-After longer than this is not waited for inside a call: the call
+ * fails with err->retry_after set, and the caller reschedules. */
+#define PT_API_MAX_INLINE_WAIT apr_time_from_sec(30)
+/* Response bodies larger than this are refused (by the transport). */
+#define PT_API_MAX_RESPONSE (8 * 1024 * 1024)
+
+typedef struct {
+    const char *api_url;            /* e.g. https://acme.myprotime.eu/connector/protimeapi/api/v1 */
+    const char *token_url;
+    const char *client_id;
+    const char *client_secret;
+    const char *user_agent;
+    int allow_insecure;             /* accept http:// URLs */
+    pt_http_t http;
+    pt_api_log_fn *log;             /* may be NULL */
+    pt_api_sleep_fn *sleep;         /* may be NULL: apr_sleep */
+    void *baton;                    /* for log and sleep */
+    /* Random numbers for the jitter; NULL uses apr_generate_random_bytes. */
+    unsigned (*random)(void *baton);
+} pt_api_config_t;
+
+/* The client: configuration plus the cached token. It keeps a pool of its
+ * own (a subpool of the pool given to pt_api_create) for the token, so that
+ * one client can live as long as the process and be used call after call;
+ * it is not thread-safe (the subscription job uses it from one thread). */
+typedef struct pt_api_t pt_api_t;
+
+/* Checks the configuration (URLs absolute, https unless allow_insecure,
+ * credentials present). Returns NULL and sets *out, or an error. */
+const char *pt_api_create(apr_pool_t *p, const pt_api_config_t *cfg,
+                          pt_api_t **out);
+
+/* Why a call failed. */
+typedef struct {
+    int status;                     /* last HTTP status, 0 if none arrived */
+    apr_interval_time_t retry_after;/* > 0: the server asked us to wait this long */
+    const char *message;            /* human-readable, redacted */
+} pt_api_error_t;
+
+/* A webhook as Protime describes it. Strings may be NULL when absent. */
+typedef struct {
+    const char *id;
+    const char *key;                /* only in the creation answer */
+    const char *status;             /* "Enabled", "Disabled", "Uninitialized", ... */
+    const char *destination_url;
+    const char *collection;
+    apr_time_t valid_until;         /* 0 when absent or unparsable */
+} pt_webhook_t;
+
+/* Returns a valid access token, from the cache while it has more than
+ * a minute (or a tenth of its lifetime, if shorter) to live, else from the
+ * token endpoint. On failure returns an APR error and fills err. */
+apr_status_t pt_api_token(pt_api_t *a, apr_pool_t *p, const char **token,
+                          pt_api_error_t *err);
+
+/* Forgets the cached token (a 401 says it is no longer valid). */
+void pt_api_forget_token(pt_api_t *a);
+
+/* POST /webhooks[?externalReferences=...] with destinationUrl and
+ * collectionName access-clockings. Expects 201. The key is read from the
+ * body's "key" (else "webhookKey", "privateKey", "secret"), the id from
+ * "id" (else the last path segment of Location), validUntil from
+ * "validUntil". A 201 without a key or an id is an error (the caller should
+ * then delete what it can identify: out->id is set when known). */
+apr_status_t pt_api_webhook_create(pt_api_t *a, apr_pool_t *p,
+                                   const char *destination_url,
+                                   const char *external_references,
+                                   pt_webhook_t *out, pt_api_error_t *err);
+
+/* GET /webhooks?filter=collection-name eq 'access-clockings', following
+ * nextLink; *out is an array of pt_webhook_t. */
+apr_status_t pt_api_webhook_list(pt_api_t *a, apr_pool_t *p,
+                                 apr_array_header_t **out,
+                                 pt_api_error_t *err);
+
+/* GET /webhooks/{id}. A 404 returns APR_NOTFOUND with err->status 404. */
+apr_status_t pt_api_webhook_get(pt_api_t *a, apr_pool_t *p, const char *id,
+                                pt_webhook_t *out, pt_api_error_t *err);
+
+/* DELETE /webhooks/{id}. 200, 204, and 404 (already gone) succeed. */
+apr_status_t pt_api_webhook_delete(pt_api_t *a, apr_pool_t *p,
+                                   const char *id, pt_api_error_t *err);
+
+/* One page of GET /access-clockings. With next_link NULL the first page of
+ * the window [from, to] (YYYY-MM-DD, inclusive: filter=date ge 'from' and
+ * date le 'to'), else the page next_link names (a path relative to the
+ * API's host, or an absolute URL on that same host). *items is the page's
+ * "value" array as compact JSON text (for pt_event_parse), *next the page's
+ * nextLink or NULL on the last page. An empty "value" is not the end. */
+apr_status_t pt_api_clockings_page(pt_api_t *a, apr_pool_t *p,
+                                   const char *from, const char *to,
+                                   const char *next_link,
+                                   const char **items, const char **next,
+                                   pt_api_error_t *err);
+
+/* Parses an ISO 8601 date-time with a UTC offset or Z ("2025-03-31T12:30:00+02:00",
+ * fractional seconds allowed) into *out. Returns 1 on success. */
+int pt_api_parse_time(const char *text, apr_time_t *out);
+
+#endif /* PT_API_H */

@@ -1,0 +1,31 @@
+/* pt_curl: the libcurl transport of pt_api (pt_http_t).
+ *
+ * Pure unit: APR and libcurl only. One easy handle per request, no handle
+ * kept between requests (the subscription job makes a few calls an hour).
+ * Each request: CURLOPT_NOSIGNAL, connect and total timeouts, https only
+ * (http too when allow_insecure), peer and host verification always on,
+ * optional CA file, no redirects followed, the response body capped at
+ * max_response bytes, Location and Retry-After captured. The caller runs
+ * curl_global_init once per process before the first request.
+ */
+#ifndef PT_CURL_H
+#define PT_CURL_H
+
+#include "pt_api.h"
+
+typedef struct {
+    long timeout_sec;               /* whole request; connect gets the same */
+    const char *ca_file;            /* NULL: the system's CAs */
+    int allow_insecure;             /* also allow http:// */
+    apr_size_t max_response;        /* bytes; 0 means PT_API_MAX_RESPONSE */
+    /* Called during transfers; returning non-zero aborts the transfer
+     * (the server is stopping). May be NULL. */
+    int (*abort)(void *baton);
+    void *baton;
+} pt_curl_options_t;
+
+/* Fills http with a transport that uses a copy of opts made from p. */
+void pt_curl_transport(apr_pool_t *p, const pt_curl_options_t *opts,
+                       pt_http_t *http);
+
+#endif /* PT_CURL_H */

@@ -1,0 +1,301 @@
+/* Unit tests of pt_curl against a tiny HTTP/1.1 server run in a child
+ * process on 127.0.0.1. */
+
+#include "pt_curl.h"
+#include "tap.h"
+
+#include <apr_general.h>
+#include <apr_strings.h>
+#include <curl/curl.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static apr_pool_t *pool;
+static pid_t server_pid;
+static int server_port;
+
+/* ---- the server --------------------------------------------------------- */
+
+static void server_reply(int fd, int status, const char *headers,
+                         const char *body, size_t len)
+{
+    char *head = apr_psprintf(pool, "HTTP/1.1 %d X\r\nContent-Length: %lu\r\n"
+                              "Connection: close\r\n%s\r\n", status,
+                              (unsigned long)len, headers);
+
+    if (write(fd, head, strlen(head)) < 0 || write(fd, body, len) < 0) {
+        return;
+    }
+}
+
+/* Reads one request (headers and a Content-Length body) into buf; returns
+ * its length, or -1. */
+static long server_read(int fd, char *buf, size_t size)
+{
+    size_t len = 0, want = 0;
+    char *end = NULL, *c;
+    ssize_t n;
+
+    while (len < size - 1) {
+        if ((n = read(fd, buf + len, size - 1 - len)) <= 0) {
+            return -1;
+        }
+        len += (size_t)n;
+        buf[len] = '\0';
+        if (!end && (end = strstr(buf, "\r\n\r\n")) != NULL) {
+            want = (size_t)(end + 4 - buf);
+            for (c = buf; c < end; ++c) {
+                if (strncasecmp(c, "\r\nContent-Length:", 17) == 0) {
+                    want += strtoul(c + 17, NULL, 10);
+                    break;
+                }
+            }
+        }
+        if (end && len >= want) {
+            return (long)len;
+        }
+    }
+    return -1;
+}
+
+static void server_handle(int fd)
+{
+    char buf[65536];
+    static char big[4096];
+    long len = server_read(fd, buf, sizeof(buf));
+
+    if (len < 0) {
+        return;
+    }
+    if (strncmp(buf, "GET /hang ", 10) == 0) {
+        /* Keeps the connection open without an answer: the client times
+         * out. The descriptor leaks into the next requests on purpose. */
+        return;
+    }
+    if (strncmp(buf, "GET /big ", 9) == 0) {
+        memset(big, 'x', sizeof(big));
+        server_reply(fd, 200, "", big, sizeof(big));
+    }
+    else if (strstr(buf, " /created ")) {
+        server_reply(fd, 201, "location: /api/v1/webhooks/abc?x=1 \r\n"
+                     "RETRY-AFTER:\t 7 \r\n", "{}", 2);
+    }
+    else if (strstr(buf, " /status/503 ")) {
+        server_reply(fd, 503, "Retry-After: Wed, 21 Oct 2015 07:28:00 GMT\r\n",
+                     "down", 4);
+    }
+    else if (strstr(buf, " /status/204 ")) {
+        server_reply(fd, 204, "", "", 0);
+    }
+    else {
+        /* Echoes the request. */
+        server_reply(fd, 200, "Content-Type: text/plain\r\n", buf,
+                     (size_t)len);
+    }
+    close(fd);
+}
+
+static void server_start(void)
+{
+    struct sockaddr_in addr;
+    socklen_t alen = sizeof(addr);
+    int s = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+    memset(&addr, 0, sizeof(addr));
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (s < 0 || bind(s, (struct sockaddr *)&addr, sizeof(addr)) != 0
+        || listen(s, 16) != 0
+        || getsockname(s, (struct sockaddr *)&addr, &alen) != 0) {
+        printf("# cannot listen on 127.0.0.1\n");
+        exit(1);
+    }
+    server_port = ntohs(addr.sin_port);
+    fflush(stdout);
+    if ((server_pid = fork()) < 0) {
+        printf("# cannot fork\n");
+        exit(1);
+    }
+    if (server_pid == 0) {
+        /* Never outlives a test run that went wrong. */
+        alarm(30);
+        for (;;) {
+            int fd = accept(s, NULL, NULL);
+
+            if (fd >= 0) {
+                server_handle(fd);
+            }
+        }
+    }
+    close(s);
+}
+
+static void server_stop(void)
+{
+    kill(server_pid, SIGTERM);
+    waitpid(server_pid, NULL, 0);
+}
+
+/* ---- the client --------------------------------------------------------- */
+
+static int abort_calls;
+
+static int abort_now(void *baton)
+{
+    ++abort_calls;
+    return *(int *)baton;
+}
+
+static apr_status_t perform(const pt_curl_options_t *opts, const char *method,
+                            const char *url, const char *body,
+                            pt_http_response_t *resp)
+{
+    pt_http_t http;
+    pt_http_request_t req;
+
+    pt_curl_transport(pool, opts, &http);
+    req.method = method;
+    req.url = url[0] == '/' ? apr_psprintf(pool, "http://127.0.0.1:%d%s",
+                                           server_port, url)
+                            : url;
+    req.headers = apr_array_make(pool, 2, sizeof(const char *));
+    APR_ARRAY_PUSH(req.headers, const char *) = "User-Agent: PtTest/1";
+    APR_ARRAY_PUSH(req.headers, const char *) = "X-Test: yes";
+    req.body = body;
+    req.body_len = body ? strlen(body) : 0;
+    return http.perform(http.baton, pool, &req, resp);
+}
+
+static int contains(const char *s, const char *needle)
+{
+    return s && strstr(s, needle) != NULL;
+}
+
+static void test_methods(const pt_curl_options_t *opts)
+{
+    pt_http_response_t resp;
+
+    is_int(perform(opts, "GET", "/echo?a=1", NULL, &resp), APR_SUCCESS,
+           "GET");
+    is_int(resp.status, 200, "GET status");
+    ok(contains(resp.body, "GET /echo?a=1 HTTP/1.1\r\n"), "GET request line");
+    ok(contains(resp.body, "\r\nUser-Agent: PtTest/1\r\n"),
+       "User-Agent sent");
+    ok(contains(resp.body, "\r\nX-Test: yes\r\n"), "header sent");
+    is_int(resp.body_len, strlen(resp.body), "body length");
+    ok(resp.body[resp.body_len] == '\0', "body NUL-terminated");
+    is_str(resp.location, NULL, "no Location");
+    is_str(resp.retry_after, NULL, "no Retry-After");
+
+    is_int(perform(opts, "POST", "/echo", "{\"a\":1}", &resp), APR_SUCCESS,
+           "POST");
+    ok(contains(resp.body, "POST /echo HTTP/1.1\r\n"), "POST request line");
+    ok(contains(resp.body, "\r\nContent-Length: 7\r\n"), "POST length");
+    ok(contains(resp.body, "\r\n\r\n{\"a\":1}"), "POST body");
+    ok(!contains(resp.body, "Expect:"), "no Expect header");
+
+    is_int(perform(opts, "DELETE", "/echo/1", NULL, &resp), APR_SUCCESS,
+           "DELETE");
+    ok(contains(resp.body, "DELETE /echo/1 HTTP/1.1\r\n"),
+       "DELETE request line");
+
+    is_int(perform(opts, "POST", "/created", "x", &resp), APR_SUCCESS,
+           "201");
+    is_int(resp.status, 201, "201 passed through");
+    is_str(resp.location, "/api/v1/webhooks/abc?x=1", "Location, trimmed");
+    is_str(resp.retry_after, "7", "Retry-After, any case, trimmed");
+    is_str(resp.body, "{}", "201 body");
+
+    is_int(perform(opts, "GET", "/status/503", NULL, &resp), APR_SUCCESS,
+           "503 is a response");
+    is_int(resp.status, 503, "503 passed through");
+    is_str(resp.retry_after, "Wed, 21 Oct 2015 07:28:00 GMT",
+           "Retry-After date");
+    is_str(resp.body, "down", "503 body");
+
+    is_int(perform(opts, "DELETE", "/status/204", NULL, &resp), APR_SUCCESS,
+           "204");
+    is_int(resp.status, 204, "204 passed through");
+    is_str(resp.body, "", "empty body is \"\"");
+    is_int(resp.body_len, 0, "empty body length");
+}
+
+static void test_limits(const pt_curl_options_t *base)
+{
+    pt_curl_options_t opts = *base;
+    pt_http_response_t resp;
+    apr_time_t start;
+    int stop = 1;
+
+    opts.max_response = 1000;
+    ok(perform(&opts, "GET", "/big", NULL, &resp) != APR_SUCCESS,
+       "body over max_response refused");
+    is_int(resp.status, 0, "status 0");
+    is_str(resp.error, "response larger than 1000 bytes", "size error");
+    opts.max_response = 4096;
+    is_int(perform(&opts, "GET", "/big", NULL, &resp), APR_SUCCESS,
+           "body of exactly max_response accepted");
+    is_int(resp.body_len, 4096, "whole body");
+
+    opts = *base;
+    opts.allow_insecure = 0;
+    ok(perform(&opts, "GET", "/echo", NULL, &resp) != APR_SUCCESS,
+       "http refused without allow_insecure");
+    is_int(resp.status, 0, "http refused: status 0");
+    ok(contains(resp.error, "http"), "http refused: %s", resp.error);
+
+    opts = *base;
+    opts.abort = abort_now;
+    opts.baton = &stop;
+    ok(perform(&opts, "GET", "/echo", NULL, &resp) != APR_SUCCESS,
+       "abort callback returning 1 aborts");
+    is_int(resp.status, 0, "aborted: status 0");
+    ok(abort_calls > 0, "abort callback called");
+    stop = 0;
+    is_int(perform(&opts, "GET", "/echo", NULL, &resp), APR_SUCCESS,
+           "abort callback returning 0 lets the request through");
+
+    opts = *base;
+    start = apr_time_now();
+    ok(perform(&opts, "GET", "/hang", NULL, &resp) != APR_SUCCESS,
+       "unanswered request times out");
+    start = apr_time_now() - start;
+    ok(start >= apr_time_from_msec(900) && start < apr_time_from_msec(2500),
+       "timed out after %g s", start / 1e6);
+    is_int(resp.status, 0, "timeout: status 0");
+    ok(resp.error && *resp.error, "timeout: %s", resp.error);
+
+    ok(perform(&opts, "GET", "http://127.0.0.1:1/", NULL, &resp)
+       != APR_SUCCESS && resp.status == 0, "connection refused: %s",
+       resp.error);
+}
+
+int main(int argc, const char *const *argv)
+{
+    pt_curl_options_t opts;
+
+    apr_app_initialize(&argc, &argv, NULL);
+    apr_pool_create(&pool, NULL);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    server_start();
+
+    memset(&opts, 0, sizeof(opts));
+    opts.timeout_sec = 1;
+    opts.allow_insecure = 1;
+    test_methods(&opts);
+    test_limits(&opts);
+
+    server_stop();
+    curl_global_cleanup();
+    apr_pool_destroy(pool);
+    apr_terminate();
+    return tap_done();
+}
