@@ -72,6 +72,43 @@ static const char pt_store_quarantine_sql[] =
     "INSERT INTO protime_quarantine (received_at, reason, body, body_encoding)"
     " VALUES (%lld, %s, %s, %s)";
 
+/* The subscription job's state (pt_sub). */
+static const char pt_store_sub_select_sql[] =
+    "SELECT webhook_id, webhook_key, state, valid_until, created_at,"
+    " checked_at, retire_at FROM protime_subscriptions"
+    " WHERE tenant = %s AND destination_url = %s ORDER BY created_at";
+
+static const char pt_store_sub_keys_sql[] =
+    "SELECT webhook_key FROM protime_subscriptions"
+    " WHERE tenant = %s AND destination_url = %s AND valid_until > %lld";
+
+static const char pt_store_sub_insert_sql[] =
+    "INSERT INTO protime_subscriptions (webhook_id, tenant, destination_url,"
+    " webhook_key, state, valid_until, created_at, checked_at, retire_at)"
+    " VALUES (%s, %s, %s, %s, %s, %lld, %lld, %lld, %lld)";
+
+static const char pt_store_sub_update_sql[] =
+    "UPDATE protime_subscriptions SET state = %s, valid_until = %lld,"
+    " checked_at = %lld, retire_at = %lld WHERE webhook_id = %s";
+
+static const char pt_store_sub_delete_sql[] =
+    "DELETE FROM protime_subscriptions WHERE webhook_id = %s";
+
+static const char pt_store_sync_select_sql[] =
+    "SELECT pending, window_from, next_link, rows_applied, pages,"
+    " started_at, finished_at FROM protime_sync"
+    " WHERE tenant = %s AND destination_url = %s";
+
+static const char pt_store_sync_save_sql[] =
+    "INSERT INTO protime_sync (tenant, destination_url, pending, window_from,"
+    " next_link, rows_applied, pages, started_at, finished_at)"
+    " VALUES (%s, %s, %d, %s, %s, %lld, %lld, %lld, %lld)"
+    " ON CONFLICT (tenant, destination_url) DO UPDATE SET"
+    " pending = excluded.pending, window_from = excluded.window_from,"
+    " next_link = excluded.next_link, rows_applied = excluded.rows_applied,"
+    " pages = excluded.pages, started_at = excluded.started_at,"
+    " finished_at = excluded.finished_at";
+
 /* The upsert comes last: the module takes its presence in the prepared
  * hash to mean that the connection is ready. */
 static const struct {
@@ -79,6 +116,13 @@ static const struct {
     const char *sql;
 } pt_store_statements[] = {
     { PT_STMT_QUARANTINE, pt_store_quarantine_sql },
+    { PT_STMT_SUB_SELECT, pt_store_sub_select_sql },
+    { PT_STMT_SUB_KEYS, pt_store_sub_keys_sql },
+    { PT_STMT_SUB_INSERT, pt_store_sub_insert_sql },
+    { PT_STMT_SUB_UPDATE, pt_store_sub_update_sql },
+    { PT_STMT_SUB_DELETE, pt_store_sub_delete_sql },
+    { PT_STMT_SYNC_SELECT, pt_store_sync_select_sql },
+    { PT_STMT_SYNC_SAVE, pt_store_sync_save_sql },
     { PT_STMT_UPSERT, pt_store_upsert_sql }
 };
 
@@ -343,41 +387,55 @@ static const char *pt_store_apply(apr_pool_t *p, const pt_store_conn_t *c,
     return NULL;
 }
 
-/* Applies jobs[0 .. njobs) in one transaction. Returns NULL when it
- * committed, else the error, the transaction rolled back; *begin_failed
- * tells that BEGIN itself failed, which blames none of the jobs. */
-static const char *pt_store_run(apr_pool_t *p, const pt_store_conn_t *c,
-                                pt_store_job_t **jobs, int njobs,
-                                apr_int64_t now_us, int *begin_failed)
+static const char *pt_store_end(apr_pool_t *p, const pt_store_conn_t *c,
+                                apr_dbd_transaction_t *trans,
+                                const char *err);
+
+/* Starts a transaction. Returns NULL or the error, with *trans for
+ * pt_store_end (SQLite; NULL for PostgreSQL). */
+static const char *pt_store_begin(apr_pool_t *p, const pt_store_conn_t *c,
+                                  apr_dbd_transaction_t **trans)
 {
-    apr_dbd_transaction_t *trans = NULL;
     const char *err = NULL;
-    int i, rv, nrows;
+    int rv, nrows;
+
+    *trans = NULL;
     /* PostgreSQL gets BEGIN and COMMIT as plain statements: apr_dbd_pgsql's
      * transaction_start dereferences a NULL transaction when BEGIN gets an
      * error result, as from a server that went away, and that would kill
      * the child instead of answering 503. */
-    int pgsql = (c->dialect == PT_DB_PGSQL);
-
-    rv = pgsql ? apr_dbd_query(c->driver, c->handle, &nrows, "BEGIN")
-               : apr_dbd_transaction_start(c->driver, p, c->handle, &trans);
+    if (c->dialect != PT_DB_PGSQL) {
+        rv = apr_dbd_transaction_start(c->driver, p, c->handle, trans);
+        if (rv) {
+            err = pt_store_error(p, c, rv, "BEGIN");
+            /* The driver remembers the failed transaction on the handle. */
+            pt_store_end(p, c, *trans, err);
+        }
+        return err;
+    }
+    rv = apr_dbd_query(c->driver, c->handle, &nrows, "BEGIN");
+    if (rv)
+        return pt_store_error(p, c, rv, "BEGIN");
+    /* For this transaction only: the connection may serve other modules of
+     * the server, whose timeouts are theirs to set. */
+    rv = apr_dbd_query(c->driver, c->handle, &nrows,
+                       "SET LOCAL statement_timeout = "
+                       APR_STRINGIFY(PT_PGSQL_STATEMENT_TIMEOUT_MS));
     if (rv) {
-        err = pt_store_error(p, c, rv, "BEGIN");
-        *begin_failed = 1;
-        if (pgsql)
-            return err;
+        err = pt_store_error(p, c, rv, "SET LOCAL statement_timeout");
+        apr_dbd_query(c->driver, c->handle, &nrows, "ROLLBACK");
     }
-    else if (pgsql) {
-        /* For this transaction only: the connection may serve other
-         * modules of the server, whose timeouts are theirs to set. */
-        rv = apr_dbd_query(c->driver, c->handle, &nrows,
-                           "SET LOCAL statement_timeout = "
-                           APR_STRINGIFY(PT_PGSQL_STATEMENT_TIMEOUT_MS));
-        if (rv)
-            err = pt_store_error(p, c, rv, "SET LOCAL statement_timeout");
-    }
-    for (i = 0; i < njobs && !err; i++)
-        err = pt_store_apply(p, c, jobs[i], now_us);
+    return err;
+}
+
+/* Ends the transaction: rolls back when err is set, else commits. Returns
+ * NULL when it committed, else the error. */
+static const char *pt_store_end(apr_pool_t *p, const pt_store_conn_t *c,
+                                apr_dbd_transaction_t *trans, const char *err)
+{
+    int pgsql = (c->dialect == PT_DB_PGSQL);
+    int rv, nrows;
+
     if (err) {
         if (pgsql) {
             apr_dbd_query(c->driver, c->handle, &nrows, "ROLLBACK");
@@ -397,9 +455,28 @@ static const char *pt_store_run(apr_pool_t *p, const pt_store_conn_t *c,
          * the driver has forgotten it; PostgreSQL has ended it already and
          * only warns. */
         apr_dbd_query(c->driver, c->handle, &nrows, "ROLLBACK");
+    }
+    return err;
+}
+
+/* Applies jobs[0 .. njobs) in one transaction. Returns NULL when it
+ * committed, else the error, the transaction rolled back; *begin_failed
+ * tells that BEGIN itself failed, which blames none of the jobs. */
+static const char *pt_store_run(apr_pool_t *p, const pt_store_conn_t *c,
+                                pt_store_job_t **jobs, int njobs,
+                                apr_int64_t now_us, int *begin_failed)
+{
+    apr_dbd_transaction_t *trans;
+    const char *err;
+    int i;
+
+    if ((err = pt_store_begin(p, c, &trans)) != NULL) {
+        *begin_failed = 1;
         return err;
     }
-    return NULL;
+    for (i = 0; i < njobs && !err; i++)
+        err = pt_store_apply(p, c, jobs[i], now_us);
+    return pt_store_end(p, c, trans, err);
 }
 
 /* The error must outlive p (the caller may destroy p before the job's own
@@ -443,4 +520,208 @@ int pt_store_commit(apr_pool_t *p, const pt_store_conn_t *c,
         pt_store_fail(p, jobs[i], err);
     }
     return commits;
+}
+
+/* ---- subscription state ------------------------------------------------ */
+
+static const char *const pt_store_webhook_states[] = {
+    "active", "retiring", "retired"
+};
+
+static apr_dbd_prepared_t *pt_store_stmt(const pt_store_conn_t *c,
+                                         const char *label)
+{
+    return apr_hash_get(c->prepared, label, APR_HASH_KEY_STRING);
+}
+
+#define PT_STORE_NOT_PREPARED "the statements are not prepared (pt_store_prepare)"
+
+/* Runs a prepared select with binary arguments; every row goes to
+ * take(baton, row), and all rows are read, which finishes the statement. */
+static const char *pt_store_select(apr_pool_t *p, const pt_store_conn_t *c,
+                                   const char *label,
+                                   void (*take)(apr_pool_t *, void *,
+                                                const apr_dbd_driver_t *,
+                                                apr_dbd_row_t *),
+                                   void *baton, const void **args)
+{
+    apr_dbd_prepared_t *stmt = pt_store_stmt(c, label);
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    int rv;
+
+    if (!stmt)
+        return PT_STORE_NOT_PREPARED;
+    rv = apr_dbd_pbselect(c->driver, p, c->handle, &res, stmt, 0, args);
+    if (rv)
+        return pt_store_error(p, c, rv, label);
+    while (apr_dbd_get_row(c->driver, p, res, &row, -1) == 0)
+        take(p, baton, c->driver, row);
+    return NULL;
+}
+
+/* Column n of a row as text from p (NULL for SQL NULL), or as a number. */
+static const char *pt_store_text(apr_pool_t *p, const apr_dbd_driver_t *d,
+                                 apr_dbd_row_t *row, int n)
+{
+    const char *v = apr_dbd_get_entry(d, row, n);
+
+    return v ? apr_pstrdup(p, v) : NULL;
+}
+
+static apr_int64_t pt_store_int(const apr_dbd_driver_t *d, apr_dbd_row_t *row,
+                                int n)
+{
+    const char *v = apr_dbd_get_entry(d, row, n);
+
+    return v ? apr_atoi64(v) : 0;
+}
+
+static void pt_store_take_webhook(apr_pool_t *p, void *baton,
+                                  const apr_dbd_driver_t *d,
+                                  apr_dbd_row_t *row)
+{
+    apr_array_header_t *out = baton;
+    pt_store_webhook_t *w = apr_array_push(out);
+    const char *state = apr_dbd_get_entry(d, row, 2);
+    int i;
+
+    w->webhook_id = pt_store_text(out->pool, d, row, 0);
+    w->key = pt_store_text(out->pool, d, row, 1);
+    w->state = PT_WEBHOOK_RETIRED;
+    for (i = 0; i < 3; i++) {
+        if (state && !strcmp(state, pt_store_webhook_states[i]))
+            w->state = (pt_webhook_state_t)i;
+    }
+    w->valid_until = pt_store_int(d, row, 3);
+    w->created_at = pt_store_int(d, row, 4);
+    w->checked_at = pt_store_int(d, row, 5);
+    w->retire_at = pt_store_int(d, row, 6);
+    (void)p;
+}
+
+const char *pt_store_webhooks(apr_pool_t *p, const pt_store_conn_t *c,
+                              const char *tenant, const char *destination,
+                              apr_array_header_t **out)
+{
+    const void *args[] = { tenant, destination };
+
+    *out = apr_array_make(p, 2, sizeof(pt_store_webhook_t));
+    return pt_store_select(p, c, PT_STMT_SUB_SELECT, pt_store_take_webhook,
+                           *out, args);
+}
+
+static void pt_store_take_key(apr_pool_t *p, void *baton,
+                              const apr_dbd_driver_t *d, apr_dbd_row_t *row)
+{
+    apr_array_header_t *out = baton;
+    const char *key = pt_store_text(out->pool, d, row, 0);
+
+    if (key && *key)
+        APR_ARRAY_PUSH(out, const char *) = key;
+    (void)p;
+}
+
+const char *pt_store_webhook_keys(apr_pool_t *p, const pt_store_conn_t *c,
+                                  const char *tenant, const char *destination,
+                                  apr_time_t now, apr_array_header_t **out)
+{
+    apr_int64_t now64 = now;
+    const void *args[] = { tenant, destination, &now64 };
+
+    *out = apr_array_make(p, 2, sizeof(const char *));
+    return pt_store_select(p, c, PT_STMT_SUB_KEYS, pt_store_take_key, *out,
+                           args);
+}
+
+static void pt_store_take_sync(apr_pool_t *p, void *baton,
+                               const apr_dbd_driver_t *d, apr_dbd_row_t *row)
+{
+    pt_store_sync_t *s = baton;
+
+    s->pending = (int)pt_store_int(d, row, 0);
+    s->window_from = pt_store_text(p, d, row, 1);
+    s->next_link = pt_store_text(p, d, row, 2);
+    s->rows = pt_store_int(d, row, 3);
+    s->pages = pt_store_int(d, row, 4);
+    s->started_at = pt_store_int(d, row, 5);
+    s->finished_at = pt_store_int(d, row, 6);
+}
+
+const char *pt_store_sync_load(apr_pool_t *p, const pt_store_conn_t *c,
+                               const char *tenant, const char *destination,
+                               pt_store_sync_t *out)
+{
+    const void *args[] = { tenant, destination };
+
+    memset(out, 0, sizeof(*out));
+    return pt_store_select(p, c, PT_STMT_SYNC_SELECT, pt_store_take_sync,
+                           out, args);
+}
+
+/* Runs a prepared statement that changes rows. */
+static const char *pt_store_exec(apr_pool_t *p, const pt_store_conn_t *c,
+                                 const char *label, const void **args)
+{
+    apr_dbd_prepared_t *stmt = pt_store_stmt(c, label);
+    int rv, nrows = 0;
+
+    if (!stmt)
+        return PT_STORE_NOT_PREPARED;
+    rv = apr_dbd_pbquery(c->driver, p, c->handle, &nrows, stmt, args);
+    return rv ? pt_store_error(p, c, rv, label) : NULL;
+}
+
+static const char *pt_store_sub_apply(apr_pool_t *p, const pt_store_conn_t *c,
+                                      const char *tenant,
+                                      const char *destination,
+                                      const pt_store_sub_change_t *ch)
+{
+    const char *err = NULL;
+
+    if (ch->remove) {
+        const void *args[] = { ch->remove };
+        err = pt_store_exec(p, c, PT_STMT_SUB_DELETE, args);
+    }
+    if (!err && ch->update) {
+        const pt_store_webhook_t *w = ch->update;
+        apr_int64_t valid = w->valid_until, checked = w->checked_at,
+                    retire = w->retire_at;
+        const void *args[] = { pt_store_webhook_states[w->state], &valid,
+                               &checked, &retire, w->webhook_id };
+        err = pt_store_exec(p, c, PT_STMT_SUB_UPDATE, args);
+    }
+    if (!err && ch->insert) {
+        const pt_store_webhook_t *w = ch->insert;
+        apr_int64_t valid = w->valid_until, created = w->created_at,
+                    checked = w->checked_at, retire = w->retire_at;
+        const void *args[] = { w->webhook_id, tenant, destination, w->key,
+                               pt_store_webhook_states[w->state], &valid,
+                               &created, &checked, &retire };
+        err = pt_store_exec(p, c, PT_STMT_SUB_INSERT, args);
+    }
+    if (!err && ch->sync) {
+        const pt_store_sync_t *s = ch->sync;
+        int pending = s->pending;
+        apr_int64_t rows = s->rows, pages = s->pages,
+                    started = s->started_at, finished = s->finished_at;
+        const void *args[] = { tenant, destination, &pending, s->window_from,
+                               s->next_link, &rows, &pages, &started,
+                               &finished };
+        err = pt_store_exec(p, c, PT_STMT_SYNC_SAVE, args);
+    }
+    return err;
+}
+
+const char *pt_store_sub_save(apr_pool_t *p, const pt_store_conn_t *c,
+                              const char *tenant, const char *destination,
+                              const pt_store_sub_change_t *change)
+{
+    apr_dbd_transaction_t *trans;
+    const char *err;
+
+    if ((err = pt_store_begin(p, c, &trans)) != NULL)
+        return err;
+    err = pt_store_sub_apply(p, c, tenant, destination, change);
+    return pt_store_end(p, c, trans, err);
 }

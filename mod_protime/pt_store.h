@@ -26,6 +26,13 @@ typedef enum {
 /* Labels of the prepared statements. */
 #define PT_STMT_UPSERT      "protime_upsert"
 #define PT_STMT_QUARANTINE  "protime_quarantine"
+#define PT_STMT_SUB_SELECT  "protime_sub_select"
+#define PT_STMT_SUB_KEYS    "protime_sub_keys"
+#define PT_STMT_SUB_INSERT  "protime_sub_insert"
+#define PT_STMT_SUB_UPDATE  "protime_sub_update"
+#define PT_STMT_SUB_DELETE  "protime_sub_delete"
+#define PT_STMT_SYNC_SELECT "protime_sync_select"
+#define PT_STMT_SYNC_SAVE   "protime_sync_save"
 
 /* How often SQLite waits for a lock held by another program before it gives
  * up with SQLITE_BUSY (milliseconds). Our own writers queue on a mutex. */
@@ -95,5 +102,66 @@ typedef struct {
 int pt_store_commit(apr_pool_t *p, const pt_store_conn_t *c,
                     pt_store_job_t **jobs, int njobs, apr_int64_t now_us,
                     int *waited);
+
+/* ---- subscription state (pt_sub) -------------------------------------- */
+
+typedef enum {
+    PT_WEBHOOK_ACTIVE = 0,      /* the one in use */
+    PT_WEBHOOK_RETIRING,        /* replaced; deleted at Protime at retire_at */
+    PT_WEBHOOK_RETIRED          /* deleted at Protime; key kept to valid_until */
+} pt_webhook_state_t;
+
+/* A row of protime_subscriptions. Times are apr_time_t (microseconds). */
+typedef struct {
+    const char *webhook_id;
+    const char *key;
+    pt_webhook_state_t state;
+    apr_time_t valid_until;
+    apr_time_t created_at;
+    apr_time_t checked_at;      /* last confirmed at Protime */
+    apr_time_t retire_at;       /* 0 unless retiring */
+} pt_store_webhook_t;
+
+/* The row of protime_sync; all zero (pending 0) when there is none. */
+typedef struct {
+    int pending;
+    const char *window_from;    /* YYYY-MM-DD, NULL before the first window */
+    const char *next_link;      /* NULL: the window starts from its beginning */
+    apr_int64_t rows;
+    apr_int64_t pages;
+    apr_time_t started_at;
+    apr_time_t finished_at;
+} pt_store_sync_t;
+
+/* The webhooks of tenant and destination, oldest first, into *out (an
+ * array of pt_store_webhook_t). Returns NULL or an error. */
+const char *pt_store_webhooks(apr_pool_t *p, const pt_store_conn_t *c,
+                              const char *tenant, const char *destination,
+                              apr_array_header_t **out);
+
+/* The keys (const char *) of the webhooks of tenant and destination that
+ * are valid at now: what deliveries may be signed with. */
+const char *pt_store_webhook_keys(apr_pool_t *p, const pt_store_conn_t *c,
+                                  const char *tenant, const char *destination,
+                                  apr_time_t now, apr_array_header_t **out);
+
+const char *pt_store_sync_load(apr_pool_t *p, const pt_store_conn_t *c,
+                               const char *tenant, const char *destination,
+                               pt_store_sync_t *out);
+
+/* One change of the subscription state, made in one transaction so that a
+ * crash never leaves half of it: a webhook to insert (with its key, before
+ * anything relies on it), one to update (state, times), one to delete (by
+ * id), and the sync row to write. Each part may be NULL. */
+typedef struct {
+    const pt_store_webhook_t *insert;
+    const pt_store_webhook_t *update;
+    const char *remove;
+    const pt_store_sync_t *sync;
+} pt_store_sub_change_t;
+
+const char *pt_store_sub_save(apr_pool_t *p, const pt_store_conn_t *c,
+                              const char *tenant, const char *destination,
+                              const pt_store_sub_change_t *change);
 
 #endif /* PT_STORE_H */

@@ -41,3 +41,40 @@ CREATE TABLE IF NOT EXISTS protime_quarantine (
 
 CREATE INDEX IF NOT EXISTS protime_quarantine_received
     ON protime_quarantine (received_at);
+
+-- The webhooks mod_protime created at Protime for a tenant and destination,
+-- with their signing keys (Protime shows a key once, at creation). One is
+-- 'active'; a replaced one is 'retiring' until it is deleted at Protime
+-- (at retire_at), then 'retired'; the keys of all three are accepted until
+-- valid_until. Times are Unix microseconds. Keep this table as private as
+-- the keys in it.
+CREATE TABLE IF NOT EXISTS protime_subscriptions (
+    webhook_id          TEXT PRIMARY KEY,
+    tenant              TEXT NOT NULL,
+    destination_url     TEXT NOT NULL,
+    webhook_key         TEXT NOT NULL,
+    state               TEXT NOT NULL CHECK (state IN ('active', 'retiring', 'retired')),
+    valid_until         BIGINT NOT NULL,
+    created_at          BIGINT NOT NULL,
+    checked_at          BIGINT NOT NULL,
+    retire_at           BIGINT NOT NULL
+);
+
+CREATE INDEX IF NOT EXISTS protime_subscriptions_destination
+    ON protime_subscriptions (tenant, destination_url);
+
+-- The full re-synchronisation through GET /access-clockings, per tenant and
+-- destination: owed (pending = 1) from window_from, continuing at next_link,
+-- or finished (pending = 0). rows and pages count the running or the last one.
+CREATE TABLE IF NOT EXISTS protime_sync (
+    tenant              TEXT NOT NULL,
+    destination_url     TEXT NOT NULL,
+    pending             INTEGER NOT NULL CHECK (pending IN (0, 1)),
+    window_from         TEXT,
+    next_link           TEXT,
+    rows_applied        BIGINT NOT NULL,
+    pages               BIGINT NOT NULL,
+    started_at          BIGINT NOT NULL,
+    finished_at         BIGINT NOT NULL,
+    PRIMARY KEY (tenant, destination_url)
+);

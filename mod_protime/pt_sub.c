@@ -1,0 +1,616 @@
+/* pt_sub: the subscription lifecycle (see pt_sub.h). */
+#include <stdio.h>
+#include <string.h>
+
+#include <apr_general.h>
+#include <apr_strings.h>
+
+#include "pt_sub.h"
+#include "pt_event.h"
+
+#define PT_SUB_LOG_ERR 3
+#define PT_SUB_LOG_WARNING 4
+#define PT_SUB_LOG_NOTICE 5
+#define PT_SUB_LOG_INFO 6
+
+/* First wait after a failed step; doubles with each further failure. */
+#define PT_SUB_FIRST_BACKOFF apr_time_from_sec(5)
+
+static void pt_sub_log(const pt_sub_env_t *env, apr_pool_t *p, int level,
+                       const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void pt_sub_log(const pt_sub_env_t *env, apr_pool_t *p, int level,
+                       const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!env->log)
+        return;
+    va_start(ap, fmt);
+    env->log(env->baton, level, apr_pvsprintf(p, fmt, ap));
+    va_end(ap);
+}
+
+static unsigned pt_sub_random(const pt_sub_env_t *env)
+{
+    unsigned r = 0;
+
+    if (env->random)
+        return env->random(env->baton);
+    apr_generate_random_bytes((unsigned char *)&r, sizeof(r));
+    return r;
+}
+
+/* A wait drawn between lo_percent and 100 percent of d: jobs of several
+ * servers started together drift apart instead of calling Protime in step. */
+static apr_interval_time_t pt_sub_jitter(const pt_sub_env_t *env,
+                                         apr_interval_time_t d, int lo_percent)
+{
+    apr_interval_time_t lo = d / 100 * lo_percent;
+
+    if (d <= lo)
+        return d;
+    return lo + (apr_interval_time_t)(pt_sub_random(env)
+                                      % (apr_uint64_t)(d - lo + 1));
+}
+
+static void pt_sub_copy(char *dst, apr_size_t size, const char *src)
+{
+    apr_cpystrn(dst, src ? src : "", size);
+}
+
+/* ---- dates (UTC, proleptic Gregorian) ----------------------------------- */
+
+/* Days since 1970-01-01 of y-m-d; d may run past the month's end. */
+static long pt_sub_days(long y, long m, long d)
+{
+    long era, yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static const char *pt_sub_date(apr_pool_t *p, long days)
+{
+    long z = days + 719468, era, doe, yoe, y, doy, mp, d, m;
+
+    era = (z >= 0 ? z : z - 146096) / 146097;
+    doe = z - era * 146097;
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    y = yoe + era * 400;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    d = doy - (153 * mp + 2) / 5 + 1;
+    m = mp + (mp < 10 ? 3 : -9);
+    return apr_psprintf(p, "%04ld-%02ld-%02ld", y + (m <= 2), m, d);
+}
+
+/* Parses YYYY-MM-DD (already validated by the configuration or by us). */
+static int pt_sub_parse_date(const char *s, long *y, long *m, long *d)
+{
+    return s && strlen(s) == 10 && sscanf(s, "%4ld-%2ld-%2ld", y, m, d) == 3;
+}
+
+static long pt_sub_today(apr_time_t now)
+{
+    return (long)(apr_time_sec(now) / 86400);
+}
+
+const char *pt_sub_default_sync_from(apr_pool_t *p, apr_time_t now)
+{
+    apr_time_exp_t tm;
+
+    apr_time_exp_gmt(&tm, now);
+    return apr_psprintf(p, "%04d-01-01", tm.tm_year + 1900 - 1);
+}
+
+/* ---- steps ---------------------------------------------------------------- */
+
+/* Records a failed step; returns the wait before the next one. */
+static apr_interval_time_t pt_sub_failed(const pt_sub_env_t *env,
+                                         const pt_sub_config_t *cfg,
+                                         apr_pool_t *p, apr_time_t now,
+                                         pt_sub_status_t *st,
+                                         const pt_api_error_t *aerr,
+                                         const char *what)
+{
+    apr_interval_time_t wait = PT_SUB_FIRST_BACKOFF;
+    int i;
+
+    st->failures++;
+    for (i = 1; i < st->failures && wait < PT_SUB_MAX_BACKOFF; i++)
+        wait *= 2;
+    if (wait > PT_SUB_MAX_BACKOFF)
+        wait = PT_SUB_MAX_BACKOFF;
+    if (wait > cfg->check_interval)
+        wait = cfg->check_interval;
+    wait = pt_sub_jitter(env, wait, 50);
+    if (aerr && aerr->retry_after > wait)
+        wait = aerr->retry_after;
+    pt_sub_copy(st->state, sizeof(st->state), "error");
+    pt_sub_copy(st->last_error, sizeof(st->last_error), what);
+    st->last_error_at = now;
+    pt_sub_log(env, p, PT_SUB_LOG_ERR, "subscription for %s: %s; next try "
+               "in %" APR_TIME_T_FMT " s", cfg->destination_url, what,
+               apr_time_sec(wait) + 1);
+    return wait;
+}
+
+/* Writes one change of the state under the writers' lock. */
+static const char *pt_sub_save(apr_pool_t *p, const pt_sub_config_t *cfg,
+                               const pt_sub_env_t *env,
+                               const pt_store_sub_change_t *change)
+{
+    const char *err;
+
+    if (env->lock && env->lock(env->baton) != 0)
+        return "cannot take the database lock";
+    err = pt_store_sub_save(p, env->conn, cfg->tenant, cfg->destination_url,
+                            change);
+    if (env->unlock)
+        env->unlock(env->baton);
+    return err;
+}
+
+static const char *pt_sub_api_error(apr_pool_t *p, const char *what,
+                                    const pt_api_error_t *aerr)
+{
+    return apr_pstrcat(p, what, ": ", aerr->message ? aerr->message
+                                                    : "failed", NULL);
+}
+
+/* Renew-before as it applies to w: at most half its lifetime, so that a
+ * short-lived webhook is not replaced the moment it is created. */
+static apr_interval_time_t pt_sub_renew_before(const pt_sub_config_t *cfg,
+                                               const pt_store_webhook_t *w)
+{
+    apr_interval_time_t half = (w->valid_until - w->created_at) / 2;
+
+    return cfg->renew_before < half ? cfg->renew_before
+                                    : (half > 0 ? half : 0);
+}
+
+/* Deletes, at Protime, webhooks for our destination that the database does
+ * not know: their keys are lost, and Protime would sign deliveries that no
+ * key here verifies. */
+static const char *pt_sub_delete_unknown(apr_pool_t *p,
+                                         const pt_sub_config_t *cfg,
+                                         const pt_sub_env_t *env,
+                                         apr_array_header_t *ours,
+                                         pt_api_error_t *aerr)
+{
+    apr_array_header_t *remote;
+    int i, j;
+
+    if (pt_api_webhook_list(env->api, p, &remote, aerr) != APR_SUCCESS)
+        return pt_sub_api_error(p, "listing the webhooks", aerr);
+    for (i = 0; i < remote->nelts; i++) {
+        const pt_webhook_t *w = &APR_ARRAY_IDX(remote, i, pt_webhook_t);
+        int known = 0;
+
+        if (!w->id || !w->destination_url
+            || strcmp(w->destination_url, cfg->destination_url) != 0
+            || (w->collection && strcmp(w->collection, PT_API_COLLECTION)))
+            continue;
+        for (j = 0; j < ours->nelts && !known; j++)
+            known = !strcmp(APR_ARRAY_IDX(ours, j, pt_store_webhook_t)
+                            .webhook_id, w->id);
+        if (known)
+            continue;
+        pt_sub_log(env, p, PT_SUB_LOG_WARNING, "webhook %s at Protime calls "
+                   "%s but its key is not in the database (lost); deleting "
+                   "it before creating a new one", w->id,
+                   cfg->destination_url);
+        if (pt_api_webhook_delete(env->api, p, w->id, aerr) != APR_SUCCESS)
+            return pt_sub_api_error(p, apr_pstrcat(p, "deleting webhook ",
+                                                   w->id, NULL), aerr);
+    }
+    return NULL;
+}
+
+/* Creates a webhook at Protime and fills w (state active). */
+static const char *pt_sub_create(apr_pool_t *p, const pt_sub_config_t *cfg,
+                                 const pt_sub_env_t *env, apr_time_t now,
+                                 pt_store_webhook_t *w, pt_api_error_t *aerr)
+{
+    pt_webhook_t created;
+
+    memset(&created, 0, sizeof(created));
+    if (pt_api_webhook_create(env->api, p, cfg->destination_url,
+                              cfg->external_references, &created, aerr)
+        != APR_SUCCESS) {
+        pt_api_error_t ignored;
+
+        /* Created without a usable key: nobody could verify it. */
+        if (created.id)
+            pt_api_webhook_delete(env->api, p, created.id, &ignored);
+        return pt_sub_api_error(p, "creating the webhook", aerr);
+    }
+    if (created.valid_until <= now) {
+        pt_api_error_t ignored;
+
+        pt_api_webhook_delete(env->api, p, created.id, &ignored);
+        aerr->retry_after = 0;
+        return "creating the webhook: Protime answered without a future "
+               "validUntil";
+    }
+    memset(w, 0, sizeof(*w));
+    w->webhook_id = created.id;
+    w->key = created.key;
+    w->state = PT_WEBHOOK_ACTIVE;
+    w->valid_until = created.valid_until;
+    w->created_at = now;
+    w->checked_at = now;
+    return NULL;
+}
+
+/* Stores w (and the rest of change) or, failing that, deletes w at
+ * Protime again: a webhook whose key is not stored is worse than none. */
+static const char *pt_sub_persist(apr_pool_t *p, const pt_sub_config_t *cfg,
+                                  const pt_sub_env_t *env,
+                                  const pt_store_webhook_t *w,
+                                  pt_store_sub_change_t *change)
+{
+    const char *err;
+
+    change->insert = w;
+    if ((err = pt_sub_save(p, cfg, env, change)) != NULL) {
+        pt_api_error_t ignored;
+
+        pt_api_webhook_delete(env->api, p, w->webhook_id, &ignored);
+        return apr_pstrcat(p, "storing the new webhook (deleted it again): ",
+                           err, NULL);
+    }
+    return NULL;
+}
+
+/* No live webhook: create one, owe a full re-synchronisation. dead is the
+ * id of the row of the webhook that died, removed in the same transaction. */
+static const char *pt_sub_replace(apr_pool_t *p, const pt_sub_config_t *cfg,
+                                  const pt_sub_env_t *env, apr_time_t now,
+                                  apr_array_header_t *ours, const char *dead,
+                                  pt_store_sync_t *sync,
+                                  pt_sub_status_t *st, pt_api_error_t *aerr)
+{
+    pt_store_webhook_t *w = apr_pcalloc(p, sizeof(*w));
+    pt_store_sub_change_t change;
+    pt_store_sync_t owed;
+    const char *err;
+
+    if ((err = pt_sub_delete_unknown(p, cfg, env, ours, aerr)) != NULL
+        || (err = pt_sub_create(p, cfg, env, now, w, aerr)) != NULL)
+        return err;
+    owed = *sync;
+    owed.pending = 1;
+    owed.window_from = cfg->sync_from;
+    owed.next_link = NULL;
+    owed.rows = owed.pages = 0;
+    owed.started_at = now;
+    memset(&change, 0, sizeof(change));
+    change.remove = dead;
+    change.sync = &owed;
+    if ((err = pt_sub_persist(p, cfg, env, w, &change)) != NULL)
+        return err;
+    *sync = owed;
+    st->keys_changed++;
+    pt_sub_log(env, p, PT_SUB_LOG_NOTICE, "created webhook %s for %s, valid "
+               "until %s; full re-synchronisation from %s follows",
+               w->webhook_id, cfg->destination_url,
+               pt_sub_date(p, (long)(apr_time_sec(w->valid_until) / 86400)),
+               cfg->sync_from);
+    APR_ARRAY_PUSH(ours, pt_store_webhook_t) = *w;
+    return NULL;
+}
+
+/* Asks Protime about the active webhook. Returns NULL and sets *dead to why
+ * it no longer delivers (or NULL while it does), else an error. */
+static const char *pt_sub_check(apr_pool_t *p, const pt_sub_config_t *cfg,
+                                const pt_sub_env_t *env, apr_time_t now,
+                                pt_store_webhook_t *active,
+                                const char **dead, pt_api_error_t *aerr)
+{
+    pt_store_sub_change_t change;
+    pt_webhook_t remote;
+    apr_status_t rv;
+
+    *dead = NULL;
+    memset(&remote, 0, sizeof(remote));
+    rv = pt_api_webhook_get(env->api, p, active->webhook_id, &remote, aerr);
+    if (rv == APR_NOTFOUND)
+        *dead = "it is gone at Protime";
+    else if (rv != APR_SUCCESS)
+        return pt_sub_api_error(p, "checking the webhook", aerr);
+    else if (remote.valid_until && remote.valid_until <= now)
+        *dead = "it expired";
+    else if (remote.status && !strcmp(remote.status, "Disabled"))
+        *dead = "Protime disabled it";
+    if (*dead) {
+        pt_api_error_t ignored;
+
+        pt_sub_log(env, p, PT_SUB_LOG_WARNING, "webhook %s for %s no longer "
+                   "delivers: %s; replacing it and re-synchronising",
+                   active->webhook_id, cfg->destination_url, *dead);
+        /* A disabled webhook is of no use to anybody: tidy up. */
+        if (rv == APR_SUCCESS)
+            pt_api_webhook_delete(env->api, p, active->webhook_id, &ignored);
+        return NULL;
+    }
+    active->checked_at = now;
+    if (remote.valid_until)
+        active->valid_until = remote.valid_until;
+    memset(&change, 0, sizeof(change));
+    change.update = active;
+    return pt_sub_save(p, cfg, env, &change);
+}
+
+/* Replaces the active webhook before it expires: the successor first, both
+ * keys accepted, the old one deleted at Protime after the overlap. */
+static const char *pt_sub_rotate(apr_pool_t *p, const pt_sub_config_t *cfg,
+                                 const pt_sub_env_t *env, apr_time_t now,
+                                 pt_store_webhook_t *active,
+                                 apr_array_header_t *ours,
+                                 pt_sub_status_t *st, pt_api_error_t *aerr)
+{
+    pt_store_webhook_t *w = apr_pcalloc(p, sizeof(*w));
+    pt_store_webhook_t old = *active;
+    pt_store_sub_change_t change;
+    apr_interval_time_t overlap = pt_sub_renew_before(cfg, active) / 2;
+    const char *err;
+
+    if ((err = pt_sub_create(p, cfg, env, now, w, aerr)) != NULL)
+        return err;
+    if (overlap > PT_SUB_MAX_OVERLAP)
+        overlap = PT_SUB_MAX_OVERLAP;
+    old.state = PT_WEBHOOK_RETIRING;
+    old.retire_at = now + overlap;
+    memset(&change, 0, sizeof(change));
+    change.update = &old;
+    if ((err = pt_sub_persist(p, cfg, env, w, &change)) != NULL)
+        return err;
+    *active = old;
+    st->keys_changed++;
+    pt_sub_log(env, p, PT_SUB_LOG_NOTICE, "renewed: webhook %s replaces %s "
+               "for %s; both keys are accepted, %s is deleted at Protime in "
+               "%" APR_TIME_T_FMT " s", w->webhook_id, old.webhook_id,
+               cfg->destination_url, old.webhook_id, apr_time_sec(overlap));
+    APR_ARRAY_PUSH(ours, pt_store_webhook_t) = *w;
+    return NULL;
+}
+
+/* Deletes at Protime the retiring webhooks whose overlap is over, and
+ * forgets the rows whose keys can no longer sign anything. */
+static const char *pt_sub_retire(apr_pool_t *p, const pt_sub_config_t *cfg,
+                                 const pt_sub_env_t *env, apr_time_t now,
+                                 apr_array_header_t *ours,
+                                 pt_sub_status_t *st, pt_api_error_t *aerr)
+{
+    int i;
+
+    for (i = 0; i < ours->nelts; i++) {
+        pt_store_webhook_t *w = &APR_ARRAY_IDX(ours, i, pt_store_webhook_t);
+        pt_store_sub_change_t change;
+        const char *err;
+
+        memset(&change, 0, sizeof(change));
+        if (w->state != PT_WEBHOOK_ACTIVE && w->valid_until <= now) {
+            change.remove = w->webhook_id;
+            st->keys_changed++;
+        }
+        else if (w->state == PT_WEBHOOK_RETIRING && w->retire_at <= now) {
+            if (pt_api_webhook_delete(env->api, p, w->webhook_id, aerr)
+                != APR_SUCCESS)
+                return pt_sub_api_error(p, apr_pstrcat(p, "deleting the "
+                                        "replaced webhook ", w->webhook_id,
+                                        NULL), aerr);
+            pt_sub_log(env, p, PT_SUB_LOG_NOTICE, "deleted the replaced "
+                       "webhook %s at Protime", w->webhook_id);
+            w->state = PT_WEBHOOK_RETIRED;
+            change.update = w;
+        }
+        else {
+            continue;
+        }
+        if ((err = pt_sub_save(p, cfg, env, &change)) != NULL)
+            return err;
+    }
+    return NULL;
+}
+
+/* Applies one page of the list endpoint with the changeVersion rule. */
+static const char *pt_sub_apply_page(apr_pool_t *p, const pt_sub_env_t *env,
+                                     const char *items, apr_time_t now,
+                                     apr_int64_t *rows)
+{
+    pt_delivery_t delivery;
+    pt_store_job_t job, *jobs[1];
+
+    pt_event_parse(p, items, strlen(items), &delivery);
+    memset(&job, 0, sizeof(job));
+    job.delivery = &delivery;
+    jobs[0] = &job;
+    if (env->lock && env->lock(env->baton) != 0)
+        return "cannot take the database lock";
+    pt_store_commit(p, env->conn, jobs, 1, now, NULL);
+    if (env->unlock)
+        env->unlock(env->baton);
+    if (job.error)
+        return job.error;
+    *rows += delivery.events->nelts;
+    return NULL;
+}
+
+/* Reads what re-synchronisation owes, page by page, for at most the
+ * budget. Returns NULL (sync->pending tells whether more is owed) or an
+ * error; the position reached is stored either way. */
+static const char *pt_sub_sync(apr_pool_t *p, const pt_sub_config_t *cfg,
+                               const pt_sub_env_t *env, apr_time_t now,
+                               pt_store_sync_t *sync, pt_sub_status_t *st,
+                               pt_api_error_t *aerr)
+{
+    apr_time_t started = apr_time_now();
+    long today = pt_sub_today(now);
+    apr_pool_t *page_pool;
+    const char *err = NULL;
+    int read = 0;
+
+    apr_pool_create(&page_pool, p);
+    while (sync->pending && !err) {
+        pt_store_sub_change_t change;
+        long y, m, d, from, to;
+        const char *items = NULL, *next = NULL;
+
+        /* One page at least, so that every step gets on. */
+        if (read && apr_time_now() - started >= env->sync_budget)
+            break;
+        read++;
+        apr_pool_clear(page_pool);
+        if (!sync->window_from)
+            sync->window_from = cfg->sync_from;
+        if (!pt_sub_parse_date(sync->window_from, &y, &m, &d)) {
+            err = "re-synchronisation: bad window start in protime_sync";
+            break;
+        }
+        from = pt_sub_days(y, m, d);
+        to = pt_sub_days(y + 1, m, d) - 1;      /* a year at most */
+        if (to > today)
+            to = today;
+        pt_sub_copy(st->sync_window, sizeof(st->sync_window),
+                    sync->window_from);
+        if (from <= today) {
+            if (pt_api_clockings_page(env->api, page_pool, sync->window_from,
+                                      pt_sub_date(page_pool, to),
+                                      sync->next_link, &items, &next, aerr)
+                != APR_SUCCESS) {
+                err = pt_sub_api_error(p, "re-synchronisation", aerr);
+                break;
+            }
+            if ((err = pt_sub_apply_page(page_pool, env, items, now,
+                                         &sync->rows)) != NULL) {
+                err = apr_pstrcat(p, "re-synchronisation: ", err, NULL);
+                break;
+            }
+            sync->pages++;
+        }
+        if (next) {
+            sync->next_link = apr_pstrdup(p, next);
+        }
+        else if (from > today || to >= today) {
+            sync->pending = 0;
+            sync->next_link = NULL;
+            sync->finished_at = apr_time_now();
+        }
+        else {
+            sync->window_from = apr_pstrdup(p, pt_sub_date(p, to + 1));
+            sync->next_link = NULL;
+        }
+        memset(&change, 0, sizeof(change));
+        change.sync = sync;
+        if ((err = pt_sub_save(page_pool, cfg, env, &change)) != NULL)
+            err = apr_pstrdup(p, err);
+        pt_sub_log(env, p, sync->pending ? PT_SUB_LOG_INFO : PT_SUB_LOG_NOTICE,
+                   "re-synchronisation for %s: %s, %" APR_INT64_T_FMT
+                   " pages, %" APR_INT64_T_FMT " rows", cfg->destination_url,
+                   sync->pending ? apr_psprintf(p, "window from %s",
+                                                sync->window_from)
+                                 : "finished", sync->pages, sync->rows);
+    }
+    apr_pool_destroy(page_pool);
+    return err;
+}
+
+static void pt_sub_publish(pt_sub_status_t *st, const pt_store_webhook_t *a,
+                           const pt_store_sync_t *sync)
+{
+    pt_sub_copy(st->webhook_id, sizeof(st->webhook_id),
+                a ? a->webhook_id : NULL);
+    st->valid_until = a ? a->valid_until : 0;
+    st->checked_at = a ? a->checked_at : 0;
+    st->sync_running = sync->pending;
+    st->sync_rows = sync->rows;
+    st->sync_pages = sync->pages;
+    st->sync_started_at = sync->started_at;
+    st->sync_finished_at = sync->finished_at;
+    if (!sync->pending)
+        st->sync_window[0] = '\0';
+}
+
+apr_interval_time_t pt_sub_step(apr_pool_t *p, const pt_sub_config_t *cfg,
+                                const pt_sub_env_t *env, apr_time_t now,
+                                pt_sub_status_t *st)
+{
+    apr_array_header_t *ours;
+    pt_store_webhook_t *active = NULL;
+    pt_store_sync_t sync;
+    pt_api_error_t aerr;
+    apr_interval_time_t next;
+    const char *err, *dead = NULL;
+    int i;
+
+    memset(&aerr, 0, sizeof(aerr));
+    if ((err = pt_store_webhooks(p, env->conn, cfg->tenant,
+                                 cfg->destination_url, &ours)) != NULL
+        || (err = pt_store_sync_load(p, env->conn, cfg->tenant,
+                                     cfg->destination_url, &sync)) != NULL)
+        return pt_sub_failed(env, cfg, p, now, st, NULL,
+                             apr_pstrcat(p, "reading the state: ", err, NULL));
+    for (i = 0; i < ours->nelts; i++) {
+        pt_store_webhook_t *w = &APR_ARRAY_IDX(ours, i, pt_store_webhook_t);
+
+        if (w->state == PT_WEBHOOK_ACTIVE)
+            active = w;     /* the newest, should there be several */
+    }
+
+    if (active && (active->valid_until <= now
+                   || now - active->checked_at >= cfg->check_interval
+                   || st->checked_at == 0)) {
+        if ((err = pt_sub_check(p, cfg, env, now, active, &dead, &aerr)))
+            goto failed;
+    }
+    if (!active || dead) {
+        if ((err = pt_sub_replace(p, cfg, env, now, ours,
+                                  dead ? active->webhook_id : NULL, &sync,
+                                  st, &aerr)) != NULL)
+            goto failed;
+        active = &APR_ARRAY_IDX(ours, ours->nelts - 1, pt_store_webhook_t);
+    }
+    else if (now >= active->valid_until - pt_sub_renew_before(cfg, active)) {
+        if ((err = pt_sub_rotate(p, cfg, env, now, active, ours, st, &aerr)))
+            goto failed;
+        active = &APR_ARRAY_IDX(ours, ours->nelts - 1, pt_store_webhook_t);
+    }
+    if ((err = pt_sub_retire(p, cfg, env, now, ours, st, &aerr)) != NULL)
+        goto failed;
+    pt_sub_publish(st, active, &sync);
+    if (sync.pending) {
+        err = pt_sub_sync(p, cfg, env, now, &sync, st, &aerr);
+        pt_sub_publish(st, active, &sync);
+        if (err)
+            goto failed;
+    }
+
+    pt_sub_copy(st->state, sizeof(st->state),
+                sync.pending ? "syncing" : "active");
+    st->last_error[0] = '\0';
+    st->failures = 0;
+    if (sync.pending)
+        return 0;
+    next = pt_sub_jitter(env, cfg->check_interval, 75);
+    if (active->valid_until - pt_sub_renew_before(cfg, active) - now < next)
+        next = active->valid_until - pt_sub_renew_before(cfg, active) - now;
+    for (i = 0; i < ours->nelts; i++) {
+        const pt_store_webhook_t *w = &APR_ARRAY_IDX(ours, i,
+                                                     pt_store_webhook_t);
+
+        if (w->state == PT_WEBHOOK_RETIRING && w->retire_at - now < next)
+            next = w->retire_at - now;
+    }
+    return next > 0 ? next : 0;
+
+failed:
+    return pt_sub_failed(env, cfg, p, now, st, &aerr, err);
+}

@@ -1,0 +1,100 @@
+/* pt_sub: the subscription lifecycle (SPEC §5), one step at a time.
+ *
+ * Pure unit: pt_api for Protime, pt_store for the state, pt_event for the
+ * re-synchronised items. The module runs pt_sub_step from a mod_watchdog
+ * singleton; the unit tests run it against a fake Protime and a real
+ * SQLite database. Nothing is kept in memory between steps but the status
+ * it publishes: every step starts from what the database says, so that the
+ * job may move to another process, or restart, at any point.
+ *
+ * A step, in order:
+ *  1. Without an active webhook: delete the webhooks Protime has for our
+ *     destination whose key we do not hold (lost in a crash between the
+ *     creation and its commit), create one, and store its id, key and
+ *     validUntil, together with a full re-synchronisation owed, before
+ *     anything else. A new webhook with no live predecessor may have missed
+ *     changes; only re-reading the collection closes that gap.
+ *  2. Every check interval, ask Protime about the active webhook. Gone,
+ *     Disabled or expired: forget it and go to 1.
+ *  3. From validUntil - renew_before: create the successor and store it as
+ *     active with the old one retiring, in one transaction; both keys are
+ *     accepted from then on. The old webhook is deleted at Protime after an
+ *     overlap (retire_at), so that deliveries it still owes arrive; its key
+ *     stays accepted until its validUntil.
+ *  4. Owed re-synchronisation: GET /access-clockings in windows of at most a
+ *     year from sync_from to today, following nextLink, each page applied
+ *     with the changeVersion rule and the position stored after it, so that
+ *     a restart resumes where it stopped. A step syncs for at most its
+ *     budget, then asks to run again at once.
+ */
+#ifndef PT_SUB_H
+#define PT_SUB_H
+
+#include <apr_pools.h>
+#include <apr_time.h>
+
+#include "pt_api.h"
+#include "pt_store.h"
+
+typedef struct {
+    const char *tenant;
+    const char *destination_url;
+    const char *external_references;   /* NULL for none */
+    apr_interval_time_t renew_before;
+    apr_interval_time_t check_interval;
+    const char *sync_from;              /* YYYY-MM-DD */
+} pt_sub_config_t;
+
+/* What the status handler shows. Fixed-size so that it can live in shared
+ * memory; strings are truncated, always NUL-terminated. */
+typedef struct {
+    char state[16];             /* see pt_sub_step */
+    char webhook_id[96];
+    apr_time_t valid_until;
+    char last_error[256];       /* "" when the last step succeeded */
+    apr_time_t last_error_at;
+    apr_time_t next_check;      /* when the next step runs */
+    apr_time_t checked_at;      /* last confirmed at Protime */
+    int failures;               /* consecutive failed steps */
+    int sync_running;
+    char sync_window[11];       /* YYYY-MM-DD: the window being read */
+    apr_int64_t sync_rows;      /* of the running or the last sync */
+    apr_int64_t sync_pages;
+    apr_time_t sync_started_at;
+    apr_time_t sync_finished_at;
+    apr_uint32_t keys_changed;  /* bumped whenever the accepted keys change */
+} pt_sub_status_t;
+
+/* What a step needs from its caller. */
+typedef struct {
+    pt_api_t *api;
+    const pt_store_conn_t *conn;    /* statements prepared */
+    /* Around each write transaction: SQLite takes one writer, and the
+     * receiver's writers queue on a lock of the module's. May be NULL. */
+    int (*lock)(void *baton);       /* 0 on success */
+    void (*unlock)(void *baton);
+    pt_api_log_fn *log;             /* may be NULL */
+    void *baton;
+    apr_interval_time_t sync_budget;    /* how long a step may sync */
+    unsigned (*random)(void *baton);    /* jitter; NULL: apr's */
+} pt_sub_env_t;
+
+/* Longest wait after failures (the check interval, if shorter). */
+#define PT_SUB_MAX_BACKOFF apr_time_from_sec(300)
+/* The overlap a replaced webhook keeps before it is deleted at Protime,
+ * at most: deliveries it owes still arrive, signed with its key. */
+#define PT_SUB_MAX_OVERLAP apr_time_from_sec(3600)
+
+/* Runs one step at time now and updates *status (state "active",
+ * "syncing", "error", ...). Returns how long to wait before the next step:
+ * the check interval with jitter, less when a rotation, a retirement or a
+ * sync is due, a backoff after failures, Protime's Retry-After when it
+ * sent one. */
+apr_interval_time_t pt_sub_step(apr_pool_t *p, const pt_sub_config_t *cfg,
+                                const pt_sub_env_t *env, apr_time_t now,
+                                pt_sub_status_t *status);
+
+/* The default of ProtimeSyncFrom: 1 January of the year before now's. */
+const char *pt_sub_default_sync_from(apr_pool_t *p, apr_time_t now);
+
+#endif /* PT_SUB_H */

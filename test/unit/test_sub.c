@@ -1,0 +1,628 @@
+/* test_sub: the subscription lifecycle (pt_sub_step) against a fake Protime
+ * (a pt_http_t that answers like the API) and a real SQLite database
+ * through apr_dbd. Time is the test's: every step is given its "now", and
+ * the fake's validUntil values follow the same clock. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <apr_general.h>
+#include <apr_strings.h>
+#include <apr_time.h>
+
+#include "pt_sub.h"
+#include "tap.h"
+
+static apr_pool_t *pool;
+static apr_time_t now;
+
+#define SEC(n) apr_time_from_sec(n)
+#define DAY SEC(86400)
+
+/* ---- the fake Protime --------------------------------------------------- */
+
+typedef struct {
+    char id[32];
+    char key[48];
+    char status[16];
+    apr_time_t valid_until;
+    int deleted;
+    char destination[128];
+} fake_hook_t;
+
+static struct {
+    fake_hook_t hooks[32];
+    int nhooks;
+    int created;
+    int tokens;
+    apr_interval_time_t lifetime;
+    int create_status;          /* answer POST /webhooks with this, 0: 201 */
+    const char *create_retry_after;
+    int list_status;            /* answer GET /access-clockings with this */
+    int nitems;                 /* clockings 1..nitems */
+    int generation;             /* bumps every changeVersion */
+    int page_size;
+    char windows[16][24];       /* "from..to" of each first page */
+    int nwindows;
+    int pages;
+    int repeated_pages;         /* the same page of a window asked twice */
+    char seen[64][16];          /* "from#page" of the last 64 pages */
+} fake;
+
+static void fake_reset(void)
+{
+    memset(&fake, 0, sizeof(fake));
+    fake.lifetime = 30 * DAY;
+    fake.nitems = 25;
+    fake.page_size = 10;
+}
+
+static long days_of(apr_time_t t)
+{
+    return (long)(apr_time_sec(t) / 86400);
+}
+
+static const char *date_of(apr_pool_t *p, long days)
+{
+    apr_time_exp_t tm;
+
+    apr_time_exp_gmt(&tm, apr_time_from_sec((apr_time_t)days * 86400));
+    return apr_psprintf(p, "%04d-%02d-%02d", tm.tm_year + 1900,
+                        tm.tm_mon + 1, tm.tm_mday);
+}
+
+static const char *iso_of(apr_pool_t *p, apr_time_t t)
+{
+    apr_time_exp_t tm;
+
+    apr_time_exp_gmt(&tm, t);
+    return apr_psprintf(p, "%04d-%02d-%02dT%02d:%02d:%02d+00:00",
+                        tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                        tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/* Clocking i is dated (500 - i * 500 / nitems) days before now: the items
+ * span two yearly windows from 1 January of last year (in 2026, 17 items in
+ * 2025, 8 in 2026). */
+static const char *item_date(apr_pool_t *p, int i)
+{
+    return date_of(p, days_of(now) - 500 + (long)i * 500 / fake.nitems);
+}
+
+static fake_hook_t *fake_find(const char *id)
+{
+    int i;
+
+    for (i = 0; i < fake.nhooks; i++) {
+        if (!strcmp(fake.hooks[i].id, id))
+            return &fake.hooks[i];
+    }
+    return NULL;
+}
+
+static int fake_live(void)
+{
+    int i, n = 0;
+
+    for (i = 0; i < fake.nhooks; i++)
+        n += !fake.hooks[i].deleted;
+    return n;
+}
+
+static const char *fake_hook_json(apr_pool_t *p, const fake_hook_t *h)
+{
+    return apr_psprintf(p, "{\"id\":\"%s\",\"validUntil\":\"%s\","
+                        "\"status\":\"%s\",\"destinationUrl\":\"%s\","
+                        "\"collectionName\":\"access-clockings\"}", h->id,
+                        iso_of(p, h->valid_until),
+                        h->valid_until <= now ? "Disabled" : h->status,
+                        h->destination);
+}
+
+static void answer(pt_http_response_t *resp, int status, const char *body)
+{
+    resp->status = status;
+    resp->body = body ? body : "";
+    resp->body_len = strlen(resp->body);
+}
+
+static void fake_create(apr_pool_t *p, const pt_http_request_t *req,
+                        pt_http_response_t *resp)
+{
+    fake_hook_t *h;
+    const char *dest = strstr(req->body, "\"destinationUrl\"");
+    char buf[128] = "";
+
+    if (fake.create_status) {
+        resp->retry_after = fake.create_retry_after;
+        answer(resp, fake.create_status,
+               "{\"error\":{\"code\":\"Unavailable\",\"message\":\"down\"}}");
+        return;
+    }
+    if (dest)
+        sscanf(dest, "\"destinationUrl\":\"%127[^\"]", buf);
+    h = &fake.hooks[fake.nhooks++];
+    fake.created++;
+    apr_snprintf(h->id, sizeof(h->id), "wh-%d", fake.nhooks);
+    apr_snprintf(h->key, sizeof(h->key), "key-%d-secret", fake.nhooks);
+    apr_cpystrn(h->status, "Enabled", sizeof(h->status));
+    apr_cpystrn(h->destination, buf, sizeof(h->destination));
+    h->valid_until = now + fake.lifetime;
+    resp->location = apr_pstrcat(p, "/api/v1/webhooks/", h->id, NULL);
+    answer(resp, 201, apr_psprintf(p, "{\"key\":\"%s\",\"validUntil\":\"%s\","
+                                   "\"status\":\"Enabled\"}", h->key,
+                                   iso_of(p, h->valid_until)));
+}
+
+static void fake_clockings(apr_pool_t *p, const char *query,
+                           pt_http_response_t *resp)
+{
+    char from[11] = "", to[11] = "";
+    const char *f = strstr(query, "date%20ge%20%27");
+    const char *ct = strstr(query, "continuationToken=");
+    int page = ct ? atoi(ct + 18) : 0, i, n = 0, shown = 0, more = 0;
+    const char *items = "";
+
+    if (fake.list_status) {
+        answer(resp, fake.list_status, "{}");
+        return;
+    }
+    if (!f || sscanf(f, "date%%20ge%%20%%27%10[0-9-]%%27%%20and%%20date%%20"
+                     "le%%20%%27%10[0-9-]", from, to) != 2) {
+        answer(resp, 400, "{\"error\":{\"code\":\"InvalidFilter\"}}");
+        return;
+    }
+    for (i = 0; i < fake.pages && i < 64; i++) {
+        if (!strcmp(fake.seen[i], apr_psprintf(p, "%s#%d", from, page)))
+            fake.repeated_pages++;
+    }
+    if (fake.pages < 64)
+        apr_snprintf(fake.seen[fake.pages], 16, "%s#%d", from, page);
+    if (page == 0 && fake.nwindows < 16)
+        apr_snprintf(fake.windows[fake.nwindows++], 24, "%s..%s", from, to);
+    fake.pages++;
+    for (i = 1; i <= fake.nitems; i++) {
+        const char *d = item_date(p, i);
+
+        if (strcmp(d, from) < 0 || strcmp(d, to) > 0)
+            continue;
+        n++;
+        /* Page 0 is empty (not the end), then page_size items a page. */
+        if (page == 0 || n <= (page - 1) * fake.page_size)
+            continue;
+        if (n > page * fake.page_size) {
+            more = 1;
+            continue;
+        }
+        items = apr_psprintf(p, "%s%s{\"changeVersion\":\"%020d\",\"id\":%d,"
+                             "\"person\":{\"id\":100},\"date\":\"%s\","
+                             "\"timeOfDayInMinutes\":60,\"terminal\":{\"id\":5},"
+                             "\"status\":\"AccessOk\"}", items,
+                             shown++ ? "," : "",
+                             fake.generation * 100000 + i, i, d);
+    }
+    if (page == 0 && n > 0)
+        more = 1;
+    answer(resp, 200, apr_psprintf(p, "{\"value\":[%s]%s}", items,
+                                   more ? apr_psprintf(p, ",\"nextLink\":"
+                                   "\"/api/v1/access-clockings?filter=date%%20"
+                                   "ge%%20%%27%s%%27%%20and%%20date%%20le%%20"
+                                   "%%27%s%%27&continuationToken=%d\"", from,
+                                   to, page + 1) : ""));
+}
+
+static apr_status_t fake_perform(void *baton, apr_pool_t *p,
+                                 const pt_http_request_t *req,
+                                 pt_http_response_t *resp)
+{
+    const char *path = req->url + strlen("http://fake.test");
+    const char *q = strchr(path, '?');
+    char *bare = q ? apr_pstrndup(p, path, q - path) : apr_pstrdup(p, path);
+    fake_hook_t *h;
+
+    memset(resp, 0, sizeof(*resp));
+    if (!strcmp(path, "/token")) {
+        fake.tokens++;
+        answer(resp, 200, "{\"access_token\":\"tok-very-secret\","
+               "\"expires_in\":1800,\"token_type\":\"Bearer\"}");
+    }
+    else if (!strcmp(bare, "/api/v1/webhooks")) {
+        if (!strcmp(req->method, "POST")) {
+            fake_create(p, req, resp);
+        }
+        else {
+            const char *list = "";
+            int i, n = 0;
+            for (i = 0; i < fake.nhooks; i++) {
+                if (!fake.hooks[i].deleted)
+                    list = apr_pstrcat(p, list, n++ ? "," : "",
+                                       fake_hook_json(p, &fake.hooks[i]),
+                                       NULL);
+            }
+            answer(resp, 200, apr_pstrcat(p, "{\"value\":[", list, "]}",
+                                          NULL));
+        }
+    }
+    else if (!strncmp(bare, "/api/v1/webhooks/", 17)) {
+        h = fake_find(bare + 17);
+        if (!h || h->deleted)
+            answer(resp, 404, "{\"error\":{\"code\":\"NotFound\"}}");
+        else if (!strcmp(req->method, "DELETE")) {
+            h->deleted = 1;
+            answer(resp, 204, NULL);
+        }
+        else
+            answer(resp, 200, fake_hook_json(p, h));
+    }
+    else if (!strcmp(bare, "/api/v1/access-clockings")) {
+        fake_clockings(p, q ? q : "", resp);
+    }
+    else {
+        answer(resp, 404, "{}");
+    }
+    return APR_SUCCESS;
+}
+
+/* ---- the environment ---------------------------------------------------- */
+
+static char logged[16384];
+static int lock_fails;
+
+static void test_log(void *baton, int level, const char *msg)
+{
+    apr_cpystrn(logged + strlen(logged), msg, sizeof(logged) - strlen(logged));
+    apr_cpystrn(logged + strlen(logged), "\n",
+                sizeof(logged) - strlen(logged));
+}
+
+static int test_sleep(void *baton, apr_interval_time_t d)
+{
+    return 0;
+}
+
+static int test_lock(void *baton)
+{
+    return lock_fails ? -1 : 0;
+}
+
+static void test_unlock(void *baton)
+{
+}
+
+static unsigned test_random(void *baton)
+{
+    return 0x7fffffffu;
+}
+
+static pt_store_conn_t conn;
+static pt_api_t *api;
+static pt_sub_config_t cfg;
+static pt_sub_env_t env;
+
+static apr_interval_time_t step(pt_sub_status_t *st)
+{
+    apr_pool_t *p;
+    apr_interval_time_t next;
+
+    apr_pool_create(&p, pool);
+    next = pt_sub_step(p, &cfg, &env, now, st);
+    apr_pool_destroy(p);
+    return next;
+}
+
+static long long count(const char *sql)
+{
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    long long n = -1;
+
+    if (apr_dbd_select(conn.driver, pool, conn.handle, &res, sql, 0))
+        return -2;
+    while (apr_dbd_get_row(conn.driver, pool, res, &row, -1) == 0)
+        n = apr_atoi64(apr_dbd_get_entry(conn.driver, row, 0));
+    return n;
+}
+
+static int nkeys(void)
+{
+    apr_array_header_t *keys;
+
+    if (pt_store_webhook_keys(pool, &conn, cfg.tenant, cfg.destination_url,
+                              now, &keys))
+        return -1;
+    return keys->nelts;
+}
+
+static int has_key(const char *key)
+{
+    apr_array_header_t *keys;
+    int i;
+
+    if (pt_store_webhook_keys(pool, &conn, cfg.tenant, cfg.destination_url,
+                              now, &keys))
+        return 0;
+    for (i = 0; i < keys->nelts; i++) {
+        if (!strcmp(APR_ARRAY_IDX(keys, i, const char *), key))
+            return 1;
+    }
+    return 0;
+}
+
+static const char *state_of(const char *id)
+{
+    apr_array_header_t *hooks;
+    int i;
+
+    if (pt_store_webhooks(pool, &conn, cfg.tenant, cfg.destination_url,
+                          &hooks))
+        return "error";
+    for (i = 0; i < hooks->nelts; i++) {
+        const pt_store_webhook_t *w = &APR_ARRAY_IDX(hooks, i,
+                                                     pt_store_webhook_t);
+        if (!strcmp(w->webhook_id, id))
+            return w->state == PT_WEBHOOK_ACTIVE ? "active"
+                   : w->state == PT_WEBHOOK_RETIRING ? "retiring" : "retired";
+    }
+    return "none";
+}
+
+static void setup(const char *dbfile)
+{
+    const apr_dbd_driver_t *driver;
+    pt_api_config_t ac;
+
+    unlink(dbfile);
+    apr_dbd_init(pool);
+    if (apr_dbd_get_driver(pool, "sqlite3", &driver)
+        || apr_dbd_open(driver, pool, dbfile, &conn.handle)) {
+        printf("Bail out! cannot open %s\n", dbfile);
+        exit(1);
+    }
+    conn.driver = driver;
+    conn.dialect = PT_DB_SQLITE3;
+    conn.prepared = apr_hash_make(pool);
+    if (pt_store_create_schema(pool, &conn)
+        || pt_store_prepare(pool, &conn, 0)) {
+        printf("Bail out! schema\n");
+        exit(1);
+    }
+
+    memset(&ac, 0, sizeof(ac));
+    ac.api_url = "http://fake.test/api/v1";
+    ac.token_url = "http://fake.test/token";
+    ac.client_id = "client";
+    ac.client_secret = "client-very-secret";
+    ac.user_agent = "test_sub/1";
+    ac.allow_insecure = 1;
+    ac.http.perform = fake_perform;
+    ac.log = test_log;
+    ac.sleep = test_sleep;
+    ac.random = test_random;
+    if (pt_api_create(pool, &ac, &api)) {
+        printf("Bail out! pt_api_create\n");
+        exit(1);
+    }
+
+    cfg.tenant = "acme";
+    cfg.destination_url = "https://hooks.example/protime";
+    cfg.external_references = "(people,@badge-number)";
+    cfg.renew_before = DAY;
+    cfg.check_interval = SEC(3600);
+    cfg.sync_from = pt_sub_default_sync_from(pool, now);
+
+    env.api = api;
+    env.conn = &conn;
+    env.lock = test_lock;
+    env.unlock = test_unlock;
+    env.log = test_log;
+    env.sync_budget = SEC(60);
+    env.random = test_random;
+}
+
+int main(void)
+{
+    char dbfile[] = "/tmp/test_sub.XXXXXX";
+    pt_sub_status_t st, fresh;
+    apr_interval_time_t next;
+    char first_key[48], first_id[32];
+    int fd, i;
+
+    apr_initialize();
+    apr_pool_create(&pool, NULL);
+    now = apr_time_from_sec(1780000000);    /* 2026-05-28 */
+    fd = mkstemp(dbfile);
+    close(fd);
+    fake_reset();
+    setup(dbfile);
+
+    /* 1. First start: create, store, re-synchronise everything. */
+    memset(&st, 0, sizeof(st));
+    next = step(&st);
+    is_str(st.state, "active", "first step: active");
+    is_int(fake.created, 1, "one webhook created");
+    is_str(st.webhook_id, "wh-1", "status shows its id");
+    ok(st.valid_until == now + fake.lifetime, "status shows validUntil");
+    is_str(state_of("wh-1"), "active", "stored as active");
+    ok(has_key("key-1-secret"), "its key is stored and accepted");
+    is_int(count("SELECT count(*) FROM protime_access_clockings"), 25,
+           "re-synchronisation stored every clocking");
+    is_int(st.sync_rows, 25, "status: 25 rows");
+    ok(!st.sync_running && st.sync_finished_at > 0, "status: sync finished");
+    is_int(fake.nwindows, 2, "two windows read");
+    {
+        long y1, m1, d1, y2, m2, d2;
+        int w;
+        for (w = 0; w < fake.nwindows; w++) {
+            sscanf(fake.windows[w], "%ld-%ld-%ld..%ld-%ld-%ld", &y1, &m1, &d1,
+                   &y2, &m2, &d2);
+            ok((y2 - y1) * 372 + (m2 - m1) * 31 + (d2 - d1) < 372,
+               "window %s spans at most a year", fake.windows[w]);
+        }
+        ok(!strncmp(fake.windows[0], cfg.sync_from, 10),
+           "first window starts at sync_from (%s)", fake.windows[0]);
+    }
+    is_int(fake.pages, 3 + 2, "empty first pages were followed");
+    ok(next > SEC(2700) && next <= SEC(3600),
+       "next step within the check interval (%" APR_TIME_T_FMT " s)",
+       apr_time_sec(next));
+    is_int(fake.tokens, 1, "one token for the whole step");
+
+    /* 2. Restarts, graceful or not, create nothing. */
+    now += SEC(10);
+    memset(&fresh, 0, sizeof(fresh));
+    step(&fresh);
+    is_str(fresh.state, "active", "after a restart: active");
+    is_int(fake.created, 1, "no second webhook after a restart");
+    is_str(fresh.webhook_id, "wh-1", "the stored webhook is reused");
+    now += SEC(10);
+    step(&fresh);
+    is_int(fake.created, 1, "nor on the next step");
+    is_int(fake.tokens, 1, "the token is reused across steps");
+
+    /* 3. Lost key: the database lost its row, Protime still calls us. */
+    {
+        pt_store_sub_change_t ch;
+        memset(&ch, 0, sizeof(ch));
+        ch.remove = "wh-1";
+        ok(pt_store_sub_save(pool, &conn, cfg.tenant, cfg.destination_url,
+                             &ch) == NULL, "row of wh-1 removed");
+    }
+    now += SEC(10);
+    memset(&st, 0, sizeof(st));
+    step(&st);
+    ok(fake_find("wh-1")->deleted, "the webhook whose key was lost is deleted");
+    is_int(fake.created, 2, "and replaced");
+    is_int(fake_live(), 1, "one webhook left at Protime");
+    is_str(st.webhook_id, "wh-2", "status shows the replacement");
+    ok(strstr(logged, "wh-1") && strstr(logged, "lost"), "the loss is logged");
+    is_str(st.state, "active", "active again (re-sync done)");
+
+    /* 4. Rotation before validUntil - renew_before. */
+    apr_cpystrn(first_id, "wh-2", sizeof(first_id));
+    apr_cpystrn(first_key, fake_find("wh-2")->key, sizeof(first_key));
+    now = fake_find("wh-2")->valid_until - DAY + SEC(1);
+    fake.nwindows = 0;
+    next = step(&st);
+    is_int(fake.created, 3, "rotation created a successor");
+    is_str(state_of("wh-3"), "active", "the successor is active");
+    is_str(state_of(first_id), "retiring", "the old one is retiring");
+    ok(has_key(first_key) && has_key("key-3-secret"),
+       "both keys accepted during the overlap");
+    ok(!fake_find(first_id)->deleted, "the old webhook still delivers");
+    is_int(fake.nwindows, 0, "a rotation needs no re-synchronisation");
+    ok(next <= DAY / 2, "next step at the end of the overlap");
+    now += DAY / 2;
+    step(&st);
+    ok(fake_find(first_id)->deleted, "after the overlap the old webhook is "
+       "deleted at Protime");
+    is_str(state_of(first_id), "retired", "and retired here");
+    ok(has_key(first_key), "its key is accepted until its validUntil");
+    now += DAY;
+    step(&st);
+    is_str(state_of(first_id), "none", "expired: forgotten");
+    is_int(nkeys(), 1, "one key left");
+    is_int(fake_live(), 1, "one webhook at Protime");
+
+    /* 5. Disabled: replace, then re-read every page with the changes. */
+    apr_cpystrn(fake_find("wh-3")->status, "Disabled", 16);
+    fake.generation = 1;
+    fake.nwindows = 0;
+    fake.pages = 0;
+    fake.repeated_pages = 0;
+    now += SEC(3600);
+    step(&st);
+    is_int(fake.created, 4, "disabled webhook replaced");
+    ok(fake_find("wh-3")->deleted, "the disabled one is deleted");
+    is_int(fake.nwindows, 2, "full re-synchronisation after Disabled");
+    is_int(fake.repeated_pages, 0, "each page read once");
+    is_int(count("SELECT count(*) FROM protime_access_clockings WHERE "
+                 "change_version LIKE '%100%'"), 25,
+           "every row has the newer version");
+    ok(strstr(logged, "Protime disabled it") != NULL, "Disabled is logged");
+
+    /* 6. Expired while we were down. */
+    now = fake_find("wh-4")->valid_until + SEC(1);
+    memset(&st, 0, sizeof(st));
+    step(&st);
+    is_int(fake.created, 5, "expired webhook replaced");
+    ok(strstr(logged, "it expired") != NULL, "expiry is logged");
+
+    /* 7. The sync resumes where it stopped, one page a step. */
+    {
+        pt_store_sync_t sync;
+        pt_store_sub_change_t ch;
+        int steps = 0;
+
+        memset(&sync, 0, sizeof(sync));
+        sync.pending = 1;
+        sync.window_from = cfg.sync_from;
+        memset(&ch, 0, sizeof(ch));
+        ch.sync = &sync;
+        pt_store_sub_save(pool, &conn, cfg.tenant, cfg.destination_url, &ch);
+        env.sync_budget = 0;
+        fake.pages = 0;
+        fake.repeated_pages = 0;
+        do {
+            memset(&st, 0, sizeof(st));     /* a restart between steps */
+            st.checked_at = now;
+            next = step(&st);
+            steps++;
+        } while (st.sync_running && steps < 50);
+        env.sync_budget = SEC(60);
+        ok(fake.pages >= 5, "several pages (%d)", fake.pages);
+        is_int(steps, fake.pages, "one page per step with no budget");
+        is_int(fake.repeated_pages, 0, "no page read twice");
+        is_int(st.sync_pages, fake.pages, "status counts the pages");
+        ok(!st.sync_running, "finished");
+    }
+
+    /* 8. Failures: backoff, Retry-After, nothing half-done. */
+    {
+        pt_store_sub_change_t ch;
+        memset(&ch, 0, sizeof(ch));
+        ch.remove = "wh-5";
+        pt_store_sub_save(pool, &conn, cfg.tenant, cfg.destination_url, &ch);
+    }
+    fake.create_status = 500;
+    memset(&st, 0, sizeof(st));
+    next = step(&st);
+    is_str(st.state, "error", "create failing: error");
+    ok(strstr(st.last_error, "500") != NULL, "last error names the status "
+       "(%s)", st.last_error);
+    ok(next >= SEC(2) && next <= SEC(5), "first backoff 2.5-5 s");
+    next = step(&st);
+    ok(next > SEC(5) && next <= SEC(10), "second backoff 5-10 s");
+    is_int(st.failures, 2, "failures counted");
+    fake.create_status = 429;
+    fake.create_retry_after = "120";
+    next = step(&st);
+    ok(next >= SEC(120), "Retry-After 120 honoured (%" APR_TIME_T_FMT " s)",
+       apr_time_sec(next));
+    fake.create_status = 0;
+    i = fake.created;
+    lock_fails = 1;
+    step(&st);
+    lock_fails = 0;
+    is_int(fake.created, i + 1, "created while the database cannot be "
+           "written");
+    ok(fake_find(apr_psprintf(pool, "wh-%d", fake.nhooks))->deleted,
+       "so it was deleted again at once");
+    is_str(st.state, "error", "and the step failed");
+    step(&st);
+    is_str(st.state, "active", "recovers");
+    is_int(st.failures, 0, "failures reset");
+    is_int(fake_live(), 1, "exactly one webhook at Protime");
+
+    /* 9. Secrets never logged. */
+    ok(!strstr(logged, "secret"), "no key and no client secret in the log");
+    ok(!strstr(logged, "tok-very"), "no token in the log");
+
+    /* 10. Default sync start. */
+    is_str(pt_sub_default_sync_from(pool, apr_time_from_sec(1780000000)),
+           "2025-01-01", "default ProtimeSyncFrom: 1 January last year");
+
+    apr_dbd_close(conn.driver, conn.handle);
+    unlink(dbfile);
+    return tap_done();
+}
