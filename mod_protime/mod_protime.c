@@ -3,7 +3,8 @@
  *
  * This file holds the module record and the hook registration; the work is
  * in mod_protime_webhook.c (the handler), mod_protime_db.c (storage),
- * mod_protime_status.c (counters) and the pure pt_* units.
+ * mod_protime_status.c (counters and status), mod_protime_watchdog.c (the
+ * subscription job) and the pure pt_* units.
  */
 #include <httpd.h>
 #include <http_config.h>
@@ -37,6 +38,8 @@ static int protime_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         return HTTP_INTERNAL_SERVER_ERROR;
     if (protime_db_post_config(pconf, ptemp, s) != APR_SUCCESS)
         return HTTP_INTERNAL_SERVER_ERROR;
+    if (protime_sub_post_config(pconf, ptemp, s) != APR_SUCCESS)
+        return HTTP_INTERNAL_SERVER_ERROR;
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, PTLOGNO(00101)
                  "mod_protime/%s ready (jansson %s)", PROTIME_VERSION,
                  JANSSON_VERSION);
@@ -46,6 +49,7 @@ static int protime_post_config(apr_pool_t *pconf, apr_pool_t *plog,
 static void protime_child_init(apr_pool_t *pchild, server_rec *s)
 {
     protime_db_child_init(pchild, s);
+    protime_sub_child_init(pchild, s);
 }
 
 static int protime_handler(request_rec *r)
@@ -64,6 +68,9 @@ static void protime_register_hooks(apr_pool_t *p)
     static const char *const after_dbd[] = { "mod_dbd.c", NULL };
 
     ap_hook_pre_config(protime_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_check_config(protime_check_config, NULL, NULL, APR_HOOK_MIDDLE);
+    /* Before mod_watchdog's post_config (APR_HOOK_LAST), which starts the
+     * watchdogs registered by then. */
     ap_hook_post_config(protime_post_config, after_dbd, NULL,
                         APR_HOOK_MIDDLE);
     ap_hook_child_init(protime_child_init, after_dbd, NULL, APR_HOOK_MIDDLE);

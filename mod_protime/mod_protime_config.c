@@ -10,6 +10,8 @@
 #include <http_log.h>
 #include <http_main.h>
 #include <apr_strings.h>
+#include <apr_uri.h>
+#include <apr_lib.h>
 
 #include "mod_protime.h"
 #include "pt_value.h"
@@ -19,6 +21,11 @@ APLOG_USE_MODULE(protime);
 #define PROTIME_DEFAULT_SIGNATURE_HEADER "X-Protime-Signature"
 #define PROTIME_DEFAULT_MAX_BODY 1048576
 #define PROTIME_MAX_BODY_LIMIT (APR_INT64_C(1) << 30)
+#define PROTIME_DEFAULT_RENEW_BEFORE apr_time_from_sec(86400)
+#define PROTIME_DEFAULT_CHECK_INTERVAL apr_time_from_sec(3600)
+#define PROTIME_MIN_CHECK_INTERVAL apr_time_from_sec(1)
+#define PROTIME_DEFAULT_HTTP_TIMEOUT 10
+#define PROTIME_MAX_HTTP_TIMEOUT 300
 
 const char *protime_signature_header(const protime_dir_conf *dc)
 {
@@ -38,7 +45,7 @@ pt_encoding_t protime_signature_encoding(const protime_dir_conf *dc)
            ? PT_ENC_BASE64 : (pt_encoding_t)dc->signature_encoding;
 }
 
-static pt_encoding_t protime_key_encoding(const protime_dir_conf *dc)
+pt_encoding_t protime_key_encoding(const protime_dir_conf *dc)
 {
     return dc->key_encoding == PROTIME_UNSET
            ? PT_ENC_RAW : (pt_encoding_t)dc->key_encoding;
@@ -58,6 +65,64 @@ apr_off_t protime_max_body(const protime_dir_conf *dc)
 int protime_sqlite_sync_full(const protime_srv_conf *sc)
 {
     return sc->sqlite_sync_full == PROTIME_UNSET ? 0 : sc->sqlite_sync_full;
+}
+
+int protime_subscribes(const protime_srv_conf *sc)
+{
+    return sc->subscribe == 1;
+}
+
+static const char *protime_domain(const protime_srv_conf *sc)
+{
+    return sc->sandbox == 1 ? "myprotimesandbox.eu" : "myprotime.eu";
+}
+
+const char *protime_api_url(apr_pool_t *p, const protime_srv_conf *sc)
+{
+    if (sc->api_url)
+        return sc->api_url;
+    return apr_psprintf(p, "https://%s.%s/connector/protimeapi/api/v1",
+                        sc->tenant ? sc->tenant : "", protime_domain(sc));
+}
+
+const char *protime_token_url(apr_pool_t *p, const protime_srv_conf *sc)
+{
+    if (sc->token_url)
+        return sc->token_url;
+    return apr_psprintf(p, "https://authentication.%s/tenants/%s/connect/token",
+                        protime_domain(sc), sc->tenant ? sc->tenant : "");
+}
+
+const char *protime_user_agent(apr_pool_t *p, const protime_srv_conf *sc,
+                               const server_rec *s)
+{
+    if (sc->user_agent)
+        return sc->user_agent;
+    return apr_psprintf(p, "mod_protime/" PROTIME_VERSION " (%s)",
+                        s->server_hostname ? s->server_hostname : "Apache");
+}
+
+apr_interval_time_t protime_renew_before(const protime_srv_conf *sc)
+{
+    return sc->renew_before == PROTIME_UNSET ? PROTIME_DEFAULT_RENEW_BEFORE
+                                             : sc->renew_before;
+}
+
+apr_interval_time_t protime_check_interval(const protime_srv_conf *sc)
+{
+    return sc->check_interval == PROTIME_UNSET
+           ? PROTIME_DEFAULT_CHECK_INTERVAL : sc->check_interval;
+}
+
+int protime_http_timeout(const protime_srv_conf *sc)
+{
+    return sc->http_timeout == PROTIME_UNSET ? PROTIME_DEFAULT_HTTP_TIMEOUT
+                                             : sc->http_timeout;
+}
+
+int protime_allow_insecure(const protime_srv_conf *sc)
+{
+    return sc->allow_insecure == 1;
 }
 
 void *protime_create_dir_conf(apr_pool_t *p, char *dir)
@@ -100,6 +165,12 @@ void *protime_create_srv_conf(apr_pool_t *p, server_rec *s)
     protime_srv_conf *sc = apr_pcalloc(p, sizeof(*sc));
 
     sc->sqlite_sync_full = PROTIME_UNSET;
+    sc->sandbox = PROTIME_UNSET;
+    sc->subscribe = PROTIME_UNSET;
+    sc->renew_before = PROTIME_UNSET;
+    sc->check_interval = PROTIME_UNSET;
+    sc->http_timeout = PROTIME_UNSET;
+    sc->allow_insecure = PROTIME_UNSET;
     return sc;
 }
 
@@ -109,6 +180,23 @@ void *protime_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     protime_srv_conf *sc = apr_pcalloc(p, sizeof(*sc));
 
     sc->sqlite_sync_full = PROTIME_MERGE(sqlite_sync_full);
+    sc->tenant = PROTIME_MERGE_PTR(tenant);
+    sc->sandbox = PROTIME_MERGE(sandbox);
+    sc->api_url = PROTIME_MERGE_PTR(api_url);
+    sc->token_url = PROTIME_MERGE_PTR(token_url);
+    sc->client_id = PROTIME_MERGE_PTR(client_id);
+    sc->client_secret = PROTIME_MERGE_PTR(client_secret);
+    sc->user_agent = PROTIME_MERGE_PTR(user_agent);
+    /* Not inherited: one server runs the subscription of a destination. */
+    sc->subscribe = add->subscribe;
+    sc->destination_url = PROTIME_MERGE_PTR(destination_url);
+    sc->external_references = PROTIME_MERGE_PTR(external_references);
+    sc->renew_before = PROTIME_MERGE(renew_before);
+    sc->check_interval = PROTIME_MERGE(check_interval);
+    sc->sync_from = PROTIME_MERGE_PTR(sync_from);
+    sc->ca_file = PROTIME_MERGE_PTR(ca_file);
+    sc->http_timeout = PROTIME_MERGE(http_timeout);
+    sc->allow_insecure = PROTIME_MERGE(allow_insecure);
     return sc;
 }
 
@@ -279,6 +367,269 @@ static const char *protime_set_sqlite_sync(cmd_parms *cmd, void *dummy,
                                       &sc->sqlite_sync_full);
 }
 
+/* ---- server directives: the subscription and its API client ---------- */
+
+static protime_srv_conf *protime_srv(cmd_parms *cmd)
+{
+    return ap_get_module_config(cmd->server->module_config, &protime_module);
+}
+
+/* A server directive's value goes into the string field at offset
+ * cmd->info, after check (which may be NULL) accepted it. */
+static const char *protime_set_server_string(cmd_parms *cmd, void *dummy,
+                                             const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE);
+
+    if (err)
+        return err;
+    if (!*arg)
+        return protime_cmd_error(cmd, "expects a value");
+    *(const char **)((char *)protime_srv(cmd) + (apr_size_t)cmd->info) = arg;
+    return NULL;
+}
+
+static const char *protime_set_server_flag(cmd_parms *cmd, void *dummy,
+                                           int flag)
+{
+    const char *err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE);
+
+    if (err)
+        return err;
+    *(int *)((char *)protime_srv(cmd) + (apr_size_t)cmd->info) = flag;
+    return NULL;
+}
+
+static const char *protime_set_tenant(cmd_parms *cmd, void *dummy,
+                                      const char *arg)
+{
+    const char *c;
+
+    /* It becomes a host name label: letters, digits and hyphens. */
+    for (c = arg; *c; c++) {
+        if (!apr_isalnum(*c) && *c != '-')
+            break;
+    }
+    if (!*arg || *c || c - arg > 63 || *arg == '-')
+        return protime_cmd_error(cmd, "expects the tenant name of your "
+                                 "myProtime address (acme for "
+                                 "https://acme.myprotime.eu)");
+    return protime_set_server_string(cmd, dummy, arg);
+}
+
+static const protime_choice protime_environments[] = {
+    { "production", 0 }, { "sandbox", 1 }, { NULL, 0 }
+};
+
+static const char *protime_set_environment(cmd_parms *cmd, void *dummy,
+                                           const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE);
+
+    return err ? err : protime_choose(cmd, arg, protime_environments,
+                                      &protime_srv(cmd)->sandbox);
+}
+
+/* An absolute http or https URL with a host; whether http is allowed is
+ * decided with ProtimeAllowInsecureAPI, in protime_check_config. */
+static const char *protime_set_url(cmd_parms *cmd, void *dummy,
+                                   const char *arg)
+{
+    apr_uri_t uri;
+
+    if (apr_uri_parse(cmd->pool, arg, &uri) != APR_SUCCESS || !uri.scheme
+        || !uri.hostname || !*uri.hostname
+        || (strcasecmp(uri.scheme, "https") && strcasecmp(uri.scheme, "http")))
+        return protime_cmd_error(cmd, "expects an absolute https:// URL");
+    if (uri.fragment)
+        return protime_cmd_error(cmd, "the URL must not have a #fragment");
+    /* The API's paths are appended to it. */
+    if (cmd->info == (void *)APR_OFFSETOF(protime_srv_conf, api_url)) {
+        apr_size_t n = strlen(arg);
+        while (n > 1 && arg[n - 1] == '/')
+            n--;
+        arg = apr_pstrndup(cmd->pool, arg, n);
+    }
+    return protime_set_server_string(cmd, dummy, arg);
+}
+
+static const char *protime_set_client_secret(cmd_parms *cmd, void *dummy,
+                                             const char *arg)
+{
+    int run_exec = ap_state_query(AP_SQ_MAIN_STATE)
+                   != AP_SQ_MS_CREATE_PRE_CONFIG;
+    const char *secret, *err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE);
+
+    if (err)
+        return err;
+    if ((err = pt_value_secret(cmd->pool, arg, run_exec, &secret)) != NULL)
+        return protime_cmd_error(cmd, err);
+    /* Checked but not run yet (first pass): any placeholder will do. */
+    protime_srv(cmd)->client_secret = secret ? secret : "";
+    return NULL;
+}
+
+/* (people,@badge-number)(terminals,@external-code): one or more
+ * (collection,reference) pairs, as Protime's query option takes them. */
+static const char *protime_set_external_references(cmd_parms *cmd,
+                                                   void *dummy,
+                                                   const char *arg)
+{
+    const char *c = arg;
+
+    while (*c == '(') {
+        const char *comma = strchr(c, ','), *close = strchr(c, ')');
+        const char *q;
+
+        if (!comma || !close || comma > close || comma == c + 1
+            || close == comma + 1)
+            break;
+        for (q = c + 1; q < close; q++) {
+            if (q != comma && !apr_isalnum(*q) && !strchr("@-_.", *q))
+                break;
+        }
+        if (q < close)
+            break;
+        c = close + 1;
+    }
+    if (c == arg || *c)
+        return protime_cmd_error(cmd, "expects (collection,reference) pairs, "
+                                 "e.g. (people,@badge-number)"
+                                 "(terminals,@external-code)");
+    return protime_set_server_string(cmd, dummy, arg);
+}
+
+static const char *protime_set_duration(cmd_parms *cmd, void *dummy,
+                                        const char *arg)
+{
+    apr_interval_time_t *field = (apr_interval_time_t *)
+        ((char *)protime_srv(cmd) + (apr_size_t)cmd->info);
+    const char *err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE);
+    apr_interval_time_t d;
+
+    if (err)
+        return err;
+    if ((err = pt_value_duration(arg, &d)) != NULL)
+        return protime_cmd_error(cmd, err);
+    if (d < PROTIME_MIN_CHECK_INTERVAL)
+        return protime_cmd_error(cmd, "must be at least 1s");
+    *field = d;
+    return NULL;
+}
+
+static const char *protime_set_sync_from(cmd_parms *cmd, void *dummy,
+                                         const char *arg)
+{
+    if (!pt_event_valid_date(arg))
+        return protime_cmd_error(cmd, "expects a date, YYYY-MM-DD");
+    return protime_set_server_string(cmd, dummy, arg);
+}
+
+static const char *protime_set_ca_file(cmd_parms *cmd, void *dummy,
+                                       const char *arg)
+{
+    const char *path = ap_server_root_relative(cmd->pool, arg);
+    apr_finfo_t fi;
+
+    if (!path || apr_stat(&fi, path, APR_FINFO_TYPE, cmd->pool) != APR_SUCCESS
+        || fi.filetype != APR_REG)
+        return protime_cmd_error(cmd, apr_pstrcat(cmd->pool, "cannot read "
+                                 "the file ", arg, NULL));
+    return protime_set_server_string(cmd, dummy, path);
+}
+
+static const char *protime_set_http_timeout(cmd_parms *cmd, void *dummy,
+                                            const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE);
+    char *end;
+    long v;
+
+    if (err)
+        return err;
+    v = strtol(arg, &end, 10);
+    if (!apr_isdigit(*arg) || *end || v < 1 || v > PROTIME_MAX_HTTP_TIMEOUT)
+        return protime_cmd_error(cmd, "expects seconds, 1 to "
+                                 APR_STRINGIFY(PROTIME_MAX_HTTP_TIMEOUT));
+    protime_srv(cmd)->http_timeout = (int)v;
+    return NULL;
+}
+
+/* An http:// URL where https is required, or NULL. */
+static const char *protime_insecure_url(const char *url)
+{
+    return url && !strncasecmp(url, "http://", 7) ? url : NULL;
+}
+
+int protime_check_config(apr_pool_t *pconf, apr_pool_t *plog,
+                         apr_pool_t *ptemp, server_rec *s)
+{
+    apr_hash_t *seen = apr_hash_make(ptemp);
+    server_rec *sp;
+
+    for (sp = s; sp; sp = sp->next) {
+        protime_srv_conf *sc = ap_get_module_config(sp->module_config,
+                                                    &protime_module);
+        const char *missing = NULL, *insecure, *key, *other;
+
+        if (!protime_subscribes(sc))
+            continue;
+        if (!sc->tenant)
+            missing = "ProtimeTenant";
+        else if (!sc->client_id)
+            missing = "ProtimeClientID";
+        else if (!sc->client_secret)
+            missing = "ProtimeClientSecret";
+        else if (!sc->destination_url)
+            missing = "ProtimeDestinationURL";
+        if (missing) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, PTLOGNO(00502)
+                         "ProtimeSubscribe On needs %s (server %s)", missing,
+                         sp->server_hostname ? sp->server_hostname : "?");
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+        if (!ap_find_linked_module("mod_dbd.c")) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, PTLOGNO(00503)
+                         "ProtimeSubscribe On needs mod_dbd for its state: "
+                         "LoadModule dbd_module (a2enmod dbd)");
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+        if (!protime_allow_insecure(sc)
+            && ((insecure = protime_insecure_url(sc->destination_url))
+                || (insecure = protime_insecure_url(sc->api_url))
+                || (insecure = protime_insecure_url(sc->token_url)))) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, PTLOGNO(00504)
+                         "%s %s: Protime is reached, and calls back, over "
+                         "https only (ProtimeAllowInsecureAPI On allows http "
+                         "for tests and local simulators)",
+                         insecure == sc->destination_url
+                         ? "ProtimeDestinationURL"
+                         : insecure == sc->api_url ? "ProtimeAPIURL"
+                                                   : "ProtimeTokenURL",
+                         insecure);
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+        key = apr_pstrcat(ptemp, sc->tenant, " ", sc->destination_url, NULL);
+        if ((other = apr_hash_get(seen, key, APR_HASH_KEY_STRING)) != NULL) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, PTLOGNO(00505)
+                         "ProtimeDestinationURL %s: already subscribed for "
+                         "tenant %s by server %s; one subscription per "
+                         "destination", sc->destination_url, sc->tenant,
+                         other);
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+        apr_hash_set(seen, key, APR_HASH_KEY_STRING,
+                     sp->server_hostname ? sp->server_hostname : "?");
+        if (protime_allow_insecure(sc))
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, sp, PTLOGNO(00506)
+                         "ProtimeAllowInsecureAPI On: http:// is allowed for "
+                         "the Protime API; for tests and simulators only");
+    }
+    return OK;
+}
+
+#define PROTIME_SRV(field) ((void *)APR_OFFSETOF(protime_srv_conf, field))
+
 const command_rec protime_cmds[] = {
     AP_INIT_TAKE1("ProtimeWebhookKey", protime_set_webhook_key, NULL,
                   RSRC_CONF | ACCESS_CONF,
@@ -308,5 +659,59 @@ const command_rec protime_cmds[] = {
                   RSRC_CONF,
                   "SQLite durability: Normal (default; survives crashes of "
                   "httpd) or Full (also survives power loss)"),
+    AP_INIT_TAKE1("ProtimeTenant", protime_set_tenant, PROTIME_SRV(tenant),
+                  RSRC_CONF, "Tenant: acme for https://acme.myprotime.eu"),
+    AP_INIT_TAKE1("ProtimeEnvironment", protime_set_environment, NULL,
+                  RSRC_CONF, "production (default, myprotime.eu) or sandbox "
+                  "(myprotimesandbox.eu)"),
+    AP_INIT_TAKE1("ProtimeAPIURL", protime_set_url, PROTIME_SRV(api_url),
+                  RSRC_CONF, "Base URL of the Protime API (default from "
+                  "tenant and environment)"),
+    AP_INIT_TAKE1("ProtimeTokenURL", protime_set_url, PROTIME_SRV(token_url),
+                  RSRC_CONF, "OAuth2 token endpoint (default from tenant and "
+                  "environment)"),
+    AP_INIT_TAKE1("ProtimeClientID", protime_set_server_string,
+                  PROTIME_SRV(client_id), RSRC_CONF,
+                  "OAuth2 client id for the Protime API"),
+    AP_INIT_TAKE1("ProtimeClientSecret", protime_set_client_secret, NULL,
+                  RSRC_CONF, "OAuth2 client secret: literal, file:/path, "
+                  "env:NAME or exec:/program"),
+    AP_INIT_TAKE1("ProtimeUserAgent", protime_set_server_string,
+                  PROTIME_SRV(user_agent), RSRC_CONF,
+                  "User-Agent of API calls (default mod_protime/<version> "
+                  "(<ServerName>))"),
+    AP_INIT_FLAG("ProtimeSubscribe", protime_set_server_flag,
+                 PROTIME_SRV(subscribe), RSRC_CONF,
+                 "On: create and maintain the webhook subscription "
+                 "(default Off)"),
+    AP_INIT_TAKE1("ProtimeDestinationURL", protime_set_url,
+                  PROTIME_SRV(destination_url), RSRC_CONF,
+                  "Public https URL of the protime-webhook location"),
+    AP_INIT_TAKE1("ProtimeExternalReferences", protime_set_external_references,
+                  PROTIME_SRV(external_references), RSRC_CONF,
+                  "External references asked for at creation, e.g. "
+                  "(people,@badge-number)(terminals,@external-code)"),
+    AP_INIT_TAKE1("ProtimeRenewBefore", protime_set_duration,
+                  PROTIME_SRV(renew_before), RSRC_CONF,
+                  "Replace the webhook this long before validUntil "
+                  "(default 1d)"),
+    AP_INIT_TAKE1("ProtimeSyncFrom", protime_set_sync_from,
+                  PROTIME_SRV(sync_from), RSRC_CONF,
+                  "Earliest date of a full re-synchronisation (default 1 "
+                  "January of the previous year)"),
+    AP_INIT_TAKE1("ProtimeCACertificateFile", protime_set_ca_file,
+                  PROTIME_SRV(ca_file), RSRC_CONF,
+                  "CA certificates for the Protime API (default: the "
+                  "system's)"),
+    AP_INIT_TAKE1("ProtimeHTTPTimeout", protime_set_http_timeout, NULL,
+                  RSRC_CONF, "Timeout of one API call in seconds (default 10)"),
+    AP_INIT_TAKE1("ProtimeCheckInterval", protime_set_duration,
+                  PROTIME_SRV(check_interval), RSRC_CONF,
+                  "How often the subscription is checked at Protime "
+                  "(default 1h)"),
+    AP_INIT_FLAG("ProtimeAllowInsecureAPI", protime_set_server_flag,
+                 PROTIME_SRV(allow_insecure), RSRC_CONF,
+                 "On: allow http:// API, token and destination URLs (tests "
+                 "and local simulators only; default Off)"),
     {NULL}
 };

@@ -280,6 +280,8 @@ apr_status_t protime_db_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
         protime_db_decl decl = main_decl;
         const ap_directive_t *block = sp == s ? NULL
                                       : protime_vhost_block(ap_conftree, sp);
+        protime_srv_conf *sc = ap_get_module_config(sp->module_config,
+                                                    &protime_module);
         pt_dialect_t dialect;
         const char *err;
 
@@ -292,7 +294,7 @@ apr_status_t protime_db_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
             if (own.params)
                 decl.params = own.params;
         }
-        if (!decl.uses_webhook)
+        if (!decl.uses_webhook && !protime_subscribes(sc))
             continue;
         if (!protime_dbd_acquire) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, PTLOGNO(00408)
@@ -302,12 +304,14 @@ apr_status_t protime_db_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
         }
         if (!decl.driver || !decl.params) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, PTLOGNO(00409)
-                         "SetHandler " PROTIME_WEBHOOK_HANDLER " needs a "
-                         "database: set DBDriver (sqlite3 or pgsql) and "
-                         "DBDParams for server %s", sp->server_hostname
+                         "SetHandler " PROTIME_WEBHOOK_HANDLER " and "
+                         "ProtimeSubscribe need a database: set DBDriver "
+                         "(sqlite3 or pgsql) and DBDParams for server %s", sp->server_hostname
                          ? sp->server_hostname : "(default)");
             return APR_EGENERAL;
         }
+        sc->db_driver = apr_pstrdup(pconf, decl.driver);
+        sc->db_params = apr_pstrdup(pconf, decl.params);
         if ((err = pt_store_dialect(decl.driver, &dialect)) != NULL) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, PTLOGNO(00410)
                          "DBDriver %s: %s", decl.driver, err);
@@ -361,8 +365,8 @@ void protime_db_child_init(apr_pool_t *pchild, server_rec *s)
 /* Readies a connection on its first use: tables when missing, SQLite
  * pragmas, our statements in its prepared hash. Later uses find the
  * statements and return at once. */
-static const char *protime_db_ready(ap_dbd_t *dbd, const protime_srv_conf *sc,
-                                    pt_store_conn_t *conn)
+const char *protime_db_ready(ap_dbd_t *dbd, const protime_srv_conf *sc,
+                             pt_store_conn_t *conn)
 {
     const char *err;
 
@@ -378,6 +382,55 @@ static const char *protime_db_ready(ap_dbd_t *dbd, const protime_srv_conf *sc,
     if ((err = pt_store_create_schema(dbd->pool, conn)) != NULL)
         return err;
     return pt_store_prepare(dbd->pool, conn, protime_sqlite_sync_full(sc));
+}
+
+ap_dbd_t *protime_db_acquire(request_rec *r)
+{
+    return protime_dbd_acquire ? protime_dbd_acquire(r) : NULL;
+}
+
+const char *protime_db_connect(apr_pool_t *p, server_rec *s,
+                               pt_store_conn_t *conn)
+{
+    const protime_srv_conf *sc = ap_get_module_config(s->module_config,
+                                                      &protime_module);
+    const char *err;
+    apr_status_t rv;
+
+    memset(conn, 0, sizeof(*conn));
+    if (!sc->db_driver || !sc->db_params)
+        return "no DBDriver and DBDParams for this server";
+    if ((err = pt_store_dialect(sc->db_driver, &conn->dialect)) != NULL)
+        return err;
+    rv = apr_dbd_get_driver(p, sc->db_driver, &conn->driver);
+    if (rv == APR_SUCCESS)
+        rv = apr_dbd_open_ex(conn->driver, p, sc->db_params, &conn->handle,
+                             &err);
+    if (rv != APR_SUCCESS)
+        return apr_psprintf(p, "cannot connect to the database: %s",
+                            err ? err : "apr_dbd_open failed");
+    conn->prepared = apr_hash_make(p);
+    if ((err = pt_store_create_schema(p, conn)) != NULL
+        || (err = pt_store_prepare(p, conn, protime_sqlite_sync_full(sc)))) {
+        apr_dbd_close(conn->driver, conn->handle);
+        return err;
+    }
+    return NULL;
+}
+
+void protime_db_disconnect(pt_store_conn_t *conn)
+{
+    apr_dbd_close(conn->driver, conn->handle);
+}
+
+int protime_db_lock(void *unused)
+{
+    return apr_global_mutex_lock(protime_db_mutex) == APR_SUCCESS ? 0 : -1;
+}
+
+void protime_db_unlock(void *unused)
+{
+    apr_global_mutex_unlock(protime_db_mutex);
 }
 
 static void protime_fail_jobs(pt_store_job_t **jobs, int n, const char *error)

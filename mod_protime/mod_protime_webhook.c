@@ -128,27 +128,41 @@ static int protime_check_signature(request_rec *r, const protime_dir_conf *dc,
 {
     const char *header = protime_signature_header(dc);
     const char *value = apr_table_get(r->headers_in, header);
-    const pt_key_t *keys = dc->keys ? (const pt_key_t *)dc->keys->elts : NULL;
-    int nkeys = dc->keys ? dc->keys->nelts : 0;
+    apr_array_header_t *keys = apr_array_make(r->pool, 4, sizeof(pt_key_t));
     unsigned char sig[PT_SIG_MAX_LEN];
     apr_size_t sig_len;
     const char *why;
 
+    if (dc->keys)
+        apr_array_cat(keys, dc->keys);
+    protime_sub_keys(r, protime_key_encoding(dc), 0, keys);
     if (!value) {
         if (!protime_require_signature(dc))
             return OK;
         why = "no signature header";
     }
-    else if (nkeys == 0) {
+    else if (keys->nelts == 0) {
         if (!protime_require_signature(dc))
             return OK;
-        why = "no key to check it with (set ProtimeWebhookKey)";
+        why = "no key to check it with (set ProtimeWebhookKey, or wait for "
+              "the subscription)";
     }
     else if ((why = pt_sig_decode_header(value, protime_algorithm(dc),
                                          protime_signature_encoding(dc),
                                          sig, &sig_len)) == NULL) {
-        if (pt_sig_verify(protime_algorithm(dc), keys, nkeys, body, len,
-                          sig, sig_len) >= 0)
+        int nconf = dc->keys ? dc->keys->nelts : 0;
+
+        if (pt_sig_verify(protime_algorithm(dc),
+                          (const pt_key_t *)keys->elts, keys->nelts, body,
+                          len, sig, sig_len) >= 0)
+            return OK;
+        /* The subscription may have a key this process has not read yet. */
+        keys->nelts = nconf;
+        protime_sub_keys(r, protime_key_encoding(dc), 1, keys);
+        if (keys->nelts > nconf
+            && pt_sig_verify(protime_algorithm(dc),
+                             (const pt_key_t *)keys->elts, keys->nelts, body,
+                             len, sig, sig_len) >= 0)
             return OK;
         why = "signature matches no key";
     }

@@ -1,0 +1,465 @@
+/* mod_protime_watchdog.c: the subscription job, and the keys it gives the
+ * webhook handler.
+ *
+ * Process model. The job (pt_sub_step) runs in a mod_watchdog singleton:
+ * in one child of the server at a time, in a thread of its own, never in
+ * the parent and never in post_config, so that a Protime that is slow or
+ * down cannot delay startup, a graceful restart or a request. mod_watchdog
+ * elects the child with a global mutex; when that child exits, another
+ * takes over. Every step reloads its state from the database, so nothing
+ * is lost in the move; only the status (and the cached token) is in
+ * memory, the status also in shared memory for the protime-status handler
+ * of every process.
+ *
+ * Each server (virtual host) that subscribes has a watchdog instance of its
+ * own, hence a thread of its own: a step blocks its thread for a few API
+ * calls and their retries (each bounded by ProtimeHTTPTimeout, aborted
+ * when the server stops) or a sync budget, and one tenant whose Protime is
+ * unreachable must not hold up the others.
+ *
+ * Keys. A delivery may be signed with the key of any webhook the job
+ * created and has not retired. Each process caches the keys of its
+ * servers, and reads them again when the job says they changed (a counter
+ * in shared memory), when a signature matched none of them (at most once a
+ * second: another server sharing the database may have rotated), and every
+ * minute.
+ */
+#include <httpd.h>
+#include <http_config.h>
+#include <http_core.h>
+#include <http_log.h>
+#include <http_main.h>
+#include <ap_mpm.h>
+#include <mod_watchdog.h>
+#include <apr_atomic.h>
+#include <apr_strings.h>
+#include <apr_thread_mutex.h>
+#include <curl/curl.h>
+
+#include "mod_protime.h"
+#include "pt_curl.h"
+
+APLOG_USE_MODULE(protime);
+
+/* Watchdog instances are named PROTIME_WATCHDOG_NAME-<n>. */
+#define PROTIME_WATCHDOG_NAME "protime"
+
+/* The first step waits this long after the child starts. */
+#define PROTIME_FIRST_STEP apr_time_from_msec(500)
+/* Shortest wait between steps (a sync that goes on, a due rotation). */
+#define PROTIME_MIN_STEP apr_time_from_msec(100)
+/* How long one step may read pages of a re-synchronisation. */
+#define PROTIME_SYNC_BUDGET apr_time_from_sec(5)
+/* Keys are read again at least this often, and at most this often when a
+ * signature matched none of them. */
+#define PROTIME_KEYS_MAX_AGE apr_time_from_sec(60)
+#define PROTIME_KEYS_RETRY apr_time_from_sec(1)
+
+struct protime_sub {
+    server_rec *s;
+    ap_watchdog_t *watchdog;
+    pt_sub_config_t cfg;
+    pt_api_config_t api_cfg;
+    pt_curl_options_t curl;
+    pt_api_t *api;                  /* watchdog thread only */
+    apr_pool_t *pool;               /* the job's: the client, its token */
+    pt_sub_status_t status;         /* watchdog thread only */
+    struct protime_status_slot *slot;
+    /* The keys, per process (child_init). */
+    apr_thread_mutex_t *keys_lock;
+    apr_pool_t *keys_pool;
+    apr_array_header_t *keys;       /* of const char *, as stored */
+    apr_uint32_t keys_seen;         /* keys_changed they reflect */
+    apr_time_t keys_loaded_at;      /* 0: never */
+    /* Held while a step runs. A child that exits does not wait for
+     * mod_watchdog's threads (their pools outlive pchild), so it would run
+     * the process's exit handlers, OpenSSL's among them, under a step that
+     * is using libcurl. Our pre-cleanup of pchild instead tells the steps
+     * to stop and waits for them on this lock. From the process pool: the
+     * thread may still take it after pchild is gone. */
+    apr_thread_mutex_t *step_lock;
+};
+
+/* Set when this child exits: steps stop at their next API call. */
+static volatile apr_uint32_t protime_child_exiting;
+
+static APR_OPTIONAL_FN_TYPE(ap_watchdog_get_instance) *protime_wd_get_instance;
+static APR_OPTIONAL_FN_TYPE(ap_watchdog_register_callback) *protime_wd_register;
+static APR_OPTIONAL_FN_TYPE(ap_watchdog_set_callback_interval) *protime_wd_interval;
+static int protime_subscribing;     /* servers with a job, this generation */
+
+static int protime_stopping(void)
+{
+    int state = AP_MPMQ_RUNNING;
+
+    if (apr_atomic_read32(&protime_child_exiting))
+        return 1;
+    return ap_mpm_query(AP_MPMQ_MPM_STATE, &state) == APR_SUCCESS
+           && state == AP_MPMQ_STOPPING;
+}
+
+static int protime_sub_abort(void *baton)
+{
+    return protime_stopping();
+}
+
+/* Waits between retries in short slices, so that a stopping server is not
+ * held up by a Retry-After. */
+static int protime_sub_sleep(void *baton, apr_interval_time_t how_long)
+{
+    apr_time_t until = apr_time_now() + how_long;
+
+    while (!protime_stopping()) {
+        apr_time_t left = until - apr_time_now();
+        if (left <= 0)
+            return 0;
+        apr_sleep(left < apr_time_from_msec(100) ? left
+                                                 : apr_time_from_msec(100));
+    }
+    return 1;
+}
+
+static void protime_sub_log(void *baton, int level, const char *msg)
+{
+    const struct protime_sub *sub = baton;
+
+    ap_log_error(APLOG_MARK, level, 0, sub->s, PTLOGNO(00601) "%s", msg);
+}
+
+static int protime_sub_lock(void *baton)
+{
+    return protime_db_lock(baton);
+}
+
+static void protime_sub_unlock(void *baton)
+{
+    protime_db_unlock(baton);
+}
+
+/* One step of the job, on a database connection of its own. */
+static apr_interval_time_t protime_sub_run(struct protime_sub *sub,
+                                           apr_pool_t *ptemp)
+{
+    protime_srv_conf *sc = ap_get_module_config(sub->s->module_config,
+                                                &protime_module);
+    pt_sub_env_t env;
+    pt_store_conn_t conn;
+    const char *err;
+    apr_interval_time_t next;
+
+    if (!sub->api) {
+        if ((err = pt_api_create(sub->pool, &sub->api_cfg, &sub->api))) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, sub->s, PTLOGNO(00602)
+                         "subscription: %s", err);
+            return protime_check_interval(sc);
+        }
+    }
+    if ((err = protime_db_connect(ptemp, sub->s, &conn)) != NULL) {
+        apr_cpystrn(sub->status.state, "error", sizeof(sub->status.state));
+        apr_cpystrn(sub->status.last_error, err,
+                    sizeof(sub->status.last_error));
+        sub->status.last_error_at = apr_time_now();
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, sub->s, PTLOGNO(00603)
+                     "subscription: %s", err);
+        return apr_time_from_sec(10);
+    }
+    memset(&env, 0, sizeof(env));
+    env.api = sub->api;
+    env.conn = &conn;
+    if (conn.dialect == PT_DB_SQLITE3) {
+        env.lock = protime_sub_lock;
+        env.unlock = protime_sub_unlock;
+    }
+    env.log = protime_sub_log;
+    env.baton = sub;
+    env.sync_budget = PROTIME_SYNC_BUDGET;
+    next = pt_sub_step(ptemp, &sub->cfg, &env, apr_time_now(), &sub->status);
+    protime_db_disconnect(&conn);
+    return next;
+}
+
+static apr_status_t protime_sub_watchdog(int state, void *data,
+                                         apr_pool_t *ptemp)
+{
+    struct protime_sub *sub = data;
+    apr_interval_time_t next;
+
+    switch (state) {
+    case AP_WATCHDOG_STATE_STARTING:
+        /* This child now holds the job: carry on from what the previous
+         * holder published. */
+        if (sub->slot)
+            protime_status_read(sub->slot, &sub->status);
+        sub->status.checked_at = 0;     /* confirm at Protime first */
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, sub->s, PTLOGNO(00604)
+                     "subscription job for %s runs in process %" APR_PID_T_FMT,
+                     sub->cfg.destination_url, getpid());
+        break;
+    case AP_WATCHDOG_STATE_RUNNING:
+        if (!sub->step_lock)
+            break;
+        apr_thread_mutex_lock(sub->step_lock);
+        if (apr_atomic_read32(&protime_child_exiting)) {
+            apr_thread_mutex_unlock(sub->step_lock);
+            break;
+        }
+        next = protime_sub_run(sub, ptemp);
+        apr_thread_mutex_unlock(sub->step_lock);
+        if (next < PROTIME_MIN_STEP)
+            next = PROTIME_MIN_STEP;
+        sub->status.next_check = apr_time_now() + next;
+        if (sub->slot)
+            protime_status_publish(sub->slot, &sub->status);
+        protime_wd_interval(sub->watchdog, next, sub, protime_sub_watchdog);
+        break;
+    case AP_WATCHDOG_STATE_STOPPING:
+        break;
+    }
+    /* Anything else would stop mod_watchdog from calling us again. */
+    return APR_SUCCESS;
+}
+
+static apr_status_t protime_curl_cleanup(void *unused)
+{
+    curl_global_cleanup();
+    return APR_SUCCESS;
+}
+
+/* Builds the job of one subscribing server. */
+static struct protime_sub *protime_sub_make(apr_pool_t *pconf, server_rec *s,
+                                            protime_srv_conf *sc)
+{
+    struct protime_sub *sub = apr_pcalloc(pconf, sizeof(*sub));
+
+    sub->s = s;
+    sub->cfg.tenant = sc->tenant;
+    sub->cfg.destination_url = sc->destination_url;
+    sub->cfg.external_references = sc->external_references;
+    sub->cfg.renew_before = protime_renew_before(sc);
+    sub->cfg.check_interval = protime_check_interval(sc);
+    sub->cfg.sync_from = sc->sync_from
+                         ? sc->sync_from
+                         : pt_sub_default_sync_from(pconf, apr_time_now());
+
+    sub->curl.timeout_sec = protime_http_timeout(sc);
+    sub->curl.ca_file = sc->ca_file;
+    sub->curl.allow_insecure = protime_allow_insecure(sc);
+    sub->curl.abort = protime_sub_abort;
+    sub->curl.baton = sub;
+    pt_curl_transport(pconf, &sub->curl, &sub->api_cfg.http);
+
+    sub->api_cfg.api_url = protime_api_url(pconf, sc);
+    sub->api_cfg.token_url = protime_token_url(pconf, sc);
+    sub->api_cfg.client_id = sc->client_id;
+    sub->api_cfg.client_secret = sc->client_secret;
+    sub->api_cfg.user_agent = protime_user_agent(pconf, sc, s);
+    sub->api_cfg.allow_insecure = protime_allow_insecure(sc);
+    sub->api_cfg.log = protime_sub_log;
+    sub->api_cfg.sleep = protime_sub_sleep;
+    sub->api_cfg.baton = sub;
+
+    /* Used by the watchdog thread only, in whichever child holds it. */
+    apr_pool_create(&sub->pool, pconf);
+    apr_pool_tag(sub->pool, "protime_sub");
+    sub->slot = protime_status_slot(sc->tenant, sc->destination_url);
+    if (!sub->slot)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, PTLOGNO(00605)
+                     "more than %d subscriptions: the status of %s is not "
+                     "shown", PROTIME_MAX_SUBSCRIPTIONS, sc->destination_url);
+    return sub;
+}
+
+apr_status_t protime_sub_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
+                                     server_rec *s)
+{
+    server_rec *sp;
+    apr_status_t rv;
+    int curl_ready = 0;
+
+    protime_subscribing = 0;
+    for (sp = s; sp; sp = sp->next) {
+        protime_srv_conf *sc = ap_get_module_config(sp->module_config,
+                                                    &protime_module);
+        ap_watchdog_t *watchdog;
+
+        sc->sub = NULL;
+        if (!protime_subscribes(sc))
+            continue;
+        if (!protime_subscribing) {
+            protime_wd_get_instance =
+                APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_get_instance);
+            protime_wd_register =
+                APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_register_callback);
+            protime_wd_interval =
+                APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_set_callback_interval);
+            if (!protime_wd_get_instance || !protime_wd_register
+                || !protime_wd_interval) {
+                ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, PTLOGNO(00606)
+                             "ProtimeSubscribe On needs mod_watchdog "
+                             "(LoadModule watchdog_module)");
+                return APR_EGENERAL;
+            }
+        }
+        rv = protime_wd_get_instance(&watchdog, apr_psprintf(pconf, "%s-%d",
+                                     PROTIME_WATCHDOG_NAME,
+                                     ++protime_subscribing), 0, 1, pconf);
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, rv, sp, PTLOGNO(00607)
+                         "cannot create the subscription watchdog");
+            return rv;
+        }
+        if (!curl_ready) {
+            /* Once per generation, in the parent, before any thread. */
+            if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+                ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, PTLOGNO(00608)
+                             "curl_global_init failed");
+                return APR_EGENERAL;
+            }
+            apr_pool_cleanup_register(pconf, NULL, protime_curl_cleanup,
+                                      apr_pool_cleanup_null);
+            curl_ready = 1;
+        }
+        sc->sub = protime_sub_make(pconf, sp, sc);
+        sc->sub->watchdog = watchdog;
+        rv = protime_wd_register(watchdog, PROTIME_FIRST_STEP,
+                                 sc->sub, protime_sub_watchdog);
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, rv, sp, PTLOGNO(00609)
+                         "cannot register the subscription job");
+            return rv;
+        }
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, sp, PTLOGNO(00610)
+                     "subscription for tenant %s, destination %s, API %s",
+                     sc->tenant, sc->destination_url, sc->sub->api_cfg.api_url);
+    }
+    return APR_SUCCESS;
+}
+
+static apr_status_t protime_sub_child_exit(void *data)
+{
+    server_rec *sp;
+
+    apr_atomic_set32(&protime_child_exiting, 1);
+    /* Waits for the running steps, which now stop at their next call. */
+    for (sp = data; sp; sp = sp->next) {
+        protime_srv_conf *sc = ap_get_module_config(sp->module_config,
+                                                    &protime_module);
+        if (sc->sub && sc->sub->step_lock) {
+            apr_thread_mutex_lock(sc->sub->step_lock);
+            apr_thread_mutex_unlock(sc->sub->step_lock);
+        }
+    }
+    return APR_SUCCESS;
+}
+
+void protime_sub_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    server_rec *sp;
+
+    if (protime_subscribing)
+        apr_pool_pre_cleanup_register(pchild, s, protime_sub_child_exit);
+
+    for (sp = s; sp; sp = sp->next) {
+        protime_srv_conf *sc = ap_get_module_config(sp->module_config,
+                                                    &protime_module);
+
+        if (!sc->sub)
+            continue;
+        apr_thread_mutex_create(&sc->sub->keys_lock, APR_THREAD_MUTEX_DEFAULT,
+                                pchild);
+        apr_thread_mutex_create(&sc->sub->step_lock, APR_THREAD_MUTEX_DEFAULT,
+                                s->process->pool);
+        apr_pool_create(&sc->sub->keys_pool, pchild);
+    }
+}
+
+/* The job whose keys a server's locations accept: its own, else the main
+ * server's (ProtimeSubscribe is not inherited by virtual hosts, but the
+ * destination may well be served by one). */
+static struct protime_sub *protime_sub_of(const server_rec *s)
+{
+    const protime_srv_conf *sc = ap_get_module_config(s->module_config,
+                                                      &protime_module);
+
+    if (!sc->sub && ap_server_conf)
+        sc = ap_get_module_config(ap_server_conf->module_config,
+                                  &protime_module);
+    return sc->sub;
+}
+
+/* Reads the keys again from the database; keeps the old ones on failure. */
+static void protime_sub_load_keys(request_rec *r, struct protime_sub *sub,
+                                  apr_uint32_t changed, apr_time_t now)
+{
+    const protime_srv_conf *sc = ap_get_module_config(r->server->module_config,
+                                                      &protime_module);
+    ap_dbd_t *dbd = protime_db_acquire(r);
+    apr_array_header_t *keys;
+    pt_store_conn_t conn;
+    const char *err;
+    int i;
+
+    if (!dbd)
+        err = "no database connection";
+    else if ((err = protime_db_ready(dbd, sc, &conn)) == NULL)
+        err = pt_store_webhook_keys(r->pool, &conn, sub->cfg.tenant,
+                                    sub->cfg.destination_url, now, &keys);
+    sub->keys_loaded_at = now;
+    if (err) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, PTLOGNO(00611)
+                      "cannot read the subscription's keys: %s", err);
+        return;
+    }
+    apr_pool_clear(sub->keys_pool);
+    sub->keys = apr_array_make(sub->keys_pool, keys->nelts,
+                               sizeof(const char *));
+    for (i = 0; i < keys->nelts; i++)
+        APR_ARRAY_PUSH(sub->keys, const char *) =
+            apr_pstrdup(sub->keys_pool, APR_ARRAY_IDX(keys, i, const char *));
+    sub->keys_seen = changed;
+}
+
+void protime_sub_keys(request_rec *r, pt_encoding_t enc, int reload,
+                      apr_array_header_t *keys)
+{
+    struct protime_sub *sub = protime_sub_of(r->server);
+    apr_time_t now = apr_time_now();
+    pt_sub_status_t st;
+    int i;
+
+    if (!sub || !sub->keys_lock)
+        return;
+    memset(&st, 0, sizeof(st));
+    if (sub->slot)
+        protime_status_read(sub->slot, &st);
+    apr_thread_mutex_lock(sub->keys_lock);
+    if (!sub->keys_loaded_at || st.keys_changed != sub->keys_seen
+        || now - sub->keys_loaded_at >= PROTIME_KEYS_MAX_AGE
+        || (reload && now - sub->keys_loaded_at >= PROTIME_KEYS_RETRY))
+        protime_sub_load_keys(r, sub, st.keys_changed, now);
+    for (i = 0; sub->keys && i < sub->keys->nelts; i++) {
+        pt_key_t key;
+
+        /* A key that does not decode with this location's
+         * ProtimeKeyEncoding cannot have signed anything here. */
+        if (!pt_sig_decode_key(r->pool, APR_ARRAY_IDX(sub->keys, i,
+                                                      const char *),
+                               enc, &key))
+            APR_ARRAY_PUSH(keys, pt_key_t) = key;
+    }
+    apr_thread_mutex_unlock(sub->keys_lock);
+}
+
+int protime_sub_status(const server_rec *s, pt_sub_status_t *out)
+{
+    struct protime_sub *sub = protime_sub_of(s);
+
+    if (!sub)
+        return 0;
+    memset(out, 0, sizeof(*out));
+    if (sub->slot)
+        protime_status_read(sub->slot, out);
+    if (!out->state[0])
+        apr_cpystrn(out->state, "starting", sizeof(out->state));
+    return 1;
+}
