@@ -4,7 +4,8 @@ PROTIME_DEPS="build-essential autoconf automake libtool pkg-config
   apache2 apache2-dev libaprutil1-dbd-sqlite3 libaprutil1-dbd-pgsql
   libjansson-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev
   sqlite3 perl libapache2-mod-perl2 libwww-perl libjson-perl
-  libdbi-perl libdbd-sqlite3-perl libdbd-pg-perl postgresql wrk curl"
+  libdbi-perl libdbd-sqlite3-perl libdbd-pg-perl libhttp-daemon-perl
+  libio-socket-ssl-perl openssl postgresql wrk curl"
 
 # Installs whatever of PROTIME_DEPS is missing (as root), else says what to
 # install and fails.
