@@ -306,8 +306,9 @@ apr_status_t protime_db_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, PTLOGNO(00409)
                          "SetHandler " PROTIME_WEBHOOK_HANDLER " and "
                          "ProtimeSubscribe need a database: set DBDriver "
-                         "(sqlite3 or pgsql) and DBDParams for server %s", sp->server_hostname
-                         ? sp->server_hostname : "(default)");
+                         "(sqlite3 or pgsql) and DBDParams for server %s",
+                         sp->server_hostname ? sp->server_hostname
+                                             : "(default)");
             return APR_EGENERAL;
         }
         sc->db_driver = apr_pstrdup(pconf, decl.driver);

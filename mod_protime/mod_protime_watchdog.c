@@ -123,7 +123,8 @@ static void protime_sub_log(void *baton, int level, const char *msg)
 {
     const struct protime_sub *sub = baton;
 
-    ap_log_error(APLOG_MARK, level, 0, sub->s, PTLOGNO(00601) "%s", msg);
+    /* pt_sub and pt_api put their own ids in their messages. */
+    ap_log_error(APLOG_MARK, level, 0, sub->s, "%s", msg);
 }
 
 static int protime_sub_lock(void *baton)

@@ -492,7 +492,7 @@ static apr_status_t pt_api_send(pt_api_t *a, apr_pool_t *p,
             resp->status = 0;
             failure = pt_api_redact(a, p, resp->error ? resp->error
                                     : "no response", token);
-            pt_api_log(a, 7, apr_psprintf(p, "%s %s: failed in %"
+            pt_api_log(a, 7, apr_psprintf(p, "PT00801: %s %s: failed in %"
                                           APR_TIME_T_FMT " ms: %s", method,
                                           path,
                                           apr_time_as_msec(apr_time_now()
@@ -503,7 +503,7 @@ static apr_status_t pt_api_send(pt_api_t *a, apr_pool_t *p,
         else {
             int renew = resp->status == 401 && auth && !refreshed;
 
-            pt_api_log(a, 7, apr_psprintf(p, "%s %s: %d in %" APR_TIME_T_FMT
+            pt_api_log(a, 7, apr_psprintf(p, "PT00802: %s %s: %d in %" APR_TIME_T_FMT
                                           " ms", method, path, resp->status,
                                           apr_time_as_msec(apr_time_now()
                                                            - start)));

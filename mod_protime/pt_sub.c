@@ -8,6 +8,8 @@
 #include "pt_sub.h"
 #include "pt_event.h"
 
+/* Messages carry their own log ids (PT007xx); the glue logs them as they
+ * are. */
 #define PT_SUB_LOG_ERR 3
 #define PT_SUB_LOG_WARNING 4
 #define PT_SUB_LOG_NOTICE 5
@@ -135,7 +137,9 @@ static apr_interval_time_t pt_sub_failed(const pt_sub_env_t *env,
     pt_sub_copy(st->state, sizeof(st->state), "error");
     pt_sub_copy(st->last_error, sizeof(st->last_error), what);
     st->last_error_at = now;
-    pt_sub_log(env, p, PT_SUB_LOG_ERR, "subscription for %s: %s; next try "
+    pt_sub_log(env, p, PT_SUB_LOG_ERR,
+               "PT00701: "
+               "subscription for %s: %s; next try "
                "in %" APR_TIME_T_FMT " s", cfg->destination_url, what,
                apr_time_sec(wait) + 1);
     return wait;
@@ -202,7 +206,9 @@ static const char *pt_sub_delete_unknown(apr_pool_t *p,
                             .webhook_id, w->id);
         if (known)
             continue;
-        pt_sub_log(env, p, PT_SUB_LOG_WARNING, "webhook %s at Protime calls "
+        pt_sub_log(env, p, PT_SUB_LOG_WARNING,
+                   "PT00702: "
+                   "webhook %s at Protime calls "
                    "%s but its key is not in the database (lost); deleting "
                    "it before creating a new one", w->id,
                    cfg->destination_url);
@@ -298,7 +304,9 @@ static const char *pt_sub_replace(apr_pool_t *p, const pt_sub_config_t *cfg,
         return err;
     *sync = owed;
     st->keys_changed++;
-    pt_sub_log(env, p, PT_SUB_LOG_NOTICE, "created webhook %s for %s, valid "
+    pt_sub_log(env, p, PT_SUB_LOG_NOTICE,
+               "PT00703: "
+               "created webhook %s for %s, valid "
                "until %s; full re-synchronisation from %s follows",
                w->webhook_id, cfg->destination_url,
                pt_sub_date(p, (long)(apr_time_sec(w->valid_until) / 86400)),
@@ -332,7 +340,9 @@ static const char *pt_sub_check(apr_pool_t *p, const pt_sub_config_t *cfg,
     if (*dead) {
         pt_api_error_t ignored;
 
-        pt_sub_log(env, p, PT_SUB_LOG_WARNING, "webhook %s for %s no longer "
+        pt_sub_log(env, p, PT_SUB_LOG_WARNING,
+                   "PT00704: "
+                   "webhook %s for %s no longer "
                    "delivers: %s; replacing it and re-synchronising",
                    active->webhook_id, cfg->destination_url, *dead);
         /* A disabled webhook is of no use to anybody: tidy up. */
@@ -374,7 +384,9 @@ static const char *pt_sub_rotate(apr_pool_t *p, const pt_sub_config_t *cfg,
         return err;
     *active = old;
     st->keys_changed++;
-    pt_sub_log(env, p, PT_SUB_LOG_NOTICE, "renewed: webhook %s replaces %s "
+    pt_sub_log(env, p, PT_SUB_LOG_NOTICE,
+               "PT00705: "
+               "renewed: webhook %s replaces %s "
                "for %s; both keys are accepted, %s is deleted at Protime in "
                "%" APR_TIME_T_FMT " s", w->webhook_id, old.webhook_id,
                cfg->destination_url, old.webhook_id, apr_time_sec(overlap));
@@ -407,7 +419,9 @@ static const char *pt_sub_retire(apr_pool_t *p, const pt_sub_config_t *cfg,
                 return pt_sub_api_error(p, apr_pstrcat(p, "deleting the "
                                         "replaced webhook ", w->webhook_id,
                                         NULL), aerr);
-            pt_sub_log(env, p, PT_SUB_LOG_NOTICE, "deleted the replaced "
+            pt_sub_log(env, p, PT_SUB_LOG_NOTICE,
+                       "PT00706: "
+                       "deleted the replaced "
                        "webhook %s at Protime", w->webhook_id);
             w->state = PT_WEBHOOK_RETIRED;
             change.update = w;
@@ -513,7 +527,7 @@ static const char *pt_sub_sync(apr_pool_t *p, const pt_sub_config_t *cfg,
         if ((err = pt_sub_save(page_pool, cfg, env, &change)) != NULL)
             err = apr_pstrdup(p, err);
         pt_sub_log(env, p, sync->pending ? PT_SUB_LOG_INFO : PT_SUB_LOG_NOTICE,
-                   "re-synchronisation for %s: %s, %" APR_INT64_T_FMT
+                   "PT00707: re-synchronisation for %s: %s, %" APR_INT64_T_FMT
                    " pages, %" APR_INT64_T_FMT " rows", cfg->destination_url,
                    sync->pending ? apr_psprintf(p, "window from %s",
                                                 sync->window_from)
