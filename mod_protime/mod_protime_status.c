@@ -172,7 +172,7 @@ static void protime_status_prometheus_sub(request_rec *r)
 {
     pt_sub_status_t st;
     static const char *const states[] = {
-        "starting", "active", "syncing", "error", NULL
+        "starting", "active", "syncing", "standby", "error", NULL
     };
     int i;
 
@@ -264,6 +264,9 @@ static void protime_status_json_sub(request_rec *r, json_t *root)
     json_object_set_new(sub, "failures", json_integer(st.failures));
     json_object_set_new(sub, "next_check",
                         protime_json_time(r->pool, st.next_check));
+    json_object_set_new(sub, "owner", protime_json_str(st.owner));
+    json_object_set_new(sub, "lease_until",
+                        protime_json_time(r->pool, st.lease_until));
     json_object_set_new(root, "subscription", sub);
 
     sync = json_object();

@@ -32,6 +32,7 @@
 #include <ap_mpm.h>
 #include <mod_watchdog.h>
 #include <apr_atomic.h>
+#include <apr_network_io.h>
 #include <apr_strings.h>
 #include <apr_thread_mutex.h>
 #include <curl/curl.h>
@@ -54,6 +55,11 @@ APLOG_USE_MODULE(protime);
  * signature matched none of them. */
 #define PROTIME_KEYS_MAX_AGE apr_time_from_sec(60)
 #define PROTIME_KEYS_RETRY apr_time_from_sec(1)
+/* The lease lasts three steps of an owner at rest (steps come at most a
+ * check interval, and at most a minute, apart) but no less than this, so
+ * that a step slowed by retries does not lose it. */
+#define PROTIME_LEASE_STEP apr_time_from_sec(60)
+#define PROTIME_MIN_LEASE apr_time_from_sec(10)
 
 struct protime_sub {
     server_rec *s;
@@ -87,6 +93,8 @@ static APR_OPTIONAL_FN_TYPE(ap_watchdog_get_instance) *protime_wd_get_instance;
 static APR_OPTIONAL_FN_TYPE(ap_watchdog_register_callback) *protime_wd_register;
 static APR_OPTIONAL_FN_TYPE(ap_watchdog_set_callback_interval) *protime_wd_interval;
 static int protime_subscribing;     /* servers with a job, this generation */
+static const char *protime_owner;   /* this server among those sharing a
+                                     * database: host/pid/random */
 
 static int protime_stopping(void)
 {
@@ -174,6 +182,11 @@ static apr_interval_time_t protime_sub_run(struct protime_sub *sub,
     env.log = protime_sub_log;
     env.baton = sub;
     env.sync_budget = PROTIME_SYNC_BUDGET;
+    env.owner = protime_owner;
+    env.lease = 3 * (sub->cfg.check_interval < PROTIME_LEASE_STEP
+                     ? sub->cfg.check_interval : PROTIME_LEASE_STEP);
+    if (env.lease < PROTIME_MIN_LEASE)
+        env.lease = PROTIME_MIN_LEASE;
     next = pt_sub_step(ptemp, &sub->cfg, &env, apr_time_now(), &sub->status);
     protime_db_disconnect(&conn);
     return next;
@@ -270,6 +283,29 @@ static struct protime_sub *protime_sub_make(apr_pool_t *pconf, server_rec *s,
     return sub;
 }
 
+/* Who this server is in a cluster: kept in the process pool, so that a
+ * graceful restart keeps the lease and a full restart (a new parent) is a
+ * newcomer that waits for it to expire. */
+static const char *protime_owner_id(server_rec *s)
+{
+    apr_pool_t *pproc = s->process->pool;
+    const char *id = NULL;
+    char host[256];
+    unsigned char rnd[4];
+
+    apr_pool_userdata_get((void **)&id, "mod_protime_owner", pproc);
+    if (id)
+        return id;
+    if (apr_gethostname(host, sizeof(host), pproc) != APR_SUCCESS)
+        apr_cpystrn(host, "localhost", sizeof(host));
+    apr_generate_random_bytes(rnd, sizeof(rnd));
+    id = apr_psprintf(pproc, "%s/%" APR_PID_T_FMT "/%02x%02x%02x%02x", host,
+                      getpid(), rnd[0], rnd[1], rnd[2], rnd[3]);
+    apr_pool_userdata_set(id, "mod_protime_owner", apr_pool_cleanup_null,
+                          pproc);
+    return id;
+}
+
 apr_status_t protime_sub_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
                                      server_rec *s)
 {
@@ -278,6 +314,7 @@ apr_status_t protime_sub_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
     int curl_ready = 0;
 
     protime_subscribing = 0;
+    protime_owner = protime_owner_id(s);
     for (sp = s; sp; sp = sp->next) {
         protime_srv_conf *sc = ap_get_module_config(sp->module_config,
                                                     &protime_module);

@@ -109,6 +109,17 @@ static const char pt_store_sync_save_sql[] =
     " pages = excluded.pages, started_at = excluded.started_at,"
     " finished_at = excluded.finished_at";
 
+/* Cluster election (pt_store_lease). */
+static const char pt_store_lease_take_sql[] =
+    "INSERT INTO protime_lease AS l (name, owner, expires_at)"
+    " VALUES (%s, %s, %lld)"
+    " ON CONFLICT (name) DO UPDATE SET owner = excluded.owner,"
+    " expires_at = excluded.expires_at"
+    " WHERE l.owner = excluded.owner OR l.expires_at < %lld";
+
+static const char pt_store_lease_select_sql[] =
+    "SELECT owner, expires_at FROM protime_lease WHERE name = %s";
+
 /* The upsert comes last: the module takes its presence in the prepared
  * hash to mean that the connection is ready. */
 static const struct {
@@ -123,6 +134,8 @@ static const struct {
     { PT_STMT_SUB_DELETE, pt_store_sub_delete_sql },
     { PT_STMT_SYNC_SELECT, pt_store_sync_select_sql },
     { PT_STMT_SYNC_SAVE, pt_store_sync_save_sql },
+    { PT_STMT_LEASE_TAKE, pt_store_lease_take_sql },
+    { PT_STMT_LEASE_SELECT, pt_store_lease_select_sql },
     { PT_STMT_UPSERT, pt_store_upsert_sql }
 };
 
@@ -724,4 +737,51 @@ const char *pt_store_sub_save(apr_pool_t *p, const pt_store_conn_t *c,
         return err;
     err = pt_store_sub_apply(p, c, tenant, destination, change);
     return pt_store_end(p, c, trans, err);
+}
+
+/* ---- cluster election --------------------------------------------------- */
+
+typedef struct {
+    const char *owner;
+    apr_time_t until;
+} pt_store_lease_row_t;
+
+static void pt_store_take_lease(apr_pool_t *p, void *baton,
+                                const apr_dbd_driver_t *d, apr_dbd_row_t *row)
+{
+    pt_store_lease_row_t *l = baton;
+
+    l->owner = pt_store_text(p, d, row, 0);
+    l->until = pt_store_int(d, row, 1);
+}
+
+const char *pt_store_lease(apr_pool_t *p, const pt_store_conn_t *c,
+                           const char *name, const char *owner,
+                           apr_time_t now, apr_time_t until, int *held,
+                           const char **holder, apr_time_t *holder_until)
+{
+    apr_dbd_prepared_t *stmt = pt_store_stmt(c, PT_STMT_LEASE_TAKE);
+    apr_int64_t until64 = until, now64 = now;
+    const void *take[] = { name, owner, &until64, &now64 };
+    const void *select[] = { name };
+    pt_store_lease_row_t row = { NULL, 0 };
+    const char *err;
+    int rv, nrows = 0;
+
+    *held = 0;
+    if (!stmt)
+        return PT_STORE_NOT_PREPARED;
+    rv = apr_dbd_pbquery(c->driver, p, c->handle, &nrows, stmt, take);
+    if (rv)
+        return pt_store_error(p, c, rv, PT_STMT_LEASE_TAKE);
+    *held = (nrows > 0);
+    err = pt_store_select(p, c, PT_STMT_LEASE_SELECT, pt_store_take_lease,
+                          &row, select);
+    if (err)
+        return err;
+    if (holder)
+        *holder = row.owner;
+    if (holder_until)
+        *holder_until = row.until;
+    return NULL;
 }

@@ -33,6 +33,8 @@ typedef enum {
 #define PT_STMT_SUB_DELETE  "protime_sub_delete"
 #define PT_STMT_SYNC_SELECT "protime_sync_select"
 #define PT_STMT_SYNC_SAVE   "protime_sync_save"
+#define PT_STMT_LEASE_TAKE  "protime_lease_take"
+#define PT_STMT_LEASE_SELECT "protime_lease_select"
 
 /* How often SQLite waits for a lock held by another program before it gives
  * up with SQLITE_BUSY (milliseconds). Our own writers queue on a mutex. */
@@ -163,5 +165,16 @@ typedef struct {
 const char *pt_store_sub_save(apr_pool_t *p, const pt_store_conn_t *c,
                               const char *tenant, const char *destination,
                               const pt_store_sub_change_t *change);
+
+/* The lease "name" (one per subscription): taken for owner until `until`
+ * when nobody holds it, its holder let it expire (before now), or owner
+ * holds it already (a renewal), in one statement, so that of several
+ * servers asking at once exactly one gets it. *held tells whether owner
+ * holds it now; *holder and *holder_until (if not NULL) who does, and
+ * until when. One statement in its own transaction. */
+const char *pt_store_lease(apr_pool_t *p, const pt_store_conn_t *c,
+                           const char *name, const char *owner,
+                           apr_time_t now, apr_time_t until, int *held,
+                           const char **holder, apr_time_t *holder_until);
 
 #endif /* PT_STORE_H */

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include <apr_general.h>
+#include <apr_hash.h>
 #include <apr_strings.h>
 
 #include "pt_sub.h"
@@ -537,6 +538,59 @@ static const char *pt_sub_sync(apr_pool_t *p, const pt_sub_config_t *cfg,
     return err;
 }
 
+/* Notices a change of the stored webhooks made by another server (or by
+ * us): the webhook handlers then read their keys again. */
+static void pt_sub_notice_webhooks(pt_sub_status_t *st,
+                                   const apr_array_header_t *ours)
+{
+    apr_uint32_t h = (apr_uint32_t)ours->nelts;
+    int i;
+
+    for (i = 0; i < ours->nelts; i++) {
+        const pt_store_webhook_t *w = &APR_ARRAY_IDX(ours, i,
+                                                     pt_store_webhook_t);
+        apr_ssize_t len = (apr_ssize_t)strlen(w->webhook_id);
+
+        h = h * 33 + apr_hashfunc_default(w->webhook_id, &len) + w->state;
+    }
+    if (h != st->webhooks_seen) {
+        st->webhooks_seen = h;
+        st->keys_changed++;
+    }
+}
+
+/* Takes or renews the lease; *held tells whether this server may act. */
+static const char *pt_sub_lease(apr_pool_t *p, const pt_sub_config_t *cfg,
+                                const pt_sub_env_t *env, apr_time_t now,
+                                pt_sub_status_t *st, int *held)
+{
+    const char *holder = NULL, *err;
+    apr_time_t until = 0;
+
+    *held = 1;
+    if (!env->owner)
+        return NULL;
+    if (env->lock && env->lock(env->baton) != 0)
+        return "cannot take the database lock";
+    err = pt_store_lease(p, env->conn, apr_pstrcat(p, cfg->tenant, " ",
+                                                   cfg->destination_url,
+                                                   NULL),
+                         env->owner, now, now + env->lease, held, &holder,
+                         &until);
+    if (env->unlock)
+        env->unlock(env->baton);
+    if (err)
+        return apr_pstrcat(p, "the lease: ", err, NULL);
+    if (!*held && !strcmp(st->state, "active"))
+        pt_sub_log(env, p, PT_SUB_LOG_NOTICE,
+                   "PT00708: "
+                   "%s now runs the subscription for %s; standing by",
+                   holder ? holder : "another server", cfg->destination_url);
+    pt_sub_copy(st->owner, sizeof(st->owner), holder);
+    st->lease_until = until;
+    return NULL;
+}
+
 static void pt_sub_publish(pt_sub_status_t *st, const pt_store_webhook_t *a,
                            const pt_store_sync_t *sync)
 {
@@ -563,7 +617,7 @@ apr_interval_time_t pt_sub_step(apr_pool_t *p, const pt_sub_config_t *cfg,
     pt_api_error_t aerr;
     apr_interval_time_t next;
     const char *err, *dead = NULL;
-    int i;
+    int i, held;
 
     memset(&aerr, 0, sizeof(aerr));
     if ((err = pt_store_webhooks(p, env->conn, cfg->tenant,
@@ -577,6 +631,18 @@ apr_interval_time_t pt_sub_step(apr_pool_t *p, const pt_sub_config_t *cfg,
 
         if (w->state == PT_WEBHOOK_ACTIVE)
             active = w;     /* the newest, should there be several */
+    }
+    pt_sub_notice_webhooks(st, ours);
+    if ((err = pt_sub_lease(p, cfg, env, now, st, &held)) != NULL)
+        return pt_sub_failed(env, cfg, p, now, st, NULL, err);
+    if (!held) {
+        /* Another server runs the job: show its work, and come back in
+         * time to take over should it stop renewing. */
+        pt_sub_publish(st, active, &sync);
+        pt_sub_copy(st->state, sizeof(st->state), "standby");
+        st->last_error[0] = '\0';
+        st->failures = 0;
+        return pt_sub_jitter(env, env->lease / 2, 50);
     }
 
     if (active && (active->valid_until <= now
@@ -614,6 +680,9 @@ apr_interval_time_t pt_sub_step(apr_pool_t *p, const pt_sub_config_t *cfg,
     if (sync.pending)
         return 0;
     next = pt_sub_jitter(env, cfg->check_interval, 75);
+    /* Renew the lease well before it runs out. */
+    if (env->owner && next > env->lease / 3)
+        next = env->lease / 3;
     if (active->valid_until - pt_sub_renew_before(cfg, active) - now < next)
         next = active->valid_until - pt_sub_renew_before(cfg, active) - now;
     for (i = 0; i < ours->nelts; i++) {

@@ -8,6 +8,8 @@
  * job may move to another process, or restart, at any point.
  *
  * A step, in order:
+ *  0. Take or renew the subscription's lease; a server that does not hold
+ *     it only publishes what the database says ("standby").
  *  1. Without an active webhook: delete the webhooks Protime has for our
  *     destination whose key we do not hold (lost in a crash between the
  *     creation and its commit), create one, and store its id, key and
@@ -63,6 +65,9 @@ typedef struct {
     apr_time_t sync_started_at;
     apr_time_t sync_finished_at;
     apr_uint32_t keys_changed;  /* bumped whenever the accepted keys change */
+    apr_uint32_t webhooks_seen; /* hash of the stored webhook ids */
+    char owner[128];            /* the server that runs the job (lease) */
+    apr_time_t lease_until;     /* until when it holds the lease */
 } pt_sub_status_t;
 
 /* What a step needs from its caller. */
@@ -76,6 +81,11 @@ typedef struct {
     pt_api_log_fn *log;             /* may be NULL */
     void *baton;
     apr_interval_time_t sync_budget;    /* how long a step may sync */
+    /* Election among servers sharing the database: the job acts only while
+     * this server (owner, unique to it) holds the subscription's lease,
+     * which each step renews for `lease`; the others stand by. */
+    const char *owner;
+    apr_interval_time_t lease;
     unsigned (*random)(void *baton);    /* jitter; NULL: apr's */
 } pt_sub_env_t;
 
@@ -86,7 +96,7 @@ typedef struct {
 #define PT_SUB_MAX_OVERLAP apr_time_from_sec(3600)
 
 /* Runs one step at time now and updates *status (state "active",
- * "syncing", "error", ...). Returns how long to wait before the next step:
+ * "syncing", "standby", "error"). Returns how long to wait before the next step:
  * the check interval with jitter, less when a rotation, a retirement or a
  * sync is due, a backoff after failures, Protime's Retry-After when it
  * sent one. */

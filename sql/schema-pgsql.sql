@@ -78,3 +78,13 @@ CREATE TABLE IF NOT EXISTS protime_sync (
     finished_at         BIGINT NOT NULL,
     PRIMARY KEY (tenant, destination_url)
 );
+
+-- Which server runs the subscription of a tenant and destination when
+-- several share this database: the owner renews expires_at (Unix
+-- microseconds) at every step of its job; another takes over once that
+-- time has passed without a renewal.
+CREATE TABLE IF NOT EXISTS protime_lease (
+    name                TEXT PRIMARY KEY,
+    owner               TEXT NOT NULL,
+    expires_at          BIGINT NOT NULL
+);

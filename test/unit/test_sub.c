@@ -618,7 +618,46 @@ int main(void)
     ok(!strstr(logged, "secret"), "no key and no client secret in the log");
     ok(!strstr(logged, "tok-very"), "no token in the log");
 
-    /* 10. Default sync start. */
+    /* 10. Two servers on one database: one runs the job, the other
+     * stands by and takes over when the first stops renewing its lease. */
+    {
+        pt_sub_env_t a = env, b = env;
+        pt_sub_status_t sa, sb;
+        int created;
+
+        a.owner = "node-a/1/aa";
+        b.owner = "node-b/2/bb";
+        a.lease = b.lease = SEC(30);
+        memset(&sa, 0, sizeof(sa));
+        memset(&sb, 0, sizeof(sb));
+        now += SEC(60);
+        pt_sub_step(pool, &cfg, &a, now, &sa);
+        is_str(sa.state, "active", "node a: active");
+        created = fake.created;
+        next = pt_sub_step(pool, &cfg, &b, now + SEC(1), &sb);
+        is_str(sb.state, "standby", "node b: standby");
+        is_str(sb.owner, "node-a/1/aa", "node b shows node a as the owner");
+        is_str(sb.webhook_id, sa.webhook_id, "and the same webhook");
+        ok(next <= SEC(15), "node b looks again within half the lease");
+        is_int(fake.created, created, "node b created nothing");
+        now += SEC(20);
+        next = pt_sub_step(pool, &cfg, &a, now, &sa);
+        ok(next <= SEC(10), "the owner renews within a third of the lease");
+        pt_sub_step(pool, &cfg, &b, now + SEC(1), &sb);
+        is_str(sb.state, "standby", "a renewed lease keeps node b waiting");
+        now += SEC(31);     /* node a stopped */
+        pt_sub_step(pool, &cfg, &b, now, &sb);
+        is_str(sb.state, "active", "node b took the lease over");
+        is_str(sb.owner, "node-b/2/bb", "and is the owner");
+        is_int(fake.created, created, "with the same webhook");
+        pt_sub_step(pool, &cfg, &a, now + SEC(1), &sa);
+        is_str(sa.state, "standby", "node a, back, stands by");
+        ok(strstr(logged, "node-b/2/bb now runs") != NULL,
+           "the hand-over is logged");
+        is_int(fake_live(), 1, "one webhook for the cluster");
+    }
+
+    /* 11. Default sync start. */
     is_str(pt_sub_default_sync_from(pool, apr_time_from_sec(1780000000)),
            "2025-01-01", "default ProtimeSyncFrom: 1 January last year");
 
