@@ -116,10 +116,10 @@ typedef enum {
 apr_status_t protime_counters_init(server_rec *s);
 void protime_count(protime_counter_t which, apr_uint64_t n);
 
-/* When a transaction last gave up on an SQLite lock held by another
- * program (shared memory, see mod_protime_db.c). */
-apr_time_t protime_sqlite_gave_up_at(void);
-void protime_set_sqlite_gave_up_at(apr_time_t when);
+/* When a transaction last gave up after waiting (a lock held by another
+ * program, a timeout): shared memory, see mod_protime_db.c. */
+apr_time_t protime_db_gave_up_at(void);
+void protime_set_db_gave_up_at(apr_time_t when);
 int protime_status_handler(request_rec *r);
 
 /* Storage glue (mod_protime_db.c). */

@@ -410,7 +410,7 @@ static const char *protime_set_tenant(cmd_parms *cmd, void *dummy,
         if (!apr_isalnum(*c) && *c != '-')
             break;
     }
-    if (!*arg || *c || c - arg > 63 || *arg == '-')
+    if (!*arg || *c || c - arg > 63 || *arg == '-' || c[-1] == '-')
         return protime_cmd_error(cmd, "expects the tenant name of your "
                                  "myProtime address (acme for "
                                  "https://acme.myprotime.eu)");
@@ -443,6 +443,11 @@ static const char *protime_set_url(cmd_parms *cmd, void *dummy,
         return protime_cmd_error(cmd, "expects an absolute https:// URL");
     if (uri.fragment)
         return protime_cmd_error(cmd, "the URL must not have a #fragment");
+    /* Credentials would end up in logs; blanks are no part of a URL. */
+    if (uri.user || uri.password)
+        return protime_cmd_error(cmd, "the URL must not hold credentials");
+    if (strpbrk(arg, " \t"))
+        return protime_cmd_error(cmd, "the URL must not contain blanks");
     /* The API's paths are appended to it. */
     if (cmd->info == (void *)APR_OFFSETOF(protime_srv_conf, api_url)) {
         apr_size_t n = strlen(arg);

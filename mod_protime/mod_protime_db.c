@@ -62,6 +62,7 @@ static apr_global_mutex_t *protime_db_mutex;
  * more than the commits themselves. */
 typedef struct protime_pending {
     pt_store_job_t *job;
+    apr_time_t arrived;
     apr_thread_cond_t *wake;
     int done;
     struct protime_pending *next;
@@ -445,14 +446,14 @@ static void protime_fail_jobs(pt_store_job_t **jobs, int n, const char *error)
 /* Commits one batch on the leader's connection; returns the number of
  * transactions committed. */
 static int protime_commit_batch(request_rec *r, const protime_srv_conf *sc,
-                                 pt_store_job_t **jobs, int n)
+                                 pt_store_job_t **jobs, int n,
+                                 apr_time_t arrived)
 {
     ap_dbd_t *dbd = protime_dbd_acquire ? protime_dbd_acquire(r) : NULL;
     pt_store_conn_t conn;
     const char *err;
     apr_pool_t *p;
-    apr_time_t queued;
-    int sqlite, locked = 0, commits, waited;
+    int locked = 0, commits, waited;
 
     if (!dbd) {
         protime_fail_jobs(jobs, n, "no database connection "
@@ -463,27 +464,26 @@ static int protime_commit_batch(request_rec *r, const protime_srv_conf *sc,
         protime_fail_jobs(jobs, n, err);
         return 0;
     }
-    sqlite = (conn.dialect == PT_DB_SQLITE3);
-    if (sqlite) {
-        queued = apr_time_now();
+    if (conn.dialect == PT_DB_SQLITE3)
         locked = (apr_global_mutex_lock(protime_db_mutex) == APR_SUCCESS);
-        /* A batch that queued on the mutex behind one that then gave up on
-         * a lock held by another program gives up with it: else the n-th
-         * batch in the queue would wait n busy timeouts. Batches that come
-         * later try again. */
-        if (queued < protime_sqlite_gave_up_at()) {
-            if (locked)
-                apr_global_mutex_unlock(protime_db_mutex);
-            protime_fail_jobs(jobs, n, "the SQLite database is locked by "
-                              "another program");
-            return 0;
-        }
+    /* A batch whose deliveries arrived before another batch gave up
+     * waiting (a lock held by another program, a statement timeout) gives
+     * up with it: else the n-th batch in the queue (this process's
+     * committer, and for SQLite the mutex) would wait n timeouts.
+     * Deliveries that come later try again. */
+    if (arrived < protime_db_gave_up_at()) {
+        if (locked)
+            apr_global_mutex_unlock(protime_db_mutex);
+        protime_fail_jobs(jobs, n, "the database is locked by another "
+                          "program, or too slow: an earlier transaction "
+                          "gave up waiting");
+        return 0;
     }
     apr_pool_create(&p, r->pool);
     commits = pt_store_commit(p, &conn, jobs, n, apr_time_now(), &waited);
     /* Nothing committed after a long wait: the lock is held elsewhere. */
-    if (sqlite && commits == 0 && waited)
-        protime_set_sqlite_gave_up_at(apr_time_now());
+    if (commits == 0 && waited)
+        protime_set_db_gave_up_at(apr_time_now());
     if (locked)
         apr_global_mutex_unlock(protime_db_mutex);
     apr_pool_destroy(p);
@@ -511,9 +511,10 @@ void protime_db_store(request_rec *r, pt_store_job_t *job)
     const protime_srv_conf *sc = ap_get_module_config(r->server->module_config,
                                                       &protime_module);
     struct protime_committer *c = sc->committer;
-    protime_pending me = { job, NULL, 0, NULL };
+    protime_pending me = { job, 0, NULL, 0, NULL };
     int checkpoint = 0;
 
+    me.arrived = apr_time_now();
     apr_thread_cond_create(&me.wake, r->pool);
     apr_thread_mutex_lock(c->lock);
     *c->tail = &me;
@@ -522,6 +523,7 @@ void protime_db_store(request_rec *r, pt_store_job_t *job)
         pt_store_job_t *jobs[PROTIME_MAX_BATCH];
         protime_pending *batch[PROTIME_MAX_BATCH];
         int n = 0, i, commits;
+        apr_time_t arrived = APR_INT64_MAX;
 
         if (c->committing) {
             apr_thread_cond_wait(me.wake, c->lock);
@@ -532,13 +534,15 @@ void protime_db_store(request_rec *r, pt_store_job_t *job)
         while (c->head && n < PROTIME_MAX_BATCH) {
             batch[n] = c->head;
             jobs[n++] = c->head->job;
+            if (c->head->arrived < arrived)
+                arrived = c->head->arrived;
             c->head = c->head->next;
         }
         if (!c->head)
             c->tail = &c->head;
         apr_thread_mutex_unlock(c->lock);
 
-        commits = protime_commit_batch(r, sc, jobs, n);
+        commits = protime_commit_batch(r, sc, jobs, n, arrived);
 
         apr_thread_mutex_lock(c->lock);
         for (i = 0; i < n; i++) {

@@ -37,7 +37,7 @@ struct protime_status_slot {
 /* The shared segment: counters, then the few values processes share. */
 typedef struct {
     volatile apr_uint64_t counters[PROTIME_C_COUNT];
-    volatile apr_uint64_t sqlite_gave_up_at;    /* apr_time_t */
+    volatile apr_uint64_t db_gave_up_at;        /* apr_time_t */
     struct protime_status_slot slots[PROTIME_MAX_SUBSCRIPTIONS];
 } protime_shared_t;
 
@@ -94,17 +94,17 @@ static apr_uint64_t protime_counter(protime_counter_t which)
            ? apr_atomic_read64(&protime_shared->counters[which]) : 0;
 }
 
-apr_time_t protime_sqlite_gave_up_at(void)
+apr_time_t protime_db_gave_up_at(void)
 {
     return protime_shared
-           ? (apr_time_t)apr_atomic_read64(&protime_shared->sqlite_gave_up_at)
+           ? (apr_time_t)apr_atomic_read64(&protime_shared->db_gave_up_at)
            : 0;
 }
 
-void protime_set_sqlite_gave_up_at(apr_time_t when)
+void protime_set_db_gave_up_at(apr_time_t when)
 {
     if (protime_shared)
-        apr_atomic_set64(&protime_shared->sqlite_gave_up_at,
+        apr_atomic_set64(&protime_shared->db_gave_up_at,
                          (apr_uint64_t)when);
 }
 

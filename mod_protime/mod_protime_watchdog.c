@@ -29,6 +29,7 @@
 #include <http_core.h>
 #include <http_log.h>
 #include <http_main.h>
+#include <util_cfgtree.h>
 #include <ap_mpm.h>
 #include <mod_watchdog.h>
 #include <apr_atomic.h>
@@ -94,7 +95,7 @@ static APR_OPTIONAL_FN_TYPE(ap_watchdog_register_callback) *protime_wd_register;
 static APR_OPTIONAL_FN_TYPE(ap_watchdog_set_callback_interval) *protime_wd_interval;
 static int protime_subscribing;     /* servers with a job, this generation */
 static const char *protime_owner;   /* this server among those sharing a
-                                     * database: host/pid/random */
+                                     * database: host:root:config */
 
 static int protime_stopping(void)
 {
@@ -283,27 +284,20 @@ static struct protime_sub *protime_sub_make(apr_pool_t *pconf, server_rec *s,
     return sub;
 }
 
-/* Who this server is in a cluster: kept in the process pool, so that a
- * graceful restart keeps the lease and a full restart (a new parent) is a
- * newcomer that waits for it to expire. */
-static const char *protime_owner_id(server_rec *s)
+/* Who this server is among those sharing a database: host, ServerRoot
+ * and configuration file. The same after any restart, graceful or not, so
+ * that a restarted server finds its own lease; two servers on one host
+ * differ by their ServerRoot or configuration file. */
+static const char *protime_owner_id(apr_pool_t *pconf)
 {
-    apr_pool_t *pproc = s->process->pool;
-    const char *id = NULL;
     char host[256];
-    unsigned char rnd[4];
 
-    apr_pool_userdata_get((void **)&id, "mod_protime_owner", pproc);
-    if (id)
-        return id;
-    if (apr_gethostname(host, sizeof(host), pproc) != APR_SUCCESS)
+    if (apr_gethostname(host, sizeof(host), pconf) != APR_SUCCESS)
         apr_cpystrn(host, "localhost", sizeof(host));
-    apr_generate_random_bytes(rnd, sizeof(rnd));
-    id = apr_psprintf(pproc, "%s/%" APR_PID_T_FMT "/%02x%02x%02x%02x", host,
-                      getpid(), rnd[0], rnd[1], rnd[2], rnd[3]);
-    apr_pool_userdata_set(id, "mod_protime_owner", apr_pool_cleanup_null,
-                          pproc);
-    return id;
+    /* The file of the configuration's first directive: the main one. */
+    return apr_psprintf(pconf, "%s:%s:%s", host, ap_server_root,
+                        ap_conftree && ap_conftree->filename
+                        ? ap_conftree->filename : "");
 }
 
 apr_status_t protime_sub_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
@@ -314,7 +308,7 @@ apr_status_t protime_sub_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
     int curl_ready = 0;
 
     protime_subscribing = 0;
-    protime_owner = protime_owner_id(s);
+    protime_owner = protime_owner_id(pconf);
     for (sp = s; sp; sp = sp->next) {
         protime_srv_conf *sc = ap_get_module_config(sp->module_config,
                                                     &protime_module);

@@ -30,6 +30,8 @@
 #include "pt_schema.h"
 
 #define PT_STORE_SQLITE_TRIES 16
+/* PostgreSQL advisory lock key of the schema creation ("PT" in ASCII). */
+#define PT_STORE_SCHEMA_LOCK 0x5054
 #define PT_STORE_SQLITE_SLEEP_MS 100
 #define PT_STORE_SQLITE_BUSY_MS                                         \
     (PT_SQLITE_BUSY_TIMEOUT_MS / PT_STORE_SQLITE_TRIES                  \
@@ -173,6 +175,12 @@ static const char *pt_store_error(apr_pool_t *p, const pt_store_conn_t *c,
     return s;
 }
 
+static const char *pt_store_begin(apr_pool_t *p, const pt_store_conn_t *c,
+                                  apr_dbd_transaction_t **trans);
+static const char *pt_store_end(apr_pool_t *p, const pt_store_conn_t *c,
+                                apr_dbd_transaction_t *trans,
+                                const char *err);
+
 /* Runs a PRAGMA through apr_dbd_select; *value (if asked) gets the first
  * column of its first row, or NULL. */
 static const char *pt_store_pragma(apr_pool_t *p, const pt_store_conn_t *c,
@@ -229,7 +237,25 @@ const char *pt_store_create_schema(apr_pool_t *p, const pt_store_conn_t *c)
         sql = pt_schema_sqlite3;
     }
     else {
-        sql = pt_schema_pgsql;
+        apr_dbd_transaction_t *trans;
+
+        /* Every new connection runs the DDL, several at once when the
+         * server starts, and CREATE ... IF NOT EXISTS is not safe against
+         * itself in PostgreSQL: one at a time, under a transaction-scoped
+         * advisory lock, and never waiting without limit for a table lock
+         * another program holds (pt_store_begin's statement_timeout). */
+        if ((err = pt_store_begin(p, c, &trans)) != NULL)
+            return err;
+        err = pt_store_pragma(p, c, "SELECT pg_advisory_xact_lock("
+                              APR_STRINGIFY(PT_STORE_SCHEMA_LOCK) ")", NULL);
+        for (sql = pt_schema_pgsql; *sql && !err; sql++) {
+            rv = apr_dbd_query(c->driver, c->handle, &nrows, *sql);
+            if (rv)
+                err = pt_store_error(p, c, rv,
+                                     apr_psprintf(p, "creating the schema "
+                                                  "(%.60s)", *sql));
+        }
+        return pt_store_end(p, c, trans, err);
     }
     for (; *sql; sql++) {
         rv = apr_dbd_query(c->driver, c->handle, &nrows, *sql);
@@ -282,6 +308,15 @@ const char *pt_store_prepare(apr_pool_t *p, pt_store_conn_t *c, int sync_full)
         if (err)
             return err;
     }
+    else {
+        apr_dbd_transaction_t *trans;
+
+        /* PREPARE waits for the tables' locks: within a transaction, for
+         * its statement_timeout. The statements outlive it. */
+        if ((err = pt_store_begin(p, c, &trans)) != NULL)
+            return err;
+        return pt_store_end(p, c, trans, pt_store_prepare_statements(p, c));
+    }
     return pt_store_prepare_statements(p, c);
 }
 
@@ -302,7 +337,7 @@ const char *pt_store_checkpoint(apr_pool_t *p, const pt_store_conn_t *c)
            : apr_pstrcat(p, "wal_checkpoint: ", sqlite3_errstr(rc), NULL);
 }
 
-/* apr_dbd_sqlite3 prepares with the legacy sqlite3_prepare(), whose
+/* SQLite: apr_dbd_sqlite3 prepares with the legacy sqlite3_prepare(), whose
  * statements fail for good ("database schema has changed", then "not an
  * error") once any connection has changed the schema, e.g. an
  * administrator's CREATE INDEX or VACUUM: SQLite cannot recompile them.
@@ -310,9 +345,18 @@ const char *pt_store_checkpoint(apr_pool_t *p, const pt_store_conn_t *c)
  * the pool of the prepared hash, which lives as long as the connection. */
 static int pt_store_reprepared(const pt_store_conn_t *c, const char *err)
 {
-    if (c->dialect != PT_DB_SQLITE3
-        || !strstr(err, "database schema has changed"))
+    /* PostgreSQL: apr_dbd_pgsql revives a connection the server dropped
+     * (a restart) with PQreset, on the same handle: the session, and the
+     * statements prepared in it, are gone, while our hash still holds
+     * them. */
+    if (c->dialect == PT_DB_PGSQL) {
+        if (!strstr(err, "prepared statement")
+            || !strstr(err, "does not exist"))
+            return 0;
+    }
+    else if (!strstr(err, "database schema has changed")) {
         return 0;
+    }
     apr_hash_clear(c->prepared);
     return pt_store_prepare_statements(apr_hash_pool_get(c->prepared),
                                        c) == NULL;
@@ -399,10 +443,6 @@ static const char *pt_store_apply(apr_pool_t *p, const pt_store_conn_t *c,
     }
     return NULL;
 }
-
-static const char *pt_store_end(apr_pool_t *p, const pt_store_conn_t *c,
-                                apr_dbd_transaction_t *trans,
-                                const char *err);
 
 /* Starts a transaction. Returns NULL or the error, with *trans for
  * pt_store_end (SQLite; NULL for PostgreSQL). */

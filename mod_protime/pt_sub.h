@@ -66,7 +66,7 @@ typedef struct {
     apr_time_t sync_finished_at;
     apr_uint32_t keys_changed;  /* bumped whenever the accepted keys change */
     apr_uint32_t webhooks_seen; /* hash of the stored webhook ids */
-    char owner[128];            /* the server that runs the job (lease) */
+    char owner[256];            /* the server that runs the job (lease) */
     apr_time_t lease_until;     /* until when it holds the lease */
 } pt_sub_status_t;
 

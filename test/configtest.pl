@@ -11,8 +11,24 @@ my $httpd = $ENV{PROTIME_HTTPD} || "apache2";
 chomp(my $modules = `apxs -q LIBEXECDIR`);
 my $dir = tempdir(CLEANUP => 1);
 open my $kf, '>', "$dir/key" or die; print $kf "a2V5\n"; close $kf;
+open my $cf, '>', "$dir/ca.pem" or die; print $cf "# CA bundle\n"; close $cf;
+delete $ENV{PROTIME_CONFIGTEST_UNSET};
+$ENV{PROTIME_CONFIGTEST_SECRET} = 's3cret';
 
-# [directive line, where ("loc" or "srv"), expected: "ok" or a regexp]
+# A subscription with everything it needs, and a <VirtualHost> of the
+# listener holding the given lines.
+my $sub = "ProtimeTenant acme\nProtimeClientID client-1\n"
+    . "ProtimeClientSecret s3cret\n"
+    . "ProtimeDestinationURL https://hooks.example.com/hook";
+sub vhost {
+    my ($name, @lines) = @_;
+    return join "\n", "<VirtualHost 127.0.0.1:1>", "    ServerName $name",
+        (map { "    $_" } map { split /\n/ } @lines), "</VirtualHost>";
+}
+my $long = 'a' x 64;
+
+# [directive line(s), where ("loc" or "srv"), expected: "ok" or a regexp,
+#  options: {nodbd => 1} leaves mod_dbd out]
 my @cases = (
     ['ProtimeWebhookKey literal-key', 'loc', 'ok'],
     ["ProtimeWebhookKey file:$dir/key", 'loc', 'ok'],
@@ -38,11 +54,158 @@ my @cases = (
     ['ProtimeSQLiteSynchronous Full', 'srv', 'ok'],
     ['ProtimeSQLiteSynchronous off', 'srv', qr/ProtimeSQLiteSynchronous: expects Normal or Full/],
     ['ProtimeSQLiteSynchronous Full', 'loc', qr/ProtimeSQLiteSynchronous /],
+
+    # Server config and <VirtualHost>: the subscription and its API client.
+    ['ProtimeTenant acme', 'srv', 'ok'],
+    ['ProtimeTenant acme-2', 'srv', 'ok'],
+    ['ProtimeTenant ' . ('a' x 63), 'srv', 'ok'],
+    ['ProtimeTenant a.b', 'srv', qr/ProtimeTenant: expects the tenant name/],
+    ['ProtimeTenant acme-', 'srv', qr/ProtimeTenant: expects the tenant name/],
+    ['ProtimeTenant -x', 'srv', qr/ProtimeTenant: expects the tenant name/],
+    ["ProtimeTenant $long", 'srv', qr/ProtimeTenant: expects the tenant name/],
+    ['ProtimeTenant "a b"', 'srv', qr/ProtimeTenant: /],
+    ['ProtimeTenant ""', 'srv', qr/ProtimeTenant\b/],
+    [vhost('a.example', 'ProtimeTenant acme'), 'srv', 'ok'],
+    ['ProtimeTenant acme', 'loc', qr/ProtimeTenant\b.*not allowed/],
+    ['ProtimeEnvironment production', 'srv', 'ok'],
+    ['ProtimeEnvironment sandbox', 'srv', 'ok'],
+    ['ProtimeEnvironment test', 'srv', qr/ProtimeEnvironment: expects production or sandbox/],
+    ['ProtimeEnvironment sandbox', 'loc', qr/ProtimeEnvironment\b.*not allowed/],
+    ['ProtimeAPIURL https://acme.example.com/api/v1/', 'srv', 'ok'],
+    ['ProtimeAPIURL http://127.0.0.1:8080/api', 'srv', 'ok'],
+    ['ProtimeAPIURL /connector/protimeapi/api/v1', 'srv', qr/ProtimeAPIURL: expects an absolute https:\/\/ URL/],
+    ['ProtimeAPIURL ftp://acme.example.com/api', 'srv', qr/ProtimeAPIURL: expects an absolute https:\/\/ URL/],
+    ['ProtimeAPIURL https://user:pw\@acme.example.com/api', 'srv', qr/ProtimeAPIURL: the URL must not hold credentials/],
+    ['ProtimeAPIURL "https://a b/api"', 'srv', qr/ProtimeAPIURL: the URL must not contain blanks/],
+    ['ProtimeAPIURL https:///api', 'srv', qr/ProtimeAPIURL: expects an absolute https:\/\/ URL/],
+    ['ProtimeAPIURL https://acme.example.com/api#top', 'srv', qr/ProtimeAPIURL: the URL must not have a #fragment/],
+    ['ProtimeTokenURL https://auth.example.com/connect/token', 'srv', 'ok'],
+    ['ProtimeTokenURL connect/token', 'srv', qr/ProtimeTokenURL: expects an absolute https:\/\/ URL/],
+    ['ProtimeTokenURL ftp://auth.example.com/token', 'srv', qr/ProtimeTokenURL: expects an absolute https:\/\/ URL/],
+    ['ProtimeTokenURL https://auth.example.com/token#x', 'srv', qr/ProtimeTokenURL: the URL must not have a #fragment/],
+    ['ProtimeDestinationURL https://hooks.example.com/hook', 'srv', 'ok'],
+    ['ProtimeDestinationURL /hook', 'srv', qr/ProtimeDestinationURL: expects an absolute https:\/\/ URL/],
+    ['ProtimeDestinationURL ftp://hooks.example.com/hook', 'srv', qr/ProtimeDestinationURL: expects an absolute https:\/\/ URL/],
+    ['ProtimeDestinationURL https://hooks.example.com/hook#f', 'srv', qr/ProtimeDestinationURL: the URL must not have a #fragment/],
+    ['ProtimeDestinationURL https://hooks.example.com/hook', 'loc', qr/ProtimeDestinationURL\b.*not allowed/],
+    ['ProtimeClientID client-1', 'srv', 'ok'],
+    ['ProtimeClientID ""', 'srv', qr/ProtimeClientID\b/],
+    ['ProtimeClientSecret s3cret', 'srv', 'ok'],
+    ["ProtimeClientSecret file:$dir/key", 'srv', 'ok'],
+    ['ProtimeClientSecret env:PROTIME_CONFIGTEST_SECRET', 'srv', 'ok'],
+    ['ProtimeClientSecret "exec:/bin/echo s3cret"', 'srv', 'ok'],
+    ['ProtimeClientSecret file:/nonexistent/secret', 'srv', qr/ProtimeClientSecret: .*nonexistent/],
+    ['ProtimeClientSecret env:PROTIME_CONFIGTEST_UNSET', 'srv', qr/ProtimeClientSecret: .*PROTIME_CONFIGTEST_UNSET/],
+    ['ProtimeClientSecret "exec:/nonexistent/program"', 'srv', qr/ProtimeClientSecret: .*nonexistent/],
+    ["ProtimeClientSecret exec:$dir/key", 'srv', qr/ProtimeClientSecret: .*not an executable/],
+    ['ProtimeClientSecret ""', 'srv', qr/ProtimeClientSecret\b/],
+    ['ProtimeClientSecret s3cret', 'loc', qr/ProtimeClientSecret\b.*not allowed/],
+    ['ProtimeUserAgent "acme-sync/1.0 (ops@example.com)"', 'srv', 'ok'],
+    ['ProtimeUserAgent ""', 'srv', qr/ProtimeUserAgent\b/],
+    ['ProtimeSubscribe Off', 'srv', 'ok'],
+    ['ProtimeSubscribe maybe', 'srv', qr/ProtimeSubscribe /],
+    ['ProtimeSubscribe Off', 'loc', qr/ProtimeSubscribe\b.*not allowed/],
+    ['ProtimeExternalReferences "(people,@badge-number)(terminals,@external-code)"', 'srv', 'ok'],
+    ['ProtimeExternalReferences people', 'srv', qr/ProtimeExternalReferences: expects \(collection,reference\) pairs/],
+    ['ProtimeExternalReferences "(people)"', 'srv', qr/ProtimeExternalReferences: expects \(collection,reference\) pairs/],
+    ['ProtimeExternalReferences "(people,@x"', 'srv', qr/ProtimeExternalReferences: expects \(collection,reference\) pairs/],
+    ['ProtimeExternalReferences "(people,@x)junk"', 'srv', qr/ProtimeExternalReferences: /],
+    ['ProtimeExternalReferences "(,@x)"', 'srv', qr/ProtimeExternalReferences: /],
+    ['ProtimeExternalReferences "(people,)"', 'srv', qr/ProtimeExternalReferences: /],
+    (map { ["$_ 1d", 'srv', 'ok'], ["$_ 90m", 'srv', 'ok'], ["$_ 30s", 'srv', 'ok'],
+           ["$_ 3600", 'srv', 'ok'],
+           ["$_ 0", 'srv', qr/$_: must be at least 1s/],
+           ["$_ -1", 'srv', qr/$_: the duration must be/],
+           ["$_ soon", 'srv', qr/$_: the duration must be/],
+           ["$_ 1w", 'srv', qr/$_: the duration must be/],
+           ["$_ 1dd", 'srv', qr/$_: the duration must be/],
+           ["$_ 99999999999999999999d", 'srv', qr/$_: the duration is too large/],
+           ["$_ 1d", 'loc', qr/$_\b.*not allowed/] }
+        qw(ProtimeRenewBefore ProtimeCheckInterval)),
+    ['ProtimeSyncFrom 2024-01-01', 'srv', 'ok'],
+    ['ProtimeSyncFrom 2024-02-29', 'srv', 'ok'],
+    ['ProtimeSyncFrom 2024-02-30', 'srv', qr/ProtimeSyncFrom: expects a date, YYYY-MM-DD/],
+    ['ProtimeSyncFrom 2023-02-29', 'srv', qr/ProtimeSyncFrom: expects a date, YYYY-MM-DD/],
+    ['ProtimeSyncFrom yesterday', 'srv', qr/ProtimeSyncFrom: expects a date, YYYY-MM-DD/],
+    ['ProtimeSyncFrom 2024-01-01T00:00', 'srv', qr/ProtimeSyncFrom: expects a date, YYYY-MM-DD/],
+    ["ProtimeCACertificateFile $dir/ca.pem", 'srv', 'ok'],
+    ['ProtimeCACertificateFile ca.pem', 'srv', 'ok'],    # relative to ServerRoot
+    ['ProtimeCACertificateFile /nonexistent/ca.pem', 'srv', qr/ProtimeCACertificateFile: cannot read the file \/nonexistent/],
+    ["ProtimeCACertificateFile $dir", 'srv', qr/ProtimeCACertificateFile: cannot read the file/],
+    ['ProtimeHTTPTimeout 10', 'srv', 'ok'],
+    ['ProtimeHTTPTimeout 300', 'srv', 'ok'],
+    ['ProtimeHTTPTimeout 0', 'srv', qr/ProtimeHTTPTimeout: expects seconds, 1 to 300/],
+    ['ProtimeHTTPTimeout 301', 'srv', qr/ProtimeHTTPTimeout: expects seconds, 1 to 300/],
+    ['ProtimeHTTPTimeout x', 'srv', qr/ProtimeHTTPTimeout: expects seconds, 1 to 300/],
+    ['ProtimeHTTPTimeout 10s', 'srv', qr/ProtimeHTTPTimeout: expects seconds/],
+    ['ProtimeHTTPTimeout -5', 'srv', qr/ProtimeHTTPTimeout: expects seconds/],
+    ['ProtimeHTTPTimeout 10', 'loc', qr/ProtimeHTTPTimeout\b.*not allowed/],
+    ['ProtimeAllowInsecureAPI On', 'srv', 'ok'],
+    ['ProtimeAllowInsecureAPI Off', 'srv', 'ok'],
+    ['ProtimeAllowInsecureAPI yes', 'srv', qr/ProtimeAllowInsecureAPI /],
+
+    # Checks across directives, run by the check_config hook (logged to
+    # stderr, not returned as a syntax error).
+    ["ProtimeSubscribe On\n$sub", 'srv', 'ok'],
+    ["ProtimeSubscribe On\n$sub\nProtimeEnvironment sandbox\n"
+        . "ProtimeExternalReferences (people,\@badge-number)\n"
+        . "ProtimeRenewBefore 2d\nProtimeCheckInterval 15m\n"
+        . "ProtimeSyncFrom 2024-01-01\nProtimeCACertificateFile $dir/ca.pem\n"
+        . "ProtimeHTTPTimeout 30\nProtimeUserAgent test/1.0", 'srv', 'ok'],
+    ["ProtimeSubscribe On\nProtimeClientID c\nProtimeClientSecret s\n"
+        . "ProtimeDestinationURL https://hooks.example.com/hook",
+        'srv', qr/ProtimeSubscribe On needs ProtimeTenant/],
+    ["ProtimeSubscribe On\nProtimeTenant acme\nProtimeClientSecret s\n"
+        . "ProtimeDestinationURL https://hooks.example.com/hook",
+        'srv', qr/ProtimeSubscribe On needs ProtimeClientID/],
+    ["ProtimeSubscribe On\nProtimeTenant acme\nProtimeClientID c\n"
+        . "ProtimeDestinationURL https://hooks.example.com/hook",
+        'srv', qr/ProtimeSubscribe On needs ProtimeClientSecret/],
+    ["ProtimeSubscribe On\nProtimeTenant acme\nProtimeClientID c\n"
+        . "ProtimeClientSecret s", 'srv', qr/ProtimeSubscribe On needs ProtimeDestinationURL/],
+    ['ProtimeSubscribe On', 'srv', qr/ProtimeSubscribe On needs ProtimeTenant/],
+    ["ProtimeSubscribe On\n$sub", 'srv', qr/ProtimeSubscribe On needs mod_dbd/, {nodbd => 1}],
+    ["$sub\nProtimeSubscribe On\nProtimeDestinationURL http://hooks.example.com/hook",
+        'srv', qr/ProtimeDestinationURL http:\/\/hooks\.example\.com\/hook: .*https/],
+    ["$sub\nProtimeSubscribe On\nProtimeAPIURL http://127.0.0.1:8080/api",
+        'srv', qr/ProtimeAPIURL http:\/\/127\.0\.0\.1:8080\/api: .*https/],
+    ["$sub\nProtimeSubscribe On\nProtimeTokenURL http://127.0.0.1:8080/token",
+        'srv', qr/ProtimeTokenURL http:\/\/127\.0\.0\.1:8080\/token: .*https/],
+    ["$sub\nProtimeSubscribe On\nProtimeDestinationURL http://hooks.example.com/hook\n"
+        . "ProtimeAPIURL http://127.0.0.1:8080/api\nProtimeTokenURL http://127.0.0.1:8080/token\n"
+        . "ProtimeAllowInsecureAPI On", 'srv', 'ok'],
+    ["$sub\nProtimeSubscribe On\nProtimeDestinationURL http://hooks.example.com/hook\n"
+        . "ProtimeAllowInsecureAPI Off", 'srv', qr/ProtimeDestinationURL http:.*https/],
+    # In <VirtualHost>: values are inherited from the main server, the
+    # subscription itself is not.
+    ["$sub\nProtimeSubscribe On\n" . vhost('a.example', 'ProtimeTenant other'), 'srv', 'ok'],
+    ["$sub\n" . vhost('a.example', 'ProtimeSubscribe On'), 'srv', 'ok'],
+    [vhost('a.example', 'ProtimeSubscribe On', 'ProtimeTenant acme'), 'srv',
+        qr/ProtimeSubscribe On needs ProtimeClientID \(server a\.example\)/],
+    ["$sub\n" . vhost('a.example', 'ProtimeSubscribe On',
+        'ProtimeDestinationURL http://hooks.example.com/a'), 'srv',
+        qr/ProtimeDestinationURL http:\/\/hooks\.example\.com\/a: .*https/],
+    ["$sub\n" . vhost('a.example', 'ProtimeSubscribe On')
+        . "\n" . vhost('b.example', 'ProtimeSubscribe On'), 'srv',
+        qr/ProtimeDestinationURL https:\/\/hooks\.example\.com\/hook: already subscribed for tenant acme by server .*one subscription per destination/],
+    [vhost('a.example', 'ProtimeSubscribe On', $sub)
+        . "\n" . vhost('b.example', 'ProtimeSubscribe On', $sub), 'srv',
+        qr/one subscription per destination/],
+    ["$sub\nProtimeSubscribe On\n" . vhost('a.example', 'ProtimeSubscribe On'), 'srv',
+        qr/one subscription per destination/],
+    ["$sub\n" . vhost('a.example', 'ProtimeSubscribe On')
+        . "\n" . vhost('b.example', 'ProtimeSubscribe On',
+                       'ProtimeDestinationURL https://hooks.example.com/b'), 'srv', 'ok'],
+    ["$sub\n" . vhost('a.example', 'ProtimeSubscribe On')
+        . "\n" . vhost('b.example', 'ProtimeSubscribe On', 'ProtimeTenant other'), 'srv', 'ok'],
 );
 
 my ($n, $failed) = (0, 0);
 for my $case (@cases) {
-    my ($line, $where, $want) = @$case;
+    my ($line, $where, $want, $opt) = @$case;
+    my ($dbdmod, $dbd) = $opt && $opt->{nodbd} ? ('', '')
+        : ("LoadModule dbd_module $modules/mod_dbd.so\n",
+           "DBDriver sqlite3\nDBDParams $dir/db/protime.db\n");
     my $body = $where eq 'loc'
         ? "<Location /hook>\n    SetHandler protime-webhook\n    $line\n</Location>\n"
         : "$line\n";
@@ -50,16 +213,13 @@ for my $case (@cases) {
     print $fh <<CONF;
 LoadModule mpm_event_module $modules/mod_mpm_event.so
 LoadModule authz_core_module $modules/mod_authz_core.so
-LoadModule dbd_module $modules/mod_dbd.so
-LoadModule protime_module $so
+${dbdmod}LoadModule protime_module $so
 ServerName localhost
 ServerRoot $dir
 PidFile $dir/httpd.pid
 ErrorLog $dir/error_log
 Listen 127.0.0.1:1
-DBDriver sqlite3
-DBDParams $dir/db/protime.db
-$body
+$dbd$body
 CONF
     close $fh;
     my $out = `$httpd -t -f $dir/httpd.conf 2>&1`;

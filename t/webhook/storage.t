@@ -4,7 +4,6 @@ use Apache::Test;
 use Apache::TestUtil;
 use Apache::TestRequest;
 use ProtimeTest;
-use DBI ();
 use File::Temp ();
 use POSIX ();
 use Time::HiRes ();
@@ -13,19 +12,66 @@ use Time::HiRes ();
 # write gives 503 with Retry-After after a bounded wait, the transaction is
 # rolled back (nothing half-applied), and the module recovers by itself.
 # Ids 800000+.
+#
+# The same on either database of the main server: on SQLite another
+# connection holds the file's write lock (BEGIN EXCLUSIVE) and the module
+# gives up after its busy timeout; on PostgreSQL another connection holds
+# protime_access_clockings in ACCESS EXCLUSIVE mode and the module's
+# statements give up after their statement_timeout
+# (PT_PGSQL_STATEMENT_TIMEOUT_MS, 5 s).
 
 plan tests => 30, need_lwp;
 
 sub counter { status_json()->{counters}{$_[0]} // 0 }
 
-# A connection of our own, never ProtimeTest::db(): it holds the lock.
-my $file = Apache::Test::vars('serverroot') . '/db/protime.db';
-my $lock = DBI->connect("dbi:SQLite:dbname=$file", '', '',
-                        { RaiseError => 1, PrintError => 0, AutoCommit => 1 });
-$lock->sqlite_busy_timeout(5000);
+my $pg = db_driver() eq 'pgsql';
 
-# The server has a connection and its statements before we lock.
+# The server has a connection and its statements (and, on PostgreSQL, its
+# tables) before we lock.
 ok t_cmp(deliver(event(800001, 'a1'))->code, 204, 'warm-up delivery: 204');
+
+# A connection of our own, never ProtimeTest::db(): it holds the lock.
+my $lock = db_connect();
+
+# Takes the lock that keeps the module from writing, until unlock_db().
+sub lock_db {
+    if ($pg) {
+        $lock->begin_work;
+        $lock->do('LOCK TABLE protime_access_clockings IN ACCESS EXCLUSIVE MODE');
+    }
+    else {
+        $lock->do('BEGIN EXCLUSIVE');
+    }
+}
+sub unlock_db { $pg ? $lock->rollback : $lock->do('ROLLBACK') }
+
+# A trigger that refuses to store the event with id $id, and its removal.
+sub refuse_id {
+    my ($id) = @_;
+    if ($pg) {
+        $lock->do(qq{CREATE FUNCTION protime_test_refuse() RETURNS trigger
+                     LANGUAGE plpgsql AS \$\$
+                     BEGIN
+                         IF NEW.id = $id THEN RAISE EXCEPTION 'refused by the test'; END IF;
+                         RETURN NEW;
+                     END \$\$});
+        $lock->do(q{CREATE TRIGGER protime_test_refuse BEFORE INSERT ON protime_access_clockings
+                    FOR EACH ROW EXECUTE FUNCTION protime_test_refuse()});
+    }
+    else {
+        $lock->do(qq{CREATE TRIGGER protime_test_refuse BEFORE INSERT ON protime_access_clockings
+                     WHEN NEW.id = $id BEGIN SELECT RAISE(ABORT, 'refused by the test'); END});
+    }
+}
+sub refuse_none {
+    if ($pg) {
+        $lock->do('DROP TRIGGER protime_test_refuse ON protime_access_clockings');
+        $lock->do('DROP FUNCTION protime_test_refuse()');
+    }
+    else {
+        $lock->do('DROP TRIGGER protime_test_refuse');
+    }
+}
 
 sub timed_deliver {
     my ($body) = @_;
@@ -38,10 +84,10 @@ sub timed_deliver {
 my ($latency, $concurrent_max);
 {
     my $errors = counter('storage_errors');
-    $lock->do('BEGIN EXCLUSIVE');
+    lock_db();
     my ($res, $took) = timed_deliver(event(800002, 'b1'));
     $latency = $took;
-    $lock->do('ROLLBACK');
+    unlock_db();
     ok t_cmp($res->code, 503, 'database locked: 503');
     ok t_cmp($res->header('Retry-After') // 'none', qr/^[1-9]\d*$/,
              'database locked: Retry-After in seconds');
@@ -56,9 +102,9 @@ my ($latency, $concurrent_max);
 # 2. Three events while the database is locked: none stored; then all.
 {
     my @three = (event(800011, 'c1'), event(800012, 'c1'), delete_event(800001, 'a2'));
-    $lock->do('BEGIN EXCLUSIVE');
+    lock_db();
     my ($res, $took) = timed_deliver(\@three);
-    $lock->do('ROLLBACK');
+    unlock_db();
     ok t_cmp($res->code, 503, 'three events, database locked: 503');
     ok t_cmp($took < 10 ? 1 : 0, 1, sprintf('three events: answered in %.2f s', $took));
     ok t_cmp(rows_count('id IN (800011, 800012)') . ' ' . (row(800001) || {})->{change_version},
@@ -74,13 +120,15 @@ my ($latency, $concurrent_max);
 # stored when delivered again.
 {
     my $dir = File::Temp::tempdir(CLEANUP => 1);
-    $lock->do('BEGIN EXCLUSIVE');
+    lock_db();
     my @kids;
     for my $i (1 .. 8) {
         my $pid = fork;
         die "fork: $!" unless defined $pid;
         if (!$pid) {
-            Apache::TestRequest::user_agent(reset => 1, keep_alive => 0);
+            # A client that waits at most 20 s: an answer that never comes
+            # fails the bound below instead of holding up the suite.
+            Apache::TestRequest::user_agent(reset => 1, keep_alive => 0, timeout => 20);
             my ($res, $took) = timed_deliver([event(800020 + $i, 'd1'), event(800030 + $i, 'd1')]);
             open my $fh, '>', "$dir/$i" or POSIX::_exit(3);
             printf $fh "%d %.3f\n", $res->code, $took;
@@ -90,7 +138,7 @@ my ($latency, $concurrent_max);
         push @kids, $pid;
     }
     waitpid $_, 0 for @kids;
-    $lock->do('ROLLBACK');
+    unlock_db();
     my (@codes, @times);
     for my $i (1 .. 8) {
         open my $fh, '<', "$dir/$i" or next;
@@ -112,7 +160,7 @@ my ($latency, $concurrent_max);
 
 # 4. A lock held only briefly: the module waits a little and stores.
 {
-    $lock->do('BEGIN EXCLUSIVE');
+    lock_db();
     my $pid = fork;
     die "fork: $!" unless defined $pid;
     if (!$pid) {
@@ -121,7 +169,7 @@ my ($latency, $concurrent_max);
         POSIX::_exit($code == 204 ? 0 : $code == 503 ? 1 : 2);
     }
     Time::HiRes::sleep(0.3);
-    $lock->do('ROLLBACK');
+    unlock_db();
     waitpid $pid, 0;
     ok t_cmp($? >> 8, 0, 'lock released after 0.3 s: 204');
     ok t_cmp((row(800040) || {})->{change_version}, 'e1', 'lock released after 0.3 s: stored');
@@ -133,8 +181,7 @@ my ($latency, $concurrent_max);
 {
     my $errors = counter('storage_errors');
     my $log = error_log_size();
-    $lock->do(q{CREATE TRIGGER protime_test_refuse BEFORE INSERT ON protime_access_clockings
-                WHEN NEW.id = 800052 BEGIN SELECT RAISE(ABORT, 'refused by the test'); END});
+    refuse_id(800052);
     my @three = (event(800051, 'f1'), event(800052, 'f1'), event(800053, 'f1'));
     my ($res, $took) = timed_deliver(\@three);
     ok t_cmp($res->code, 503, 'write error on event 2 of 3: 503');
@@ -144,7 +191,7 @@ my ($latency, $concurrent_max);
     ok t_cmp(error_log_since($log), qr/refused by the test/, 'write error: the error log says why');
     # A single event that does not hit the trigger still goes through.
     ok t_cmp(deliver(event(800054, 'f1'))->code, 204, 'write error: another delivery meanwhile: 204');
-    $lock->do('DROP TRIGGER protime_test_refuse');
+    refuse_none();
     ok t_cmp(deliver(\@three)->code, 204, 'trigger dropped: the same delivery again: 204');
     ok t_cmp(rows_count('id IN (800051, 800052, 800053)'), 3, 'trigger dropped: all three stored');
 }
