@@ -31,7 +31,7 @@
 
 #define PT_STORE_SQLITE_TRIES 16
 /* PostgreSQL advisory lock key of the schema creation ("PT" in ASCII). */
-#define PT_STORE_SCHEMA_LOCK 0x5054
+#define PT_STORE_SCHEMA_LOCK 20564
 #define PT_STORE_SQLITE_SLEEP_MS 100
 #define PT_STORE_SQLITE_BUSY_MS                                         \
     (PT_SQLITE_BUSY_TIMEOUT_MS / PT_STORE_SQLITE_TRIES                  \
@@ -246,8 +246,13 @@ const char *pt_store_create_schema(apr_pool_t *p, const pt_store_conn_t *c)
          * another program holds (pt_store_begin's statement_timeout). */
         if ((err = pt_store_begin(p, c, &trans)) != NULL)
             return err;
-        err = pt_store_pragma(p, c, "SELECT pg_advisory_xact_lock("
-                              APR_STRINGIFY(PT_STORE_SCHEMA_LOCK) ")", NULL);
+        /* apr_dbd_query: apr_dbd_pgsql takes a returned row for success,
+         * and its sequential selects leave the connection busy. */
+        rv = apr_dbd_query(c->driver, c->handle, &nrows,
+                           "SELECT pg_advisory_xact_lock("
+                           APR_STRINGIFY(PT_STORE_SCHEMA_LOCK) ")");
+        if (rv)
+            err = pt_store_error(p, c, rv, "pg_advisory_xact_lock");
         for (sql = pt_schema_pgsql; *sql && !err; sql++) {
             rv = apr_dbd_query(c->driver, c->handle, &nrows, *sql);
             if (rv)
