@@ -32,6 +32,8 @@
 #define PT_STORE_SQLITE_TRIES 16
 /* PostgreSQL advisory lock key of the schema creation ("PT" in ASCII). */
 #define PT_STORE_SCHEMA_LOCK 20564
+/* Runs of a PostgreSQL transaction chosen as a deadlock's victim. */
+#define PT_STORE_DEADLOCK_TRIES 3
 #define PT_STORE_SQLITE_SLEEP_MS 100
 #define PT_STORE_SQLITE_BUSY_MS                                         \
     (PT_SQLITE_BUSY_TIMEOUT_MS / PT_STORE_SQLITE_TRIES                  \
@@ -244,6 +246,15 @@ const char *pt_store_create_schema(apr_pool_t *p, const pt_store_conn_t *c)
          * itself in PostgreSQL: one at a time, under a transaction-scoped
          * advisory lock, and never waiting without limit for a table lock
          * another program holds (pt_store_begin's statement_timeout). */
+        /* Done already (the script runs in one transaction, and
+         * protime_lease comes last): DDL on tables in use takes locks
+         * that deadlock with the writers'. */
+        rv = apr_dbd_query(c->driver, c->handle, &nrows,
+                           "SELECT 1 FROM pg_class WHERE relname ="
+                           " 'protime_lease' AND relkind = 'r'"
+                           " AND pg_table_is_visible(oid)");
+        if (rv == 0 && nrows == 1)
+            return NULL;
         if ((err = pt_store_begin(p, c, &trans)) != NULL)
             return err;
         /* apr_dbd_query: apr_dbd_pgsql takes a returned row for success,
@@ -554,12 +565,22 @@ int pt_store_commit(apr_pool_t *p, const pt_store_conn_t *c,
                     int *waited)
 {
     const char *err;
-    int i, commits = 0, begin_failed = 0, long_wait;
+    int i, commits = 0, begin_failed = 0, long_wait, tries;
     apr_time_t started = apr_time_now();
 
     err = pt_store_run(p, c, jobs, njobs, now_us, &begin_failed);
     if (err && pt_store_reprepared(c, err))
         err = pt_store_run(p, c, jobs, njobs, now_us, &begin_failed);
+    /* PostgreSQL: batches of other processes or servers that upsert the
+     * same ids in another order may deadlock; the server then rolls back
+     * one of them after deadlock_timeout. The other has gone on by then:
+     * run the victim again, from its start. */
+    for (tries = 1; err && tries < PT_STORE_DEADLOCK_TRIES
+                    && c->dialect == PT_DB_PGSQL
+                    && strstr(err, "deadlock detected"); tries++) {
+        started = apr_time_now();
+        err = pt_store_run(p, c, jobs, njobs, now_us, &begin_failed);
+    }
     long_wait = err && apr_time_now() - started >= PT_STORE_WAITED;
     if (waited)
         *waited = long_wait;
