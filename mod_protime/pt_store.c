@@ -214,6 +214,20 @@ static const char *pt_store_busy_timeout(apr_pool_t *p,
                                               PT_STORE_SQLITE_BUSY_MS), NULL);
 }
 
+/* PostgreSQL: whether the schema script has run (in one transaction,
+ * protime_lease last). DDL on tables in use takes locks that deadlock with
+ * the writers', so it runs only when needed. */
+static int pt_store_pg_schema_done(const pt_store_conn_t *c)
+{
+    int nrows = 0;
+
+    return apr_dbd_query(c->driver, c->handle, &nrows,
+                         "SELECT 1 FROM pg_class WHERE relname ="
+                         " 'protime_lease' AND relkind = 'r'"
+                         " AND pg_table_is_visible(oid)") == 0
+           && nrows == 1;
+}
+
 const char *pt_store_create_schema(apr_pool_t *p, const pt_store_conn_t *c)
 {
     const char *const *sql;
@@ -246,14 +260,7 @@ const char *pt_store_create_schema(apr_pool_t *p, const pt_store_conn_t *c)
          * itself in PostgreSQL: one at a time, under a transaction-scoped
          * advisory lock, and never waiting without limit for a table lock
          * another program holds (pt_store_begin's statement_timeout). */
-        /* Done already (the script runs in one transaction, and
-         * protime_lease comes last): DDL on tables in use takes locks
-         * that deadlock with the writers'. */
-        rv = apr_dbd_query(c->driver, c->handle, &nrows,
-                           "SELECT 1 FROM pg_class WHERE relname ="
-                           " 'protime_lease' AND relkind = 'r'"
-                           " AND pg_table_is_visible(oid)");
-        if (rv == 0 && nrows == 1)
+        if (pt_store_pg_schema_done(c))
             return NULL;
         if ((err = pt_store_begin(p, c, &trans)) != NULL)
             return err;
@@ -264,6 +271,9 @@ const char *pt_store_create_schema(apr_pool_t *p, const pt_store_conn_t *c)
                            APR_STRINGIFY(PT_STORE_SCHEMA_LOCK) ")");
         if (rv)
             err = pt_store_error(p, c, rv, "pg_advisory_xact_lock");
+        /* Another connection may have run it while we waited. */
+        else if (pt_store_pg_schema_done(c))
+            return pt_store_end(p, c, trans, NULL);
         for (sql = pt_schema_pgsql; *sql && !err; sql++) {
             rv = apr_dbd_query(c->driver, c->handle, &nrows, *sql);
             if (rv)
