@@ -12,12 +12,12 @@ use DBI ();
 use JSON::PP ();
 use Time::HiRes ();
 use ProtimeMock;
-use ProtimeTest qw(sign json_of);
+use ProtimeTest qw(sign json_of server_pid);
 use Exporter 'import';
 
 our @EXPORT = qw(mock sub_status sub_prometheus sub_db wait_for deliver_to
                  webhooks_for destination_of live_webhooks graceful_restart
-                 full_restart server_pid settle);
+                 full_restart settle);
 
 my $mock;
 sub mock {
@@ -118,13 +118,6 @@ sub settle {
             undef, $id);
         return ($state // '') eq 'active' ? $sub : undef;
     }, $seconds);
-}
-
-my $pidfile = Apache::Test::vars('t_logs') . '/httpd.pid';
-sub server_pid {
-    open my $fh, '<', $pidfile or return;
-    chomp(my $pid = <$fh> // '');
-    return $pid;
 }
 
 sub _wait_answering {

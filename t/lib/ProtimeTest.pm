@@ -14,7 +14,7 @@ use Exporter 'import';
 
 our @EXPORT = qw(sign deliver deliver_raw event delete_event bare json_of
                  db db_driver db_connect row rows_count quarantine_since quarantine_max
-                 status_json error_log_since error_log_size);
+                 status_json error_log_since error_log_size server_pid);
 
 # The keys of t/conf/extra.conf.in.
 our $KEY = 'test-key-one';
@@ -152,6 +152,13 @@ sub quarantine_since {
 sub status_json {
     my $res = Apache::TestRequest::GET('/protime-status');
     return JSON::PP::decode_json($res->content);
+}
+
+# The pid of the test server's parent process.
+sub server_pid {
+    open my $fh, '<', Apache::Test::vars('t_logs') . '/httpd.pid' or return;
+    chomp(my $pid = <$fh> // '');
+    return $pid;
 }
 
 sub error_log_file { Apache::Test::vars('t_logs') . '/error_log' }

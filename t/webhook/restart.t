@@ -13,14 +13,6 @@ use ProtimeTest;
 
 plan tests => 9, need_lwp;
 
-my $pidfile = Apache::Test::vars('t_logs') . '/httpd.pid';
-
-sub server_pid {
-    open my $fh, '<', $pidfile or return;
-    chomp(my $pid = <$fh> // '');
-    return $pid;
-}
-
 # Children of the server (their parent is the server's pid).
 sub children {
     my $parent = server_pid() or return;
