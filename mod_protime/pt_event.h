@@ -18,6 +18,8 @@
 /* Longest changeVersion (ASCII bytes) and status (characters). */
 #define PT_EVENT_MAX_VERSION 64
 #define PT_EVENT_MAX_STATUS 64
+/* More rejects than this in one delivery become one: the whole body. */
+#define PT_EVENT_MAX_REJECTS 100
 
 typedef enum {
     PT_CHANGE_UPSERT = 0,   /* "InsertOrUpdate" */
@@ -58,7 +60,9 @@ typedef struct {
 /* Parses body (len bytes, need not be NUL-terminated) into out, allocating
  * from p. A body that is not valid JSON (syntax, duplicate object keys,
  * invalid UTF-8, NUL escapes, integers out of range), or that is JSON of
- * another shape, becomes a single reject holding the raw body. */
+ * another shape, becomes a single reject holding the raw body; so do the
+ * rejects of a delivery with more than PT_EVENT_MAX_REJECTS of them, which
+ * would otherwise cost a quarantine row each. */
 void pt_event_parse(apr_pool_t *p, const char *body, apr_size_t len,
                     pt_delivery_t *out);
 
