@@ -239,8 +239,10 @@ static const char *pt_api_oauth_error(apr_pool_t *p,
     return found;
 }
 
-/* The path of url without query and fragment. With short_form the API's
- * own path prefix goes too, so that messages say "GET /webhooks/1". */
+/* The path of url without query and fragment, fit for a message: a
+ * nextLink comes from the server and may hold anything, the client secret
+ * and the token included. With short_form the API's own path prefix goes
+ * too, so that messages say "GET /webhooks/1". */
 static const char *pt_api_path(pt_api_t *a, apr_pool_t *p, const char *url,
                                int short_form)
 {
@@ -259,7 +261,7 @@ static const char *pt_api_path(pt_api_t *a, apr_pool_t *p, const char *url,
         && (path[n] == '/' || path[n] == '\0')) {
         path += n;
     }
-    return *path ? path : "/";
+    return *path ? pt_api_redact(a, p, path, NULL) : "/";
 }
 
 /* ---- time --------------------------------------------------------------- */
@@ -1018,6 +1020,7 @@ apr_status_t pt_api_webhook_delete(pt_api_t *a, apr_pool_t *p,
 
 apr_status_t pt_api_clockings_page(pt_api_t *a, apr_pool_t *p,
                                    const char *from, const char *to,
+                                   const char *external_references,
                                    const char *next_link,
                                    const char **items, const char **next,
                                    pt_api_error_t *err)
@@ -1044,6 +1047,10 @@ apr_status_t pt_api_clockings_page(pt_api_t *a, apr_pool_t *p,
                                                        "' and date le '", to,
                                                        "'", NULL), 0),
                           NULL);
+        if (external_references && *external_references) {
+            url = apr_pstrcat(p, url, "&externalReferences=",
+                              pt_api_escape(p, external_references, 0), NULL);
+        }
     }
     what = pt_api_what(a, p, "GET", url);
     if ((rv = pt_api_get_object(a, p, url, &j, err)) != APR_SUCCESS) {

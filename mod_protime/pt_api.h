@@ -154,12 +154,16 @@ apr_status_t pt_api_webhook_delete(pt_api_t *a, apr_pool_t *p,
 
 /* One page of GET /access-clockings. With next_link NULL the first page of
  * the window [from, to] (YYYY-MM-DD, inclusive: filter=date ge 'from' and
- * date le 'to'), else the page next_link names (a path relative to the
- * API's host, or an absolute URL on that same host). *items is the page's
- * "value" array as compact JSON text (for pt_event_parse), *next the page's
- * nextLink or NULL on the last page. An empty "value" is not the end. */
+ * date le 'to'), with externalReferences when external_references is not
+ * NULL or empty (the webhook's option, so that re-synchronised rows carry
+ * the same references as delivered ones); else the page next_link names (a
+ * path relative to the API's host, or an absolute URL on that same host;
+ * it carries the query on). *items is the page's "value" array as compact
+ * JSON text (for pt_event_parse), *next the page's nextLink or NULL on the
+ * last page. An empty "value" is not the end. */
 apr_status_t pt_api_clockings_page(pt_api_t *a, apr_pool_t *p,
                                    const char *from, const char *to,
+                                   const char *external_references,
                                    const char *next_link,
                                    const char **items, const char **next,
                                    pt_api_error_t *err);

@@ -499,6 +499,7 @@ static const char *pt_sub_sync(apr_pool_t *p, const pt_sub_config_t *cfg,
         if (from <= today) {
             if (pt_api_clockings_page(env->api, page_pool, sync->window_from,
                                       pt_sub_date(page_pool, to),
+                                      cfg->external_references,
                                       sync->next_link, &items, &next, aerr)
                 != APR_SUCCESS) {
                 err = pt_sub_api_error(p, "re-synchronisation", aerr);

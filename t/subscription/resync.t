@@ -12,7 +12,7 @@ use POSIX ();
 use ProtimeTest qw(error_log_size error_log_since);
 use ProtimeSub;
 
-plan tests => 18, need_lwp;
+plan tests => 20, need_lwp;
 
 my $vhost = 'protime_sub';
 my $db = sub_db($vhost);
@@ -56,12 +56,19 @@ ok t_cmp($old->{deleted} ? 1 : 0, 1, 'the disabled webhook was deleted');
 ok t_cmp(scalar(live_webhooks($vhost)), 1, 'one live webhook');
 ok synced(sub { $_[0]{changeVersion} }), 1;
 t_debug('every clocking was stored by the re-synchronisation');
+# The vhost's ProtimeExternalReferences, asked for by the re-sync too.
+my ($refs) = $db->selectrow_array(
+    'SELECT person_refs FROM protime_access_clockings WHERE id = 770001');
+ok t_cmp($refs // 'NULL', '{"@badge-number":"67670042"}',
+         're-synchronised rows carry the external references');
 
 my @lists = grep { $_->{path} =~ m{/access-clockings$} }
             @{ mock()->state->{requests} }[$requests_before .. $#{ mock()->state->{requests} }];
 ok t_cmp(scalar(grep { $_->{status} != 200 } @lists), 0,
          'no window was refused (each at most a year)');
 my @firsts = grep { ($_->{query} // '') !~ /continuationToken/ } @lists;
+ok t_cmp(scalar(grep { ($_->{query} // '') !~ /externalReferences=/ } @lists), 0,
+         'every page asked for the external references');
 # The pages there are: an empty first page in each window with items, then
 # one per 7 items.
 my ($windows, $pages) = (0, 0);
