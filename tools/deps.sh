@@ -1,11 +1,14 @@
 # Debian packages mod_protime needs to build, test and run its demo and
-# benchmark; sourced by tools/run-tests, tools/demo and bench/run.
+# benchmark, and to build its Debian package (debian/, test/debian-package.sh,
+# which also runs lintian on it); sourced by tools/run-tests, tools/demo and
+# bench/run.
 PROTIME_DEPS="build-essential autoconf automake libtool pkg-config
   apache2 apache2-dev libaprutil1-dbd-sqlite3 libaprutil1-dbd-pgsql
   libjansson-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev
   sqlite3 perl libapache2-mod-perl2 libwww-perl libjson-perl
   libdbi-perl libdbd-sqlite3-perl libdbd-pg-perl libhttp-daemon-perl
-  libio-socket-ssl-perl openssl postgresql wrk curl"
+  dpkg-dev debhelper lintian
+  libio-socket-ssl-perl openssl postgresql wrk curl clang libclang-rt-14-dev"
 
 # Installs whatever of PROTIME_DEPS is missing (as root), else says what to
 # install and fails.
