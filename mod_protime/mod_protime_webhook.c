@@ -76,8 +76,13 @@ static int protime_read_body(request_rec *r, apr_off_t max,
                                          AP_MODE_READBYTES, APR_BLOCK_READ,
                                          HUGE_STRING_LEN);
         if (rv != APR_SUCCESS) {
-            ap_log_rerror(APLOG_MARK, APLOG_INFO, rv, r, PTLOGNO(00302)
-                          "reading the delivery body failed");
+            /* AP_FILTER_ERROR: a filter (the chunk decoder) has already
+             * said what was wrong; it is not an APR status to print. */
+            ap_log_rerror(APLOG_MARK, APLOG_INFO,
+                          rv == AP_FILTER_ERROR ? 0 : rv, r, PTLOGNO(00302)
+                          "reading the delivery body failed%s",
+                          rv == AP_FILTER_ERROR ? " (malformed chunked "
+                          "encoding, or over the server's limits)" : "");
             return ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
         }
         for (b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb);

@@ -201,6 +201,8 @@ my @cases = (
 );
 
 my ($n, $failed) = (0, 0);
+my %refused;    # directive => number of cases refused naming it
+my @secrets = ('s3cret', 'a2V5', 'literal-key');
 for my $case (@cases) {
     my ($line, $where, $want, $opt) = @$case;
     my ($dbdmod, $dbd) = $opt && $opt->{nodbd} ? ('', '')
@@ -225,6 +227,10 @@ CONF
     my $out = `$httpd -t -f $dir/httpd.conf 2>&1`;
     my $rc = $? >> 8;
     my $good = ref $want ? ($rc != 0 && $out =~ $want) : ($rc == 0);
+    $refused{$1}++ if $good && ref $want && $line =~ /^(Protime\w+)/;
+    # An error message shows the directive, never the secret it was given.
+    my @leaked = grep { index($out, $_) >= 0 } @secrets;
+    $good &&= !@leaked;
     $n++;
     (my $name = $line) =~ s/\n/; /g;
     print +($good ? '' : 'not '), "ok $n - configtest [$where] $name: ",
@@ -233,6 +239,23 @@ CONF
         $failed++;
         print "#   rc=$rc: $_\n" for split /\n/, $out;
     }
+}
+
+# Every directive the module registers (httpd -L lists them) has at least
+# one bad value above that configtest refuses with the directive's name.
+open my $lf, '>', "$dir/list.conf" or die;
+print $lf "LoadModule mpm_event_module $modules/mod_mpm_event.so\n",
+    "LoadModule protime_module $so\nServerRoot $dir\nServerName localhost\n",
+    "ErrorLog $dir/error_log\n";
+close $lf;
+my @directives = `$httpd -L -f $dir/list.conf 2>&1` =~ /^(Protime\w+)/mg;
+$n++;
+my @untested = grep { !$refused{$_} } @directives;
+if (@directives >= 20 && !@untested) {
+    print "ok $n - each of the ", scalar(@directives), " directives has a refused case\n";
+} else {
+    $failed++;
+    print "not ok $n - directives without a refused case: @untested (", scalar(@directives), " listed)\n";
 }
 print "1..$n\n", $n - $failed, " passed, $failed failed\n";
 exit($failed ? 1 : 0);
