@@ -122,7 +122,9 @@ apr_time_t protime_db_gave_up_at(void);
 void protime_set_db_gave_up_at(apr_time_t when);
 int protime_status_handler(request_rec *r);
 
-/* Storage glue (mod_protime_db.c). */
+/* Storage glue (mod_protime_db.c). check_config checks what post_config
+ * will rely on, so that apachectl configtest catches it. */
+apr_status_t protime_db_check_config(apr_pool_t *ptemp, server_rec *s);
 apr_status_t protime_db_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
                                     server_rec *s);
 void protime_db_child_init(apr_pool_t *pchild, server_rec *s);

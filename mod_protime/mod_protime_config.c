@@ -630,6 +630,8 @@ int protime_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                          "ProtimeAllowInsecureAPI On: http:// is allowed for "
                          "the Protime API; for tests and simulators only");
     }
+    if (protime_db_check_config(ptemp, s) != APR_SUCCESS)
+        return HTTP_INTERNAL_SERVER_ERROR;
     return OK;
 }
 

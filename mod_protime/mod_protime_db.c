@@ -265,16 +265,20 @@ static apr_status_t protime_sqlite_setup(apr_pool_t *p, server_rec *s,
     return APR_SUCCESS;
 }
 
-apr_status_t protime_db_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
-                                    server_rec *s)
+/* Finds the database of each server that needs one (a protime-webhook
+ * location, or ProtimeSubscribe On) in the configuration tree and checks
+ * it: mod_dbd loaded, DBDriver and DBDParams set, a driver mod_protime
+ * speaks. With pconf NULL (check_config, apachectl configtest included)
+ * only that; with pconf (post_config) it also keeps the result and sets up
+ * the SQLite files. Logs why not and returns an error. */
+static apr_status_t protime_db_resolve(apr_pool_t *pconf, apr_pool_t *ptemp,
+                                       server_rec *s)
 {
     protime_db_decl main_decl = { NULL, NULL, 0 };
     apr_hash_t *sqlite_done = apr_hash_make(ptemp);
     server_rec *sp;
     apr_status_t rv;
 
-    protime_dbd_acquire = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire);
-    apr_dbd_init(pconf);
     protime_scan(ptemp, ap_conftree, &main_decl);
 
     for (sp = s; sp; sp = sp->next) {
@@ -297,7 +301,7 @@ apr_status_t protime_db_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
         }
         if (!decl.uses_webhook && !protime_subscribes(sc))
             continue;
-        if (!protime_dbd_acquire) {
+        if (!ap_find_linked_module("mod_dbd.c")) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, PTLOGNO(00408)
                          "SetHandler " PROTIME_WEBHOOK_HANDLER " needs "
                          "mod_dbd: LoadModule dbd_module (a2enmod dbd)");
@@ -312,13 +316,15 @@ apr_status_t protime_db_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
                                              : "(default)");
             return APR_EGENERAL;
         }
-        sc->db_driver = apr_pstrdup(pconf, decl.driver);
-        sc->db_params = apr_pstrdup(pconf, decl.params);
         if ((err = pt_store_dialect(decl.driver, &dialect)) != NULL) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, PTLOGNO(00410)
                          "DBDriver %s: %s", decl.driver, err);
             return APR_EGENERAL;
         }
+        if (!pconf)
+            continue;
+        sc->db_driver = apr_pstrdup(pconf, decl.driver);
+        sc->db_params = apr_pstrdup(pconf, decl.params);
         if (dialect == PT_DB_SQLITE3
             && !apr_hash_get(sqlite_done, decl.params, APR_HASH_KEY_STRING)) {
             rv = protime_sqlite_setup(ptemp, sp, decl.params);
@@ -327,6 +333,23 @@ apr_status_t protime_db_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
             apr_hash_set(sqlite_done, decl.params, APR_HASH_KEY_STRING, "");
         }
     }
+    return APR_SUCCESS;
+}
+
+apr_status_t protime_db_check_config(apr_pool_t *ptemp, server_rec *s)
+{
+    return protime_db_resolve(NULL, ptemp, s);
+}
+
+apr_status_t protime_db_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
+                                    server_rec *s)
+{
+    apr_status_t rv;
+
+    protime_dbd_acquire = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire);
+    apr_dbd_init(pconf);
+    if ((rv = protime_db_resolve(pconf, ptemp, s)) != APR_SUCCESS)
+        return rv;
 
     rv = ap_global_mutex_create(&protime_db_mutex, NULL, PROTIME_DB_MUTEX_TYPE,
                                 NULL, s, pconf, 0);

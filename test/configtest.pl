@@ -28,7 +28,8 @@ sub vhost {
 my $long = 'a' x 64;
 
 # [directive line(s), where ("loc" or "srv"), expected: "ok" or a regexp,
-#  options: {nodbd => 1} leaves mod_dbd out]
+#  options: {nodbd => 1} leaves mod_dbd out, {nodriver => 1} the main
+#  server's DBDriver and DBDParams]
 my @cases = (
     ['ProtimeWebhookKey literal-key', 'loc', 'ok'],
     ["ProtimeWebhookKey file:$dir/key", 'loc', 'ok'],
@@ -165,6 +166,18 @@ my @cases = (
         . "ProtimeClientSecret s", 'srv', qr/ProtimeSubscribe On needs ProtimeDestinationURL/],
     ['ProtimeSubscribe On', 'srv', qr/ProtimeSubscribe On needs ProtimeTenant/],
     ["ProtimeSubscribe On\n$sub", 'srv', qr/ProtimeSubscribe On needs mod_dbd/, {nodbd => 1}],
+    # What would otherwise stop httpd only at start, after a configtest
+    # that said Syntax OK.
+    ["ProtimeSubscribe On\n$sub", 'srv', qr/PT00409: .*need a database: set DBDriver/,
+     {nodriver => 1}],
+    ['ProtimeRequireSignature On', 'loc', qr/PT00409: .*need a database: set DBDriver/,
+     {nodriver => 1}],
+    ['ProtimeRequireSignature On', 'loc', qr/PT00408: SetHandler protime-webhook needs mod_dbd/,
+     {nodbd => 1}],
+    ["$sub\n" . vhost('a.example', 'ProtimeSubscribe On', 'DBDriver sqlite3',
+                      "DBDParams $dir/db/a.db"), 'srv', 'ok', {nodriver => 1}],
+    ["$sub\n" . vhost('a.example', 'ProtimeSubscribe On'), 'srv',
+     qr/PT00409: .*need a database: set DBDriver .*server a\.example/, {nodriver => 1}],
     ["$sub\nProtimeSubscribe On\nProtimeDestinationURL http://hooks.example.com/hook",
         'srv', qr/ProtimeDestinationURL http:\/\/hooks\.example\.com\/hook: .*https/],
     ["$sub\nProtimeSubscribe On\nProtimeAPIURL http://127.0.0.1:8080/api",
@@ -208,6 +221,7 @@ for my $case (@cases) {
     my ($dbdmod, $dbd) = $opt && $opt->{nodbd} ? ('', '')
         : ("LoadModule dbd_module $modules/mod_dbd.so\n",
            "DBDriver sqlite3\nDBDParams $dir/db/protime.db\n");
+    $dbd = '' if $opt && $opt->{nodriver};
     my $body = $where eq 'loc'
         ? "<Location /hook>\n    SetHandler protime-webhook\n    $line\n</Location>\n"
         : "$line\n";
