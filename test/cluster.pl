@@ -17,7 +17,7 @@ use strict;
 use warnings;
 use FindBin ();
 use File::Spec ();
-use lib "$FindBin::Bin/../t/lib";
+use lib "$FindBin::Bin/../t/lib", "$FindBin::Bin/lib";
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
 use HTTP::Tiny;
@@ -30,6 +30,7 @@ use POSIX ();
 use Time::Local ();
 use DBI;
 use ProtimeMock;
+use ProtimeScript;
 
 my ($so, $pgdir, $conninfo) = @ARGV;
 die "usage: $0 mod_protime.so PGDIR CONNINFO\n" unless $conninfo;
@@ -42,23 +43,8 @@ my $main_pid = $$;
 my $t_start = time;
 chomp(my $modules = `apxs -q LIBEXECDIR`);
 my $httpd = $ENV{PROTIME_HTTPD} || 'apache2';
-chomp(my $pgbin = `ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1`);
 my $json = JSON::PP->new->utf8->canonical;
 my $http = HTTP::Tiny->new(timeout => 20, keep_alive => 0);
-
-# ---------------------------------------------------------------------------
-# TAP
-
-my ($n, $failed) = (0, 0);
-sub ok {
-    my ($good, $name, $detail) = @_;
-    $name //= '';
-    $n++;
-    print +($good ? '' : 'not '), "ok $n - $name\n";
-    if (!$good) { $failed++; print "#   $_\n" for split /\n/, $detail // '' }
-    return $good;
-}
-sub note { print "# $_\n" for split /\n/, join '', @_ }
 
 # Polls $cond every 0.2 s for up to $seconds: (last true value, elapsed),
 # or (false, elapsed) on timeout.
@@ -100,25 +86,6 @@ my $created_db = 0;
     $created_db = 1;
 }
 
-# The options the cluster runs with, to start it again exactly so: from
-# postmaster.opts (what pg_ctl start was given), else tools/pg.sh's.
-sub pg_start_options {
-    my @args;
-    if (open my $fh, '<', "$pgdir/data/postmaster.opts") {
-        my $line = do { local $/; <$fh> };
-        @args = $line =~ /"((?:[^"\\]|\\.)*)"/g;
-        my @keep;
-        for (my $i = 0; $i < @args; $i++) {
-            if ($args[$i] eq '-D') { $i++; next }
-            push @keep, $args[$i];
-        }
-        @args = @keep;
-    }
-    @args = ('-c', "listen_addresses=", '-k', $pgdir, '-c', 'fsync=on',
-             '-c', 'synchronous_commit=on') unless @args;
-    return join ' ', map { "'" . s/'/'\\''/gr . "'" } @args;
-}
-
 # ---------------------------------------------------------------------------
 # The mock Protime API
 
@@ -127,18 +94,6 @@ my $mock_url = $mock->http_url;
 
 # ---------------------------------------------------------------------------
 # Two httpd nodes
-
-# Runs a command with its stdout (not TAP) thrown away; returns its status.
-sub quiet {
-    my $pid = fork // die "fork: $!\n";
-    if (!$pid) {
-        open STDOUT, '>', '/dev/null';
-        { exec @_ }
-        POSIX::_exit(127);
-    }
-    waitpid $pid, 0;
-    return $?;
-}
 
 sub opts_file {
     open my $fh, '<', "$pgdir/data/postmaster.opts" or return '';
@@ -377,7 +332,7 @@ sub die_early {
     for my $nm (@names) {
         note("error_log of node $nm:\n" . protime_log($node{$nm}));
     }
-    print "1..$n\n", $n - $failed, " passed, $failed failed\n";
+    done_testing();
     exit 1;
 }
 
@@ -596,11 +551,9 @@ if ($survivor && $key7) {
     my ($warm) = deliver($nd, $key7, 100031, $ver->(1));
     note("before the outage: $warm");
     $dbh_cache = undef;
-    my $opts = pg_start_options();
     my $opts_before = opts_file();
+    my $opts = pg_stop($pgdir);
     note("PostgreSQL options: $opts");
-    quiet("$pgbin/pg_ctl", '-D', "$pgdir/data", '-m', 'fast', '-w', 'stop') == 0
-        or die "pg_ctl stop failed\n";
     # Down for 4 s: longer than the owner's steps (a third of the lease),
     # so that its job meets the outage too.
     my (@down, %states);
@@ -622,8 +575,7 @@ if ($survivor && $key7) {
     ok(!grep({ $_->[0] =~ /^2/ } @down), 'database down: never 2xx');
     note('states shown while the database was down: ' . join ', ', map { "$_ ($states{$_})" } sort keys %states);
     my $t7 = time;
-    quiet("$pgbin/pg_ctl", '-D', "$pgdir/data", '-l', "$pgdir/server.log", '-w',
-          '-o', $opts, 'start') == 0 or die "pg_ctl start failed\n";
+    pg_start($pgdir, $opts);
     my $pg_up = time - $t7;
     my $up_at = time;
     ok(opts_file() eq $opts_before, 'database back: PostgreSQL runs with the options it had',
@@ -660,10 +612,7 @@ if ($survivor && $key7) {
     note(sprintf('%d concurrent deliveries to node %s before the restart: %d not 204',
                  scalar @warm, $survivor, scalar @wbad));
     my $t7r = time;
-    quiet("$pgbin/pg_ctl", '-D', "$pgdir/data", '-m', 'fast', '-w', 'stop') == 0
-        or die "pg_ctl stop failed\n";
-    quiet("$pgbin/pg_ctl", '-D', "$pgdir/data", '-l', "$pgdir/server.log", '-w',
-          '-o', $opts, 'start') == 0 or die "pg_ctl start failed\n";
+    pg_start($pgdir, pg_stop($pgdir));
     my $restart = time - $t7r;
     my @rcodes;
     my ($rback, $t7e) = wait_for(sub {
@@ -682,11 +631,10 @@ else {
 
 # ---------------------------------------------------------------------------
 
-if ($failed) {
+if (failures()) {
     for my $nm (@names) {
         note("[protime: lines of node $nm:\n" . protime_log($node{$nm}));
     }
 }
 note(sprintf('took %.1f s', time - $t_start));
-print "1..$n\n", $n - $failed, " passed, $failed failed\n";
-exit($failed ? 1 : 0);
+exit done_testing();

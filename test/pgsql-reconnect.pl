@@ -7,6 +7,9 @@
 # Usage: perl test/pgsql-reconnect.pl mod_protime.so PGDIR CONNINFO
 use strict;
 use warnings;
+use FindBin ();
+use lib "$FindBin::Bin/lib";
+use ProtimeScript;
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
 use HTTP::Tiny;
@@ -19,7 +22,6 @@ my ($so, $pgdir, $conninfo) = @ARGV;
 die "usage: $0 mod_protime.so PGDIR CONNINFO\n" unless $conninfo;
 chomp(my $modules = `apxs -q LIBEXECDIR`);
 my $httpd = $ENV{PROTIME_HTTPD} || "apache2";
-chomp(my $pgbin = `ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1`);
 my $dir = tempdir(CLEANUP => 1);
 my $port = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
                                  Listen => 1)->sockport;
@@ -47,15 +49,6 @@ DBDParams "$dbd_params"
 </Location>
 CONF
 close $fh;
-
-my ($n, $failed) = (0, 0);
-sub ok {
-    my ($good, $name, $detail) = @_;
-    $name //= '';
-    $n++;
-    print +($good ? '' : 'not '), "ok $n - $name\n";
-    if (!$good) { $failed++; print "#   $detail\n" if defined $detail }
-}
 
 my $http = HTTP::Tiny->new(timeout => 20);
 sub deliver {
@@ -96,14 +89,13 @@ ok(($type // '') eq 'date', 'PostgreSQL: date is a DATE');
 ($res) = deliver(1001, 'v0');
 ok($res->{status} == 204 && stored_version(1001) eq 'v1', 'PostgreSQL: an older version changes nothing');
 
-system("$pgbin/pg_ctl", '-D', "$pgdir/data", '-m', 'fast', '-w', 'stop') == 0 or die "pg_ctl stop failed\n";
+my $pg_opts = pg_stop($pgdir);
 my ($down, $took) = deliver(1002, 'v1');
 ok($down->{status} == 503, 'PostgreSQL stopped: 503', "got $down->{status}");
 ok(($down->{headers}{'retry-after'} // '') =~ /^\d+$/, 'PostgreSQL stopped: Retry-After');
 ok($took < 10, sprintf('PostgreSQL stopped: answered in %.2f s', $took));
 
-system("$pgbin/pg_ctl", '-D', "$pgdir/data", '-l', "$pgdir/server.log", '-w',
-       '-o', "-c listen_addresses='' -k $pgdir", 'start') == 0 or die "pg_ctl start failed\n";
+pg_start($pgdir, $pg_opts);
 # The first request after the outage may find a broken pooled connection,
 # which mod_dbd then replaces: Protime would simply deliver again.
 my @codes;
@@ -116,13 +108,12 @@ for my $try (1 .. 5) {
 ok($codes[-1] == 204, 'PostgreSQL back: stored again without restarting httpd',
    "answers: @codes");
 ok((stored_version(1002) // '') eq 'v1', 'PostgreSQL back: the row is there');
-print "# answers after the restart of PostgreSQL: @codes\n";
+note("answers after the restart of PostgreSQL: @codes");
 
 system($httpd, '-f', "$dir/httpd.conf", '-k', 'stop');
 for (1 .. 50) { last unless -f "$dir/httpd.pid"; sleep 0.1 }
 pg()->do('DROP TABLE protime_access_clockings, protime_quarantine');
-if ($failed && open my $log, '<', "$dir/error_log") {
+if (failures() && open my $log, '<', "$dir/error_log") {
     print "# error_log: $_" for grep { !/AH00489|AH00094|AH00491|AH00558/ } <$log>;
 }
-print "1..$n\n", $n - $failed, " passed, $failed failed\n";
-exit($failed ? 1 : 0);
+exit done_testing();

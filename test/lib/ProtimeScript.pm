@@ -1,0 +1,87 @@
+package ProtimeScript;
+# Helpers of the test scripts that run their own httpd next to the tests'
+# private PostgreSQL, outside Apache::Test (test/pgsql-reconnect.pl,
+# test/cluster.pl): TAP lines ending in the "N passed, N failed" line that
+# tools/run-tests adds up, and stopping and starting that PostgreSQL the
+# way it was started.
+use strict;
+use warnings;
+use POSIX ();
+use Exporter 'import';
+
+our @EXPORT = qw(ok note failures done_testing pg_stop pg_start);
+
+my ($n, $failed) = (0, 0);
+
+sub ok {
+    my ($good, $name, $detail) = @_;
+    $n++;
+    print +($good ? '' : 'not '), "ok $n - ", $name // '', "\n";
+    if (!$good) { $failed++; print "#   $_\n" for split /\n/, $detail // '' }
+    return $good;
+}
+sub note { print "# $_\n" for split /\n/, join '', @_ }
+sub failures { $failed }
+
+# Prints the plan and the closing line; returns the exit status.
+sub done_testing {
+    print "1..$n\n", $n - $failed, " passed, $failed failed\n";
+    return $failed ? 1 : 0;
+}
+
+my $pgbin;
+sub pg_bin {
+    chomp($pgbin //= `ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1`);
+    return $pgbin;
+}
+
+# Runs a command with its stdout (not TAP) thrown away; returns its status.
+sub quiet {
+    my $pid = fork // die "fork: $!\n";
+    if (!$pid) {
+        open STDOUT, '>', '/dev/null';
+        { exec @_ }
+        POSIX::_exit(127);
+    }
+    waitpid $pid, 0;
+    return $?;
+}
+
+# The options the cluster in $pgdir runs with, to start it again exactly
+# so: from postmaster.opts (what pg_ctl start was given), else
+# tools/pg.sh's.
+sub pg_start_options {
+    my ($pgdir) = @_;
+    my @args;
+    if (open my $fh, '<', "$pgdir/data/postmaster.opts") {
+        my $line = do { local $/; <$fh> };
+        @args = $line =~ /"((?:[^"\\]|\\.)*)"/g;
+        my @keep;
+        for (my $i = 0; $i < @args; $i++) {
+            if ($args[$i] eq '-D') { $i++; next }
+            push @keep, $args[$i];
+        }
+        @args = @keep;
+    }
+    @args = ('-c', "listen_addresses=", '-k', $pgdir, '-c', 'fsync=on',
+             '-c', 'synchronous_commit=on') unless @args;
+    return join ' ', map { "'" . s/'/'\\''/gr . "'" } @args;
+}
+
+# Stops the cluster in $pgdir (fast); returns the options to start it with.
+sub pg_stop {
+    my ($pgdir) = @_;
+    my $opts = pg_start_options($pgdir);
+    quiet(pg_bin() . '/pg_ctl', '-D', "$pgdir/data", '-m', 'fast', '-w', 'stop') == 0
+        or die "pg_ctl stop failed\n";
+    return $opts;
+}
+
+# Starts it again with those options, waiting until it accepts connections.
+sub pg_start {
+    my ($pgdir, $opts) = @_;
+    quiet(pg_bin() . '/pg_ctl', '-D', "$pgdir/data", '-l', "$pgdir/server.log",
+          '-w', '-o', $opts, 'start') == 0 or die "pg_ctl start failed\n";
+}
+
+1;
