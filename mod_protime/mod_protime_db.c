@@ -2,8 +2,9 @@
  *
  * Three things live here.
  *
- * 1. Connections come from mod_dbd (ap_dbd_acquire), and our statements are
- *    prepared lazily, on the first use of each connection, into the
+ * 1. Connections come from mod_dbd (ap_dbd_open, one batch at a time: see
+ *    protime_db_get), and our statements are prepared lazily, on the first
+ *    use of each connection, into the
  *    connection's own "prepared" hash. We do not use ap_dbd_prepare because
  *    mod_dbd prepares before anything could create the tables, and because a
  *    PostgreSQL that is down at startup must not leave us without statements
@@ -54,6 +55,8 @@ APLOG_USE_MODULE(protime);
 #define PROTIME_MAX_BATCH 64
 
 static APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) *protime_dbd_acquire;
+static APR_OPTIONAL_FN_TYPE(ap_dbd_open) *protime_dbd_open;
+static APR_OPTIONAL_FN_TYPE(ap_dbd_close) *protime_dbd_close;
 static apr_global_mutex_t *protime_db_mutex;
 
 /* A delivery waiting for its commit. Each has its own condition, so that a
@@ -347,6 +350,8 @@ apr_status_t protime_db_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
     apr_status_t rv;
 
     protime_dbd_acquire = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire);
+    protime_dbd_open = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_open);
+    protime_dbd_close = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_close);
     apr_dbd_init(pconf);
     if ((rv = protime_db_resolve(pconf, ptemp, s)) != APR_SUCCESS)
         return rv;
@@ -466,24 +471,47 @@ static void protime_fail_jobs(pt_store_job_t **jobs, int n, const char *error)
         jobs[i]->error = error;
 }
 
-/* Commits one batch on the leader's connection; returns the number of
- * transactions committed. */
+/* A connection from mod_dbd's pool for one batch or checkpoint, given
+ * back right after it (protime_db_put) rather than at the end of the
+ * request, as ap_dbd_acquire would: mod_dbd's pool hands out the connection
+ * released last first, so one batch after another runs on the same
+ * connection. For SQLite that is what keeps its page cache, which is
+ * thrown away whenever another connection has written: a batch on a
+ * connection of its own would read most of its pages again. */
+static ap_dbd_t *protime_db_get(request_rec *r, const protime_srv_conf *sc,
+                                pt_store_conn_t *conn, const char **err)
+{
+    ap_dbd_t *dbd = protime_dbd_open ? protime_dbd_open(r->pool, r->server)
+                                     : NULL;
+
+    if (!dbd) {
+        *err = "no database connection (mod_dbd logged why)";
+        return NULL;
+    }
+    if ((*err = protime_db_ready(dbd, sc, conn)) != NULL) {
+        protime_dbd_close(r->server, dbd);
+        return NULL;
+    }
+    return dbd;
+}
+
+static void protime_db_put(request_rec *r, ap_dbd_t *dbd)
+{
+    protime_dbd_close(r->server, dbd);
+}
+
+/* Commits one batch; returns the number of transactions committed. */
 static int protime_commit_batch(request_rec *r, const protime_srv_conf *sc,
                                  pt_store_job_t **jobs, int n,
                                  apr_time_t arrived)
 {
-    ap_dbd_t *dbd = protime_dbd_acquire ? protime_dbd_acquire(r) : NULL;
     pt_store_conn_t conn;
     const char *err;
+    ap_dbd_t *dbd = protime_db_get(r, sc, &conn, &err);
     apr_pool_t *p;
     int locked = 0, commits, waited;
 
     if (!dbd) {
-        protime_fail_jobs(jobs, n, "no database connection "
-                          "(mod_dbd logged why)");
-        return 0;
-    }
-    if ((err = protime_db_ready(dbd, sc, &conn)) != NULL) {
         protime_fail_jobs(jobs, n, err);
         return 0;
     }
@@ -500,6 +528,7 @@ static int protime_commit_batch(request_rec *r, const protime_srv_conf *sc,
         protime_fail_jobs(jobs, n, "the database is locked by another "
                           "program, or too slow: an earlier transaction "
                           "gave up waiting");
+        protime_db_put(r, dbd);
         return 0;
     }
     apr_pool_create(&p, r->pool);
@@ -510,21 +539,27 @@ static int protime_commit_batch(request_rec *r, const protime_srv_conf *sc,
     if (locked)
         apr_global_mutex_unlock(protime_db_mutex);
     apr_pool_destroy(p);
+    protime_db_put(r, dbd);
     protime_count(PROTIME_C_COMMITS, commits);
     return commits;
 }
 
-/* Copies the WAL back into the database (pt_store_checkpoint), on the
- * connection of this request, after it handed the lead over. */
+/* Copies the WAL back into the database and lets it start over
+ * (pt_store_checkpoint), after this request handed the lead over; the last
+ * frames are copied under the mutex every SQLite writer of this server
+ * takes. */
 static void protime_checkpoint(request_rec *r, const protime_srv_conf *sc)
 {
-    ap_dbd_t *dbd = protime_dbd_acquire(r);
     pt_store_conn_t conn;
     const char *err;
+    ap_dbd_t *dbd = protime_db_get(r, sc, &conn, &err);
 
-    if (!dbd || protime_db_ready(dbd, sc, &conn) != NULL)
-        return;
-    if ((err = pt_store_checkpoint(r->pool, &conn)) != NULL)
+    if (dbd) {
+        err = pt_store_checkpoint(r->pool, &conn, protime_db_lock,
+                                  protime_db_unlock, NULL);
+        protime_db_put(r, dbd);
+    }
+    if (err)
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, PTLOGNO(00414)
                       "WAL checkpoint: %s", err);
 }

@@ -34,6 +34,12 @@
 #define PT_STORE_SCHEMA_LOCK 20564
 /* Runs of a PostgreSQL transaction chosen as a deadlock's victim. */
 #define PT_STORE_DEADLOCK_TRIES 3
+/* pt_store_checkpoint: at most this many passes while others write; a
+ * pass that found no more than TAIL new frames (a page each) is the last,
+ * and what remains is copied while they wait: in bench/run, 20 to 170
+ * frames in 3 to 7 ms, most of it the two fsyncs of the copy. */
+#define PT_STORE_CHECKPOINT_PASSES 4
+#define PT_STORE_CHECKPOINT_TAIL 64
 #define PT_STORE_SQLITE_SLEEP_MS 100
 #define PT_STORE_SQLITE_BUSY_MS                                         \
     (PT_SQLITE_BUSY_TIMEOUT_MS / PT_STORE_SQLITE_TRIES                  \
@@ -331,6 +337,10 @@ const char *pt_store_prepare(apr_pool_t *p, pt_store_conn_t *c, int sync_full)
                               NULL);
         if (!err)
             err = pt_store_pragma(p, c, "PRAGMA wal_autocheckpoint=0", NULL);
+        if (!err)
+            err = pt_store_pragma(p, c, apr_psprintf(p,
+                                      "PRAGMA journal_size_limit=%d",
+                                      PT_STORE_WAL_LIMIT), NULL);
         if (err)
             return err;
     }
@@ -346,10 +356,28 @@ const char *pt_store_prepare(apr_pool_t *p, pt_store_conn_t *c, int sync_full)
     return pt_store_prepare_statements(p, c);
 }
 
-const char *pt_store_checkpoint(apr_pool_t *p, const pt_store_conn_t *c)
+/* One PASSIVE checkpoint pass: copies what the WAL holds when it starts,
+ * never waiting for anyone. *frames gets the WAL's length in frames. */
+static const char *pt_store_checkpoint_pass(apr_pool_t *p, sqlite3 *db,
+                                            int *frames, int *busy)
+{
+    int copied, rc;
+
+    rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE,
+                                   frames, &copied);
+    /* Another connection is checkpointing: it does this work. */
+    *busy = (rc == SQLITE_BUSY);
+    return rc == SQLITE_OK || rc == SQLITE_BUSY ? NULL
+           : apr_pstrcat(p, "wal_checkpoint: ", sqlite3_errstr(rc), NULL);
+}
+
+const char *pt_store_checkpoint(apr_pool_t *p, const pt_store_conn_t *c,
+                                int (*lock)(void *baton),
+                                void (*unlock)(void *baton), void *baton)
 {
     sqlite3 *db;
-    int rc;
+    const char *err;
+    int pass, frames, copied_to = 0, busy;
 
     if (c->dialect != PT_DB_SQLITE3)
         return NULL;
@@ -357,10 +385,24 @@ const char *pt_store_checkpoint(apr_pool_t *p, const pt_store_conn_t *c)
      * process around each statement, so a PRAGMA wal_checkpoint would stop
      * every other connection of the process for the length of the copy. */
     db = apr_dbd_native_handle(c->driver, c->handle);
-    rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE,
-                                   NULL, NULL);
-    return rc == SQLITE_OK ? NULL
-           : apr_pstrcat(p, "wal_checkpoint: ", sqlite3_errstr(rc), NULL);
+    for (pass = 0; pass < PT_STORE_CHECKPOINT_PASSES; pass++) {
+        if ((err = pt_store_checkpoint_pass(p, db, &frames, &busy)) || busy)
+            return err;
+        /* Shorter than what we copied: a commit started it over. */
+        if (frames < copied_to)
+            return NULL;
+        /* A short pass: what writers add during the next is shorter yet,
+         * short enough to hold them up for. */
+        if (frames - copied_to <= PT_STORE_CHECKPOINT_TAIL)
+            break;
+        copied_to = frames;
+    }
+    if (lock(baton) != 0)
+        return "wal_checkpoint: cannot keep the writers out for the last "
+               "frames";
+    err = pt_store_checkpoint_pass(p, db, &frames, &busy);
+    unlock(baton);
+    return err;
 }
 
 /* SQLite: apr_dbd_sqlite3 prepares with the legacy sqlite3_prepare(), whose

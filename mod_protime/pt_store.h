@@ -62,10 +62,12 @@ const char *pt_store_dialect(const char *driver_name, pt_dialect_t *out);
 const char *pt_store_create_schema(apr_pool_t *p, const pt_store_conn_t *c);
 
 /* Per-connection settings (SQLite: busy_timeout, synchronous = sync_full ?
- * FULL : NORMAL, and no automatic WAL checkpoints, see below; PostgreSQL:
+ * FULL : NORMAL, no automatic WAL checkpoints, see below, and a WAL kept
+ * to PT_STORE_WAL_LIMIT bytes once it starts over; PostgreSQL:
  * nothing) then prepares every statement into c->prepared (which must
  * exist) under its label, from p (whose lifetime must be the connection's).
  * Returns NULL or an error. */
+#define PT_STORE_WAL_LIMIT (64 * 1024 * 1024)
 const char *pt_store_prepare(apr_pool_t *p, pt_store_conn_t *c, int sync_full);
 
 /* SQLite copies its WAL back into the database file every so often. Left to
@@ -73,11 +75,23 @@ const char *pt_store_prepare(apr_pool_t *p, pt_store_conn_t *c, int sync_full);
  * stalls every waiting delivery for tens of milliseconds. So connections
  * prepared here do not checkpoint by themselves: their user calls
  * pt_store_checkpoint about every PT_STORE_CHECKPOINT_COMMITS commits,
- * outside any transaction and any lock of its own. A PASSIVE checkpoint
- * never waits and lets other connections write meanwhile. Returns NULL or
- * an error; does nothing for PostgreSQL. */
+ * outside any transaction.
+ *
+ * Copying is not enough: SQLite starts the WAL over only when a writer
+ * finds every frame of it copied, which never happens while others keep
+ * writing during the copy: in bench/run the file grew by 100 MB a
+ * second. So pt_store_checkpoint copies in PASSIVE passes while
+ * others write, each pass taking what the previous one left, and copies the
+ * last few frames with lock(baton) held; lock must keep every writer of
+ * this database that the caller knows of out until unlock(baton), and
+ * returns 0 when it did. The next commit then starts the WAL over, and
+ * PRAGMA journal_size_limit (set by pt_store_prepare) gives back the space
+ * a burst made it take. Returns NULL or an error; does nothing for
+ * PostgreSQL. */
 #define PT_STORE_CHECKPOINT_COMMITS 1000
-const char *pt_store_checkpoint(apr_pool_t *p, const pt_store_conn_t *c);
+const char *pt_store_checkpoint(apr_pool_t *p, const pt_store_conn_t *c,
+                                int (*lock)(void *baton),
+                                void (*unlock)(void *baton), void *baton);
 
 /* What applying one delivery did. */
 typedef struct {

@@ -9,7 +9,10 @@
 #include <apr_file_io.h>
 #include <apr_general.h>
 #include <apr_strings.h>
+#include <apr_thread_mutex.h>
+#include <apr_thread_proc.h>
 #include <apr_time.h>
+#include <sqlite3.h>
 
 #include "pt_store.h"
 #include "tap.h"
@@ -414,12 +417,135 @@ static int file_contains(const char *file, const char *text)
     return found;
 }
 
+/* A writer that commits without a pause, as a busy server does: four
+ * events a transaction, each commit under the lock that pt_store_checkpoint
+ * is given. Everything it uses is its own: APR pools are not shared
+ * between threads. */
+typedef struct {
+    pt_store_conn_t c;
+    apr_pool_t *pool;
+    apr_thread_mutex_t *lock;
+    volatile int stop;
+    volatile int commits;
+    const char *error;
+} busy_writer;
+
+static void *APR_THREAD_FUNC busy_writer_main(apr_thread_t *t, void *data)
+{
+    busy_writer *w = data;
+    apr_pool_t *iter;
+    apr_int64_t id = 1000000;
+
+    apr_pool_create(&iter, w->pool);
+    while (!w->stop && !w->error) {
+        pt_delivery_t d = { 0 };
+        pt_store_job_t job = { 0 }, *jobs[1] = { &job };
+        int i;
+
+        apr_pool_clear(iter);
+        d.events = apr_array_make(iter, 4, sizeof(pt_event_t));
+        for (i = 0; i < 4; i++) {
+            pt_event_t *ev = apr_array_push(d.events);
+
+            memset(ev, 0, sizeof(*ev));
+            ev->change = PT_CHANGE_UPSERT;
+            ev->id = ++id;
+            ev->change_version = "1";
+            ev->date = "2026-02-10";
+            ev->person_id = id % 997;
+            ev->has_person = 1;
+            ev->payload = apr_psprintf(iter, "{\"id\":%" APR_INT64_T_FMT
+                                       "}", id);
+        }
+        d.rejects = apr_array_make(iter, 1, sizeof(pt_reject_t));
+        job.delivery = &d;
+        apr_thread_mutex_lock(w->lock);
+        if (pt_store_commit(iter, &w->c, jobs, 1, 1, NULL) != 1)
+            w->error = apr_pstrdup(w->pool, job.error);
+        else
+            w->commits++;
+        apr_thread_mutex_unlock(w->lock);
+    }
+    /* A return, not apr_thread_exit: ASan takes the frame that
+     * pthread_exit unwinds for one still in use. */
+    return NULL;
+}
+
+static int busy_writer_lock(void *baton)
+{
+    return apr_thread_mutex_lock(baton) == APR_SUCCESS ? 0 : -1;
+}
+
+static void busy_writer_unlock(void *baton)
+{
+    apr_thread_mutex_unlock(baton);
+}
+
+/* SQLite starts its WAL over only when a writer finds all of it copied.
+ * With writes going on during every copy, that needs pt_store_checkpoint's
+ * last pass under the writers' lock; without it the WAL grows forever. */
+static void sqlite_wal_starts_over(const apr_dbd_driver_t *driver,
+                                   const char *path, pt_store_conn_t *c)
+{
+    busy_writer w = { 0 };
+    apr_allocator_t *allocator;
+    apr_thread_t *thread;
+    apr_status_t rv;
+    const char *err = NULL;
+    int round, at_last_checkpoint = 0, frames = -1, copied, total;
+
+    apr_allocator_create(&allocator);
+    apr_pool_create_ex(&w.pool, NULL, NULL, allocator);
+    apr_allocator_owner_set(allocator, w.pool);
+    w.c = *c;
+    w.c.prepared = apr_hash_make(w.pool);
+    ok(apr_dbd_open_ex(driver, w.pool, path, &w.c.handle, &err) == 0
+       && pt_store_prepare(w.pool, &w.c, 0) == NULL,
+       "sqlite3: a second connection for a busy writer");
+    apr_thread_mutex_create(&w.lock, APR_THREAD_MUTEX_DEFAULT, pool);
+    apr_thread_create(&thread, NULL, busy_writer_main, &w, pool);
+
+    for (round = 0; round < 20 && !err; round++) {
+        int before = w.commits;
+
+        /* Let the writer fill the WAL, then copy while it keeps writing. */
+        while (w.commits < before + 50 && !w.error)
+            apr_sleep(1000);
+        err = pt_store_checkpoint(pool, c, busy_writer_lock,
+                                  busy_writer_unlock, w.lock);
+        at_last_checkpoint = w.commits;
+    }
+    is_str(err, NULL, "sqlite3: 20 checkpoints while a writer commits");
+    while (w.commits < at_last_checkpoint + 5 && !w.error)
+        apr_sleep(1000);
+    w.stop = 1;
+    apr_thread_join(&rv, thread);
+    is_str(w.error, NULL, "sqlite3: ... the writer's %d commits all worked",
+           w.commits);
+
+    /* A PASSIVE checkpoint of nothing new reports the WAL's length. */
+    sqlite3_wal_checkpoint_v2(apr_dbd_native_handle(driver, c->handle), NULL,
+                              SQLITE_CHECKPOINT_PASSIVE, &frames, &copied);
+    total = w.commits - at_last_checkpoint;
+    printf("# WAL: %d frames after %d commits, %d of them after the last "
+           "checkpoint\n", frames, w.commits, total);
+    ok(frames >= 0 && frames <= total * 16,
+       "sqlite3: ... the WAL holds only the commits after the last "
+       "checkpoint (%d frames for %d commits)", frames, total);
+    is_str(q(c, "SELECT COUNT(*) FROM protime_access_clockings"
+             " WHERE id > 1000000"), apr_itoa(pool, w.commits * 4),
+           "sqlite3: ... and every event of them is stored");
+    apr_dbd_close(driver, w.c.handle);
+    apr_pool_destroy(w.pool);
+}
+
 static void test_sqlite(void)
 {
     const apr_dbd_driver_t *driver;
     pt_store_conn_t c, c2;
     const char *path, *err = NULL;
     pt_store_job_t *jobs[2], *job;
+    apr_thread_mutex_t *writers;
     apr_time_t t0, elapsed;
     pt_event_t ev;
     int rv;
@@ -453,7 +579,9 @@ static void test_sqlite(void)
     is_int(commit(&c, jobs, 1), 1, "sqlite3: a commit to checkpoint");
     ok(!file_contains(path, "checkpoint-marker-5f3a"),
        "sqlite3: ... not yet in the database file");
-    is_str(pt_store_checkpoint(pool, &c), NULL, "sqlite3: pt_store_checkpoint");
+    apr_thread_mutex_create(&writers, APR_THREAD_MUTEX_DEFAULT, pool);
+    is_str(pt_store_checkpoint(pool, &c, busy_writer_lock, busy_writer_unlock,
+                               writers), NULL, "sqlite3: pt_store_checkpoint");
     ok(file_contains(path, "checkpoint-marker-5f3a"),
        "sqlite3: ... now in the database file");
 
@@ -501,6 +629,10 @@ static void test_sqlite(void)
     is_str(jobs[0]->error, NULL, "sqlite3: ... without error");
 
     apr_dbd_close(driver, c2.handle);
+    is_str(q(&c, "PRAGMA journal_size_limit"),
+           apr_itoa(pool, PT_STORE_WAL_LIMIT),
+           "sqlite3: the WAL is cut back to PT_STORE_WAL_LIMIT bytes");
+    sqlite_wal_starts_over(driver, path, &c);
     apr_dbd_close(driver, c.handle);
     unlink(path);
     unlink(apr_pstrcat(pool, path, "-wal", NULL));
