@@ -357,7 +357,9 @@ const char *pt_store_prepare(apr_pool_t *p, pt_store_conn_t *c, int sync_full)
 }
 
 /* One PASSIVE checkpoint pass: copies what the WAL holds when it starts,
- * never waiting for anyone. *frames gets the WAL's length in frames. */
+ * never waiting for anyone. *frames gets the WAL's length in frames, unless
+ * *busy: the pass could not start, because a commit was just updating the
+ * WAL's index or another connection was checkpointing. */
 static const char *pt_store_checkpoint_pass(apr_pool_t *p, sqlite3 *db,
                                             int *frames, int *busy)
 {
@@ -365,7 +367,6 @@ static const char *pt_store_checkpoint_pass(apr_pool_t *p, sqlite3 *db,
 
     rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE,
                                    frames, &copied);
-    /* Another connection is checkpointing: it does this work. */
     *busy = (rc == SQLITE_BUSY);
     return rc == SQLITE_OK || rc == SQLITE_BUSY ? NULL
            : apr_pstrcat(p, "wal_checkpoint: ", sqlite3_errstr(rc), NULL);
@@ -386,8 +387,10 @@ const char *pt_store_checkpoint(apr_pool_t *p, const pt_store_conn_t *c,
      * every other connection of the process for the length of the copy. */
     db = apr_dbd_native_handle(c->driver, c->handle);
     for (pass = 0; pass < PT_STORE_CHECKPOINT_PASSES; pass++) {
-        if ((err = pt_store_checkpoint_pass(p, db, &frames, &busy)) || busy)
+        if ((err = pt_store_checkpoint_pass(p, db, &frames, &busy)) != NULL)
             return err;
+        if (busy)
+            continue;
         /* Shorter than what we copied: a commit started it over. */
         if (frames < copied_to)
             return NULL;
