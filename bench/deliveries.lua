@@ -7,8 +7,18 @@
 --   BENCH requests=.. duration_us=.. rps=.. p50_us=.. p99_us=.. sent=..
 --         s204=.. s2xx_other=.. non2xx=.. exhausted=.. errors=..
 --
--- Environment: BENCH_DELIVERIES (the file), BENCH_THREADS (wrk's -t).
+-- p50_us and p99_us are the latencies wrk measured; p50co_us and p99co_us
+-- are wrk's own percentiles, which it corrects for coordinated omission
+-- first (see bench/latency.lua).
+--
+-- Environment: BENCH_DELIVERIES (the file), BENCH_THREADS (wrk's -t),
+-- BENCH_CONNECTIONS (wrk's -c).
 -- The same requests go to whatever URL wrk is given (/floor or /hook).
+
+-- bench/latency.lua, from the directory of this script.
+package.path = (debug.getinfo(1, "S").source:match("^@(.*/)") or "./")
+               .. "?.lua;" .. package.path
+local latency_of = require("latency")
 
 local threads = {}
 local next_tid = 0
@@ -73,11 +83,20 @@ function done(summary, latency, requests)
    t.s204 = summary.requests - non2xx
    t.s2xx_other = 0
    t.non2xx = non2xx
+   local connections = tonumber(os.getenv("BENCH_CONNECTIONS") or "")
+   assert(connections, "BENCH_CONNECTIONS is not set")
+   local buckets, why = latency_of.measured(latency, summary, connections)
+   if not buckets then
+      io.write("BENCH cannot undo wrk's latency correction: ", why, "\n")
+   end
    io.write(string.format(
       "BENCH requests=%d duration_us=%d rps=%.1f p50_us=%d p99_us=%d "
-      .. "sent=%d s204=%d s2xx_other=%d non2xx=%d exhausted=%d errors=%d\n",
+      .. "p50co_us=%d p99co_us=%d sent=%d s204=%d s2xx_other=%d "
+      .. "non2xx=%d exhausted=%d errors=%d\n",
       summary.requests, summary.duration,
       summary.requests / (summary.duration / 1e6),
+      buckets and latency_of.percentile(buckets, 50) or -1,
+      buckets and latency_of.percentile(buckets, 99) or -1,
       latency:percentile(50), latency:percentile(99),
       t.sent, t.s204, t.s2xx_other, t.non2xx, t.exhausted, errors))
 end
