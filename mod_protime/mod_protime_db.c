@@ -471,6 +471,11 @@ static void protime_fail_jobs(pt_store_job_t **jobs, int n, const char *error)
         jobs[i]->error = error;
 }
 
+static void protime_db_put(request_rec *r, ap_dbd_t *dbd)
+{
+    protime_dbd_close(r->server, dbd);
+}
+
 /* A connection from mod_dbd's pool for one batch or checkpoint, given
  * back right after it (protime_db_put) rather than at the end of the
  * request, as ap_dbd_acquire would: mod_dbd's pool hands out the connection
@@ -489,15 +494,10 @@ static ap_dbd_t *protime_db_get(request_rec *r, const protime_srv_conf *sc,
         return NULL;
     }
     if ((*err = protime_db_ready(dbd, sc, conn)) != NULL) {
-        protime_dbd_close(r->server, dbd);
+        protime_db_put(r, dbd);
         return NULL;
     }
     return dbd;
-}
-
-static void protime_db_put(request_rec *r, ap_dbd_t *dbd)
-{
-    protime_dbd_close(r->server, dbd);
 }
 
 /* Commits one batch; returns the number of transactions committed. */

@@ -45,7 +45,10 @@ static int pt_api_has_ctl(const char *s)
 }
 
 /* Percent-encodes everything but RFC 3986's unreserved characters. In a
- * form body a blank becomes '+', in a URL "%20". */
+ * form body a blank becomes '+', in a URL "%20". Not APR's escapes, for
+ * the URL: apr_pescape_path_segment leaves '&', '=' and '+' as they are,
+ * which a query value cannot, and apr_pescape_urlencoded writes a blank as
+ * '+', which means a blank only in a form body. */
 static const char *pt_api_escape(apr_pool_t *p, const char *s, int form)
 {
     static const char hex[] = "0123456789ABCDEF";
