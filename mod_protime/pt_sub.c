@@ -180,6 +180,62 @@ static apr_interval_time_t pt_sub_renew_before(const pt_sub_config_t *cfg,
                                     : (half > 0 ? half : 0);
 }
 
+/* Takes or renews the lease; *held tells whether this server may act. */
+static const char *pt_sub_lease(apr_pool_t *p, const pt_sub_config_t *cfg,
+                                const pt_sub_env_t *env, apr_time_t now,
+                                pt_sub_status_t *st, int *held)
+{
+    const char *holder = NULL, *err;
+    apr_time_t until = 0;
+
+    *held = 1;
+    if (!env->owner)
+        return NULL;
+    if (env->lock && env->lock(env->baton) != 0)
+        return "cannot take the database lock";
+    err = pt_store_lease(p, env->conn, apr_pstrcat(p, cfg->tenant, " ",
+                                                   cfg->destination_url,
+                                                   NULL),
+                         env->owner, now, now + env->lease, held, &holder,
+                         &until);
+    if (env->unlock)
+        env->unlock(env->baton);
+    if (err)
+        return apr_pstrcat(p, "the lease: ", err, NULL);
+    if (!*held && !strcmp(st->state, "active"))
+        pt_sub_log(env, p, PT_SUB_LOG_NOTICE,
+                   "PT00708: "
+                   "%s now runs the subscription for %s; standing by",
+                   holder ? holder : "another server", cfg->destination_url);
+    pt_sub_copy(st->owner, sizeof(st->owner), holder);
+    st->lease_until = until;
+    return NULL;
+}
+
+/* What a step that outlasted its lease stops with (pt_sub_fence). */
+static const char pt_sub_lease_gone[] = "the step outlasted its lease";
+
+/* Before each change at Protime. A step acts only while its lease is
+ * unbroken: one held up by a slow Protime may outlast it, and another
+ * server may then have taken the lease and changed the webhooks since this
+ * step read them. Renews the lease while it holds. */
+static const char *pt_sub_fence(apr_pool_t *p, const pt_sub_config_t *cfg,
+                                const pt_sub_env_t *env, pt_sub_status_t *st)
+{
+    apr_time_t now;
+    const char *err;
+    int held;
+
+    if (!env->owner)
+        return NULL;
+    now = env->clock ? env->clock(env->baton) : apr_time_now();
+    if (now >= st->lease_until)
+        return pt_sub_lease_gone;
+    if ((err = pt_sub_lease(p, cfg, env, now, st, &held)) != NULL)
+        return err;
+    return held ? NULL : pt_sub_lease_gone;
+}
+
 /* Deletes, at Protime, webhooks for our destination that the database does
  * not know: their keys are lost, and Protime would sign deliveries that no
  * key here verifies. */
@@ -187,9 +243,11 @@ static const char *pt_sub_delete_unknown(apr_pool_t *p,
                                          const pt_sub_config_t *cfg,
                                          const pt_sub_env_t *env,
                                          apr_array_header_t *ours,
+                                         pt_sub_status_t *st,
                                          pt_api_error_t *aerr)
 {
     apr_array_header_t *remote;
+    const char *err;
     int i, j;
 
     if (pt_api_webhook_list(env->api, p, &remote, aerr) != APR_SUCCESS)
@@ -207,6 +265,8 @@ static const char *pt_sub_delete_unknown(apr_pool_t *p,
                             .webhook_id, w->id);
         if (known)
             continue;
+        if ((err = pt_sub_fence(p, cfg, env, st)) != NULL)
+            return err;
         pt_sub_log(env, p, PT_SUB_LOG_WARNING,
                    "PT00702: "
                    "webhook %s at Protime calls "
@@ -289,7 +349,8 @@ static const char *pt_sub_replace(apr_pool_t *p, const pt_sub_config_t *cfg,
     pt_store_sync_t owed;
     const char *err;
 
-    if ((err = pt_sub_delete_unknown(p, cfg, env, ours, aerr)) != NULL
+    if ((err = pt_sub_delete_unknown(p, cfg, env, ours, st, aerr)) != NULL
+        || (err = pt_sub_fence(p, cfg, env, st)) != NULL
         || (err = pt_sub_create(p, cfg, env, now, w, aerr)) != NULL)
         return err;
     owed = *sync;
@@ -373,7 +434,8 @@ static const char *pt_sub_rotate(apr_pool_t *p, const pt_sub_config_t *cfg,
     apr_interval_time_t overlap = pt_sub_renew_before(cfg, active) / 2;
     const char *err;
 
-    if ((err = pt_sub_create(p, cfg, env, now, w, aerr)) != NULL)
+    if ((err = pt_sub_fence(p, cfg, env, st)) != NULL
+        || (err = pt_sub_create(p, cfg, env, now, w, aerr)) != NULL)
         return err;
     if (overlap > PT_SUB_MAX_OVERLAP)
         overlap = PT_SUB_MAX_OVERLAP;
@@ -415,6 +477,8 @@ static const char *pt_sub_retire(apr_pool_t *p, const pt_sub_config_t *cfg,
             st->keys_changed++;
         }
         else if (w->state == PT_WEBHOOK_RETIRING && w->retire_at <= now) {
+            if ((err = pt_sub_fence(p, cfg, env, st)) != NULL)
+                return err;
             if (pt_api_webhook_delete(env->api, p, w->webhook_id, aerr)
                 != APR_SUCCESS)
                 return pt_sub_api_error(p, apr_pstrcat(p, "deleting the "
@@ -560,38 +624,6 @@ static void pt_sub_notice_webhooks(pt_sub_status_t *st,
     }
 }
 
-/* Takes or renews the lease; *held tells whether this server may act. */
-static const char *pt_sub_lease(apr_pool_t *p, const pt_sub_config_t *cfg,
-                                const pt_sub_env_t *env, apr_time_t now,
-                                pt_sub_status_t *st, int *held)
-{
-    const char *holder = NULL, *err;
-    apr_time_t until = 0;
-
-    *held = 1;
-    if (!env->owner)
-        return NULL;
-    if (env->lock && env->lock(env->baton) != 0)
-        return "cannot take the database lock";
-    err = pt_store_lease(p, env->conn, apr_pstrcat(p, cfg->tenant, " ",
-                                                   cfg->destination_url,
-                                                   NULL),
-                         env->owner, now, now + env->lease, held, &holder,
-                         &until);
-    if (env->unlock)
-        env->unlock(env->baton);
-    if (err)
-        return apr_pstrcat(p, "the lease: ", err, NULL);
-    if (!*held && !strcmp(st->state, "active"))
-        pt_sub_log(env, p, PT_SUB_LOG_NOTICE,
-                   "PT00708: "
-                   "%s now runs the subscription for %s; standing by",
-                   holder ? holder : "another server", cfg->destination_url);
-    pt_sub_copy(st->owner, sizeof(st->owner), holder);
-    st->lease_until = until;
-    return NULL;
-}
-
 static void pt_sub_publish(pt_sub_status_t *st, const pt_store_webhook_t *a,
                            const pt_store_sync_t *sync)
 {
@@ -696,5 +728,18 @@ apr_interval_time_t pt_sub_step(apr_pool_t *p, const pt_sub_config_t *cfg,
     return next > 0 ? next : 0;
 
 failed:
+    if (err == pt_sub_lease_gone) {
+        /* Not a failure of this server: the next step starts over from
+         * the database, as the owner or standing by. */
+        pt_sub_log(env, p, PT_SUB_LOG_NOTICE,
+                   "PT00709: "
+                   "the step for %s waited on Protime past its lease "
+                   "(%" APR_TIME_T_FMT " s); it stops before its next "
+                   "change at Protime, and the next step starts over",
+                   cfg->destination_url, apr_time_sec(env->lease));
+        pt_sub_publish(st, active, &sync);
+        pt_sub_copy(st->state, sizeof(st->state), "standby");
+        return 0;
+    }
     return pt_sub_failed(env, cfg, p, now, st, &aerr, err);
 }

@@ -9,7 +9,10 @@
  *
  * A step, in order:
  *  0. Take or renew the subscription's lease; a server that does not hold
- *     it only publishes what the database says ("standby").
+ *     it only publishes what the database says ("standby"). Before each
+ *     change at Protime the lease is renewed again, and the step stops
+ *     ("standby") when it ran out meanwhile: another server may have taken
+ *     it and changed the webhooks since this step read them.
  *  1. Without an active webhook: delete the webhooks Protime has for our
  *     destination whose key we do not hold (lost in a crash between the
  *     creation and its commit), create one, and store its id, key and
@@ -87,6 +90,9 @@ typedef struct {
     const char *owner;
     apr_interval_time_t lease;
     unsigned (*random)(void *baton);    /* jitter; NULL: apr's */
+    /* The time during a step, for the lease (NULL: apr_time_now): a step
+     * that waits on Protime may outlast its lease. */
+    apr_time_t (*clock)(void *baton);
 } pt_sub_env_t;
 
 /* Longest wait after failures (the check interval, if shorter). */

@@ -48,6 +48,10 @@ static struct {
     int pages;
     int repeated_pages;         /* the same page of a window asked twice */
     char seen[64][16];          /* "from#page" of the last 64 pages */
+    /* The next GET of one webhook takes this long, and owner (if set)
+     * takes the lease meanwhile. */
+    apr_interval_time_t slow_get;
+    const char *slow_get_owner;
 } fake;
 
 static void fake_reset(void)
@@ -212,6 +216,25 @@ static void fake_clockings(apr_pool_t *p, const char *query,
                                    to, page + 1) : ""));
 }
 
+static pt_store_conn_t conn;
+static pt_sub_config_t cfg;
+/* The time the steps of the two servers see (test_clock). */
+static apr_time_t clock_now;
+
+static void fake_slow_get(apr_pool_t *p)
+{
+    int held;
+
+    clock_now += fake.slow_get;
+    fake.slow_get = 0;
+    if (fake.slow_get_owner)
+        pt_store_lease(p, &conn, apr_pstrcat(p, cfg.tenant, " ",
+                                             cfg.destination_url, NULL),
+                       fake.slow_get_owner, clock_now, clock_now + SEC(30),
+                       &held, NULL, NULL);
+    fake.slow_get_owner = NULL;
+}
+
 static apr_status_t fake_perform(void *baton, apr_pool_t *p,
                                  const pt_http_request_t *req,
                                  pt_http_response_t *resp)
@@ -252,8 +275,11 @@ static apr_status_t fake_perform(void *baton, apr_pool_t *p,
             h->deleted = 1;
             answer(resp, 204, NULL);
         }
-        else
+        else {
+            if (fake.slow_get)
+                fake_slow_get(p);
             answer(resp, 200, fake_hook_json(p, h));
+        }
     }
     else if (!strcmp(bare, "/api/v1/access-clockings")) {
         fake_clockings(p, q ? q : "", resp);
@@ -295,9 +321,12 @@ static unsigned test_random(void *baton)
     return 0x7fffffffu;
 }
 
-static pt_store_conn_t conn;
+static apr_time_t test_clock(void *baton)
+{
+    return clock_now;
+}
+
 static pt_api_t *api;
-static pt_sub_config_t cfg;
 static pt_sub_env_t env;
 
 static apr_interval_time_t step(pt_sub_status_t *st)
@@ -418,6 +447,14 @@ static void setup(const char *dbfile)
     env.log = test_log;
     env.sync_budget = SEC(60);
     env.random = test_random;
+}
+
+/* A step of one of the servers of section 10, at time t. */
+static apr_interval_time_t step_at(pt_sub_env_t *e, apr_time_t t,
+                                   pt_sub_status_t *status)
+{
+    clock_now = t;
+    return pt_sub_step(pool, &cfg, e, t, status);
 }
 
 int main(void)
@@ -628,33 +665,56 @@ int main(void)
         a.owner = "node-a/1/aa";
         b.owner = "node-b/2/bb";
         a.lease = b.lease = SEC(30);
+        a.clock = b.clock = test_clock;
         memset(&sa, 0, sizeof(sa));
         memset(&sb, 0, sizeof(sb));
         now += SEC(60);
-        pt_sub_step(pool, &cfg, &a, now, &sa);
+        step_at(&a, now, &sa);
         is_str(sa.state, "active", "node a: active");
         created = fake.created;
-        next = pt_sub_step(pool, &cfg, &b, now + SEC(1), &sb);
+        next = step_at(&b, now + SEC(1), &sb);
         is_str(sb.state, "standby", "node b: standby");
         is_str(sb.owner, "node-a/1/aa", "node b shows node a as the owner");
         is_str(sb.webhook_id, sa.webhook_id, "and the same webhook");
         ok(next <= SEC(15), "node b looks again within half the lease");
         is_int(fake.created, created, "node b created nothing");
         now += SEC(20);
-        next = pt_sub_step(pool, &cfg, &a, now, &sa);
+        next = step_at(&a, now, &sa);
         ok(next <= SEC(10), "the owner renews within a third of the lease");
-        pt_sub_step(pool, &cfg, &b, now + SEC(1), &sb);
+        step_at(&b, now + SEC(1), &sb);
         is_str(sb.state, "standby", "a renewed lease keeps node b waiting");
         now += SEC(31);     /* node a stopped */
-        pt_sub_step(pool, &cfg, &b, now, &sb);
+        step_at(&b, now, &sb);
         is_str(sb.state, "active", "node b took the lease over");
         is_str(sb.owner, "node-b/2/bb", "and is the owner");
         is_int(fake.created, created, "with the same webhook");
-        pt_sub_step(pool, &cfg, &a, now + SEC(1), &sa);
+        step_at(&a, now + SEC(1), &sa);
         is_str(sa.state, "standby", "node a, back, stands by");
         ok(strstr(logged, "node-b/2/bb now runs") != NULL,
            "the hand-over is logged");
         is_int(fake_live(), 1, "one webhook for the cluster");
+
+        /* A step that Protime holds up past its lease, while the other
+         * server takes the lease over: it must not change the webhooks it
+         * read before. Node b's webhook is disabled, so a step replaces it
+         * after its check; the check takes 31 s. */
+        apr_cpystrn(fake_find(sb.webhook_id)->status, "Disabled", 16);
+        created = fake.created;
+        now += SEC(3600);           /* the check is due */
+        fake.slow_get = SEC(31);
+        fake.slow_get_owner = "node-a/1/aa";
+        next = step_at(&b, now, &sb);
+        is_int(fake.created, created, "a step past its lease creates no "
+               "webhook");
+        is_str(sb.state, "standby", "it stands by");
+        ok(next == 0, "and starts over at once");
+        ok(strstr(logged, "PT00709") != NULL, "saying why");
+        step_at(&a, clock_now, &sa);
+        is_str(sa.state, "active", "the new owner replaces the webhook");
+        is_int(fake.created, created + 1, "once");
+        step_at(&b, clock_now + SEC(1), &sb);
+        is_str(sb.state, "standby", "node b stands by");
+        is_int(fake_live(), 1, "still one webhook for the cluster");
     }
 
     /* 11. Default sync start. */
