@@ -4,8 +4,9 @@
 -- no two threads send the same id. Counts the answers per thread and prints,
 -- besides wrk's own report, one line for bench/run to read:
 --
---   BENCH requests=.. duration_us=.. rps=.. p50_us=.. p99_us=.. sent=..
---         s204=.. s2xx_other=.. non2xx=.. exhausted=.. errors=..
+--   BENCH requests=.. duration_us=.. rps=.. p50_us=.. p99_us=..
+--         p50co_us=.. p99co_us=.. sent=.. s204=.. s2xx_other=.. non2xx=..
+--         exhausted=.. errors=..
 --
 -- p50_us and p99_us are the latencies wrk measured; p50co_us and p99co_us
 -- are wrk's own percentiles, which it corrects for coordinated omission
