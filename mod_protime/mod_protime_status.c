@@ -53,7 +53,7 @@ static const struct {
     { "events_deleted", "Delete events applied." },
     { "quarantined", "Bodies or events stored in protime_quarantine." },
     { "signature_failures", "Deliveries refused with 401 (signature missing or wrong)." },
-    { "rejected", "Deliveries refused for method, content type, size or a broken body (405, 413, 415, 400)." },
+    { "rejected", "Deliveries refused for method, content type, coding, size or a broken body (405, 415, 501, 413, 400)." },
     { "storage_errors", "Deliveries answered 503 because the database failed." },
     { "commits", "Database transactions committed (one holds many deliveries under load)." },
 };

@@ -1,7 +1,8 @@
 /* mod_protime_webhook.c: the protime-webhook handler.
  *
- * Order matters: method and content type, then the body under its limit,
- * then the signature over the raw bytes, and only then JSON. A correctly
+ * Order matters: method, content type and transfer coding, then the body
+ * under its limit and its content coding, then the signature over the raw
+ * bytes, and only then JSON. A correctly
  * signed delivery is never thrown away: what does not validate goes to the
  * quarantine and the answer is 202, because a 4xx would make Protime retry a
  * poison event until it disables the subscription. 2xx only ever follows a
@@ -44,10 +45,39 @@ static int protime_json_content_type(const char *ct)
            && !memchr(ct + 12, '/', len - 12);
 }
 
+/* Transfer codings other than chunked: httpd takes "gzip, chunked" off its
+ * chunks and hands on the still-compressed bytes, which would then fail the
+ * signature check as if forged. */
+static int protime_only_chunked(apr_pool_t *p, const char *te)
+{
+    const char *item;
+    int n = 0;
+
+    if (!te)
+        return 1;
+    while ((item = ap_get_list_item(p, &te)) != NULL)
+        if (strcmp(item, "chunked") || n++)
+            return 0;
+    return 1;
+}
+
+/* Content codings other than identity; read after the body, because
+ * mod_deflate's input filter (SetInputFilter DEFLATE) removes
+ * Content-Encoding only once it starts inflating. */
+static int protime_identity_coding(apr_pool_t *p, const char *ce)
+{
+    const char *item;
+
+    while (ce && (item = ap_get_list_item(p, &ce)) != NULL)
+        if (strcmp(item, "identity"))
+            return 0;
+    return 1;
+}
+
 /* Reads the whole body into one buffer, never more than max bytes: a known
  * Content-Length above the limit is refused before anything is read, and a
- * chunked body is counted as it arrives (pitfall 15: r->remaining is 0 for
- * chunked bodies, so it cannot size the buffer). */
+ * chunked or inflated body is counted as it arrives (pitfall 15:
+ * r->remaining is 0 for chunked bodies, so it cannot size the buffer). */
 static int protime_read_body(request_rec *r, apr_off_t max,
                              char **body, apr_size_t *len)
 {
@@ -101,8 +131,9 @@ static int protime_read_body(request_rec *r, apr_off_t max,
                 return ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
             if ((apr_off_t)(used + n) > max) {
                 ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, PTLOGNO(00303)
-                              "chunked body is over ProtimeMaxBodySize %"
-                              APR_OFF_T_FMT, max);
+                              "body is over ProtimeMaxBodySize %"
+                              APR_OFF_T_FMT " as read (chunked, or "
+                              "inflated by SetInputFilter DEFLATE)", max);
                 return HTTP_REQUEST_ENTITY_TOO_LARGE;
             }
             if (used + n > cap) {
@@ -234,10 +265,32 @@ int protime_webhook_handler(request_rec *r)
                       "delivery refused: Content-Type is not JSON");
         return HTTP_UNSUPPORTED_MEDIA_TYPE;
     }
+    if (!protime_only_chunked(r->pool, apr_table_get(r->headers_in,
+                                                     "Transfer-Encoding"))) {
+        protime_count(PROTIME_C_REJECTED, 1);
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, PTLOGNO(00308)
+                      "delivery refused: Transfer-Encoding \"%s\" is not "
+                      "implemented, only chunked",
+                      ap_escape_logitem(r->pool, apr_table_get(r->headers_in,
+                                                  "Transfer-Encoding")));
+        return HTTP_NOT_IMPLEMENTED;
+    }
     status = protime_read_body(r, protime_max_body(dc), &body, &len);
     if (status != OK) {
         protime_count(PROTIME_C_REJECTED, 1);
         return status;
+    }
+    if (!protime_identity_coding(r->pool, apr_table_get(r->headers_in,
+                                                        "Content-Encoding"))) {
+        protime_count(PROTIME_C_REJECTED, 1);
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, PTLOGNO(00309)
+                      "delivery refused: Content-Encoding \"%s\" is not "
+                      "decoded here (SetInputFilter DEFLATE decodes gzip)",
+                      ap_escape_logitem(r->pool, apr_table_get(r->headers_in,
+                                                  "Content-Encoding")));
+        /* RFC 7694: name the codings this resource takes. */
+        apr_table_setn(r->err_headers_out, "Accept-Encoding", "identity");
+        return HTTP_UNSUPPORTED_MEDIA_TYPE;
     }
     status = protime_check_signature(r, dc, body, len);
     if (status != OK)

@@ -5,13 +5,15 @@ use Apache::TestUtil;
 use Apache::TestRequest;
 use ProtimeTest;
 use HTTP::Request ();
+use IO::Compress::Gzip qw(gzip $GzipError);
 
 # Methods and transport of the protime-webhook handler (SPEC 3): 405 for
 # other methods, 415 for content types that are not JSON, 413 for bodies
-# over ProtimeMaxBodySize (also chunked), and nothing stored on a refusal.
+# over ProtimeMaxBodySize (also chunked), 415 for content codings and 501
+# for transfer codings other than chunked, and nothing stored on a refusal.
 # Event ids 100000 and up.
 
-plan tests => 67, need_lwp;
+plan tests => 83, need_lwp;
 
 my $next_id = 100000;
 sub next_id { return ++$next_id }
@@ -127,6 +129,71 @@ for my $ct ('text/plain', 'application/xml', 'application/jsonx',
     ok t_cmp($res->code, 415, "Content-Type $ct: 415");
     ok t_cmp(row($id), undef, "Content-Type $ct: nothing stored");
     still_answers("a 415 for $ct");
+}
+
+# ---------------------------------------------------------- content codings
+
+{
+    # Not decoded by the module: 415 naming what it takes, however signed.
+    my $id = next_id();
+    my $json = json_of(event($id, '0001'));
+    gzip(\$json => \(my $gz)) or die $GzipError;
+    for my $signed ([ 'the bytes sent', sign($gz) ], [ 'the JSON', sign($json) ]) {
+        my $res = deliver($gz, signature => $signed->[1],
+                          headers => { 'Content-Encoding' => 'gzip' });
+        ok t_cmp($res->code, 415, "gzip body signed over $signed->[0]: 415");
+        ok t_cmp($res->header('Accept-Encoding') // '', 'identity',
+                 "gzip body signed over $signed->[0]: Accept-Encoding: identity");
+    }
+    ok t_cmp(row($id), undef, 'a gzip body: nothing stored');
+    still_answers('a 415 for Content-Encoding gzip');
+
+    # With SetInputFilter DEFLATE, mod_deflate inflates it first: the
+    # signature is checked over the JSON.
+    my $res = deliver($gz, path => '/hook-inflate', signature => sign($json),
+                      headers => { 'Content-Encoding' => 'gzip' });
+    ok t_cmp($res->code, 204, 'gzip body through SetInputFilter DEFLATE: 204');
+    my $row = row($id);
+    ok t_cmp($row && $row->{change_version}, '0001',
+             'gzip body through SetInputFilter DEFLATE: the row is stored');
+    $res = deliver($gz, path => '/hook-inflate', signature => sign($gz),
+                   headers => { 'Content-Encoding' => 'gzip' });
+    ok t_cmp($res->code, 401,
+             'through SetInputFilter DEFLATE, a signature over the gzip bytes: 401');
+
+    # ProtimeMaxBodySize (1M here) counts the inflated bytes.
+    $id = next_id();
+    my $big = json_of(event($id, '0001',
+        note => join('', map { sprintf '%08x', int rand 2**32 } 1 .. 140_000)));
+    gzip(\$big => \(my $bigz)) or die $GzipError;
+    $res = deliver($bigz, path => '/hook-inflate', signature => sign($big),
+                   headers => { 'Content-Encoding' => 'gzip' });
+    ok t_cmp(length($bigz) < 1048576 && length($big) > 1048576 ? $res->code : 'bad test',
+             413, 'a gzip body of under 1M that inflates to over 1M: 413');
+    ok t_cmp(row($id), undef, 'a gzip body that inflates to over 1M: nothing stored');
+
+    # The filter steps aside for a body that is not compressed.
+    $id = next_id();
+    $res = deliver(event($id, '0001'), path => '/hook-inflate');
+    ok t_cmp($res->code, 204, 'a plain body where SetInputFilter DEFLATE is set: 204');
+    $row = row($id);
+    ok t_cmp($row && $row->{change_version}, '0001',
+             'a plain body where SetInputFilter DEFLATE is set: the row is stored');
+}
+
+{
+    # httpd takes the chunks off "gzip, chunked"; the module refuses what
+    # is left rather than check a signature over compressed bytes.
+    my $id = next_id();
+    my $body = json_of(event($id, '0001'));
+    my $req = "POST /hook HTTP/1.1\r\nHost: " . Apache::TestRequest::hostport()
+            . "\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            . 'X-Protime-Signature: ' . sign($body) . "\r\n"
+            . "Transfer-Encoding: gzip, chunked\r\n\r\n"
+            . sprintf("%x\r\n%s\r\n0\r\n\r\n", length $body, $body);
+    ok t_cmp(deliver_raw($req), 501, 'Transfer-Encoding: gzip, chunked: 501');
+    ok t_cmp(row($id), undef, 'Transfer-Encoding: gzip, chunked: nothing stored');
+    still_answers('a 501 for Transfer-Encoding gzip, chunked');
 }
 
 # -------------------------------------------------------------- body size
