@@ -19,6 +19,7 @@ die "usage: $0 KEY COUNT OUTFILE\n"
     unless defined $out && $count =~ /^[1-9][0-9]*$/;
 
 use constant FIRST_ID => 1_000_001;
+use constant CLOCKINGS_PER_DAY => 20_000;
 
 my @status = (('AccessOk') x 12, 'AccessRefused', 'WrongPinCode',
               'AntiPassbackError', 'OutZone', 'UnknownBadgeNumber');
@@ -29,7 +30,8 @@ open my $fh, '>', $tmp or die "$tmp: $!\n";
 binmode $fh;
 for my $n (0 .. $count - 1) {
     my $id = FIRST_ID + $n;
-    my $doy = $n % 365;
+    # As a live stream: 20,000 clockings a day, in the order they happen.
+    my $doy = int($n / CLOCKINGS_PER_DAY) % 365;
     my $month = 0;
     $doy -= $days_in[$month++] while $doy >= $days_in[$month];
     my $person = 100_000 + ($n * 7919) % 50_000;
@@ -42,7 +44,7 @@ for my $n (0 .. $count - 1) {
         . '"terminal":{"id":%d},"status":"%s","direction":"%s",'
         . '"source":"bench"}}',
         $id, $n, $month + 1, $doy + 1,
-        ($n * 37) % 1440, $person, $person, 1 + $n % 40, $status,
+        int(($n % CLOCKINGS_PER_DAY) * 1440 / CLOCKINGS_PER_DAY), $person, $person, 1 + $n % 40, $status,
         $n % 2 ? 'Out' : 'In');
     # Digest::SHA leaves base64 unpadded; a 32-byte digest needs one '='.
     print $fh hmac_sha256_base64($body, $key), "=\t", $body, "\n"
