@@ -2,12 +2,11 @@
  *
  * Order matters: method, content type and transfer coding, then the body
  * under its limit and its content coding, then the signature over the raw
- * bytes, and only then JSON. A correctly
- * signed delivery is never thrown away: what does not validate goes to the
- * quarantine and the answer is 202, because a 4xx would make Protime retry a
- * poison event until it disables the subscription. 2xx only ever follows a
- * commit; a storage failure is 503 with Retry-After so that Protime delivers
- * again.
+ * bytes, and only then JSON. A correctly signed delivery is never thrown
+ * away: what does not validate goes to the quarantine and the answer is
+ * 202, because a 4xx would make Protime retry a poison event until it
+ * disables the subscription. 2xx only ever follows a commit; a storage
+ * failure is 503 with Retry-After so that Protime delivers again.
  */
 #include <httpd.h>
 #include <http_config.h>
@@ -45,9 +44,9 @@ static int protime_json_content_type(const char *ct)
            && !memchr(ct + 12, '/', len - 12);
 }
 
-/* Transfer codings other than chunked: httpd takes "gzip, chunked" off its
- * chunks and hands on the still-compressed bytes, which would then fail the
- * signature check as if forged. */
+/* Whether the transfer coding is at most one chunked: httpd takes
+ * "gzip, chunked" off its chunks and hands on the still-compressed bytes,
+ * which would then fail the signature check as if forged. */
 static int protime_only_chunked(apr_pool_t *p, const char *te)
 {
     const char *item;
@@ -61,9 +60,9 @@ static int protime_only_chunked(apr_pool_t *p, const char *te)
     return 1;
 }
 
-/* Content codings other than identity; read after the body, because
- * mod_deflate's input filter (SetInputFilter DEFLATE) removes
- * Content-Encoding only once it starts inflating. */
+/* Whether the body has no content coding but identity. Asked after the
+ * body is read, because mod_deflate's input filter (SetInputFilter DEFLATE)
+ * removes Content-Encoding only once it starts inflating. */
 static int protime_identity_coding(apr_pool_t *p, const char *ce)
 {
     const char *item;
