@@ -73,6 +73,20 @@ static int protime_identity_coding(apr_pool_t *p, const char *ce)
     return 1;
 }
 
+/* Refuses a delivery for the coding its header names, quoting the header's
+ * value escaped: the client chose it. */
+static int protime_refuse_coding(request_rec *r, const char *header,
+                                 const char *why, int status)
+{
+    protime_count(PROTIME_C_REJECTED, 1);
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, PTLOGNO(00308)
+                  "delivery refused: %s \"%s\" %s", header,
+                  ap_escape_logitem(r->pool,
+                                    apr_table_get(r->headers_in, header)),
+                  why);
+    return status;
+}
+
 /* Reads the whole body into one buffer, never more than max bytes: a known
  * Content-Length above the limit is refused before anything is read, and a
  * chunked or inflated body is counted as it arrives (pitfall 15:
@@ -265,15 +279,10 @@ int protime_webhook_handler(request_rec *r)
         return HTTP_UNSUPPORTED_MEDIA_TYPE;
     }
     if (!protime_only_chunked(r->pool, apr_table_get(r->headers_in,
-                                                     "Transfer-Encoding"))) {
-        protime_count(PROTIME_C_REJECTED, 1);
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, PTLOGNO(00308)
-                      "delivery refused: Transfer-Encoding \"%s\" is not "
-                      "implemented, only chunked",
-                      ap_escape_logitem(r->pool, apr_table_get(r->headers_in,
-                                                  "Transfer-Encoding")));
-        return HTTP_NOT_IMPLEMENTED;
-    }
+                                                     "Transfer-Encoding")))
+        return protime_refuse_coding(r, "Transfer-Encoding",
+                                     "is not implemented, only chunked",
+                                     HTTP_NOT_IMPLEMENTED);
     status = protime_read_body(r, protime_max_body(dc), &body, &len);
     if (status != OK) {
         protime_count(PROTIME_C_REJECTED, 1);
@@ -281,15 +290,12 @@ int protime_webhook_handler(request_rec *r)
     }
     if (!protime_identity_coding(r->pool, apr_table_get(r->headers_in,
                                                         "Content-Encoding"))) {
-        protime_count(PROTIME_C_REJECTED, 1);
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, PTLOGNO(00309)
-                      "delivery refused: Content-Encoding \"%s\" is not "
-                      "decoded here (SetInputFilter DEFLATE decodes gzip)",
-                      ap_escape_logitem(r->pool, apr_table_get(r->headers_in,
-                                                  "Content-Encoding")));
         /* RFC 7694: name the codings this resource takes. */
         apr_table_setn(r->err_headers_out, "Accept-Encoding", "identity");
-        return HTTP_UNSUPPORTED_MEDIA_TYPE;
+        return protime_refuse_coding(r, "Content-Encoding",
+                                     "is not decoded here (SetInputFilter "
+                                     "DEFLATE decodes gzip)",
+                                     HTTP_UNSUPPORTED_MEDIA_TYPE);
     }
     status = protime_check_signature(r, dc, body, len);
     if (status != OK)
