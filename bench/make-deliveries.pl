@@ -44,7 +44,8 @@ for my $n (0 .. $count - 1) {
         . '"terminal":{"id":%d},"status":"%s","direction":"%s",'
         . '"source":"bench"}}',
         $id, $n, $month + 1, $doy + 1,
-        int(($n % CLOCKINGS_PER_DAY) * 1440 / CLOCKINGS_PER_DAY), $person, $person, 1 + $n % 40, $status,
+        int(($n % CLOCKINGS_PER_DAY) * 1440 / CLOCKINGS_PER_DAY),
+        $person, $person, 1 + $n % 40, $status,
         $n % 2 ? 'Out' : 'In');
     # Digest::SHA leaves base64 unpadded; a 32-byte digest needs one '='.
     print $fh hmac_sha256_base64($body, $key), "=\t", $body, "\n"
