@@ -37,6 +37,7 @@
 #include <apr_strings.h>
 #include <apr_thread_mutex.h>
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 
 #include "mod_protime.h"
 #include "pt_curl.h"
@@ -219,6 +220,14 @@ static apr_status_t protime_sub_watchdog(int state, void *data,
             break;
         }
         next = protime_sub_run(sub, ptemp);
+        /* OpenSSL frees a thread's state (its random generators, its
+         * error queue) in a destructor when the thread ends. This thread
+         * ends as the child exits, and nothing waits for it: the
+         * destructor can run while OpenSSL's atexit cleanup frees the same
+         * memory, a double free (test/child-exit.pl). Freed here, under
+         * the lock the child's exit waits for, the thread has nothing left
+         * for the destructor; a later step builds it again. */
+        OPENSSL_thread_stop();
         apr_thread_mutex_unlock(sub->step_lock);
         if (next < PROTIME_MIN_STEP)
             next = PROTIME_MIN_STEP;

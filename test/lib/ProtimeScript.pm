@@ -1,9 +1,9 @@
 package ProtimeScript;
-# Helpers of the test scripts that run their own httpd next to the tests'
-# private PostgreSQL, outside Apache::Test (test/pgsql-reconnect.pl,
-# test/cluster.pl): TAP lines ending in the "N passed, N failed" line that
-# tools/run-tests adds up, and stopping and starting that PostgreSQL the
-# way it was started.
+# Helpers of the test scripts that run their own httpd, outside
+# Apache::Test (test/pgsql-reconnect.pl and test/cluster.pl, next to the
+# tests' private PostgreSQL; test/child-exit.pl): TAP lines ending in the
+# "N passed, N failed" line that tools/run-tests adds up, and stopping and
+# starting that PostgreSQL the way it was started.
 use strict;
 use warnings;
 use POSIX ();
