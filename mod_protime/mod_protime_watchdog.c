@@ -59,7 +59,9 @@ APLOG_USE_MODULE(protime);
 #define PROTIME_KEYS_RETRY apr_time_from_sec(1)
 /* The lease lasts three steps of an owner at rest (steps come at most a
  * check interval, and at most a minute, apart) but no less than this, so
- * that a step slowed by retries does not lose it. */
+ * that a step slowed by retries does not lose it, and no less than two
+ * attempts of an API call: a change at Protime is sent only if it can end
+ * within the lease (pt_sub_fence). */
 #define PROTIME_LEASE_STEP apr_time_from_sec(60)
 #define PROTIME_MIN_LEASE apr_time_from_sec(10)
 
@@ -189,6 +191,8 @@ static apr_interval_time_t protime_sub_run(struct protime_sub *sub,
                      ? sub->cfg.check_interval : PROTIME_LEASE_STEP);
     if (env.lease < PROTIME_MIN_LEASE)
         env.lease = PROTIME_MIN_LEASE;
+    if (env.lease < 2 * sub->api_cfg.attempt_timeout)
+        env.lease = 2 * sub->api_cfg.attempt_timeout;
     next = pt_sub_step(ptemp, &sub->cfg, &env, apr_time_now(), &sub->status);
     protime_db_disconnect(&conn);
     return next;
@@ -281,6 +285,7 @@ static struct protime_sub *protime_sub_make(apr_pool_t *pconf, server_rec *s,
     sub->api_cfg.log = protime_sub_log;
     sub->api_cfg.sleep = protime_sub_sleep;
     sub->api_cfg.baton = sub;
+    sub->api_cfg.attempt_timeout = apr_time_from_sec(sub->curl.timeout_sec);
 
     /* Used by the watchdog thread only, in whichever child holds it. */
     apr_pool_create(&sub->pool, pconf);

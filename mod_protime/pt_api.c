@@ -30,6 +30,8 @@ struct pt_api_t {
     apr_pool_t *token_pool;         /* cleared whenever the token goes */
     const char *token;              /* NULL when none is cached */
     apr_time_t token_until;         /* used while apr_time_now() is before */
+    apr_time_t deadline;            /* 0: none (pt_api_set_deadline) */
+    const char *deadline_what;
 };
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -433,6 +435,25 @@ static apr_interval_time_t pt_api_backoff(pt_api_t *a, int attempt)
                                         % (apr_uint64_t)(full - half + 1));
 }
 
+/* Whether an attempt started after waiting `wait` would end by the
+ * deadline, if there is one. */
+static int pt_api_in_time(pt_api_t *a, apr_interval_time_t wait)
+{
+    apr_time_t now;
+
+    if (!a->deadline) {
+        return 1;
+    }
+    now = a->cfg.now ? a->cfg.now(a->cfg.baton) : apr_time_now();
+    return now + wait + a->cfg.attempt_timeout <= a->deadline;
+}
+
+void pt_api_set_deadline(pt_api_t *a, apr_time_t deadline, const char *what)
+{
+    a->deadline = deadline;
+    a->deadline_what = what;
+}
+
 static void pt_api_log(pt_api_t *a, int level, const char *msg)
 {
     if (a->cfg.log) {
@@ -481,6 +502,12 @@ static apr_status_t pt_api_send(pt_api_t *a, apr_pool_t *p,
         apr_time_t start;
         apr_status_t rv;
 
+        if (attempt == 1 && !pt_api_in_time(a, 0)) {
+            return pt_api_fail(err, APR_TIMEUP, 0,
+                               apr_psprintf(p, "%s: not sent: it could end "
+                                            "after %s", what,
+                                            a->deadline_what));
+        }
         if (auth && (rv = pt_api_token(a, p, &token, err)) != APR_SUCCESS) {
             return rv;
         }
@@ -548,6 +575,12 @@ static apr_status_t pt_api_send(pt_api_t *a, apr_pool_t *p,
             return pt_api_fail(err, APR_EGENERAL, resp->status,
                                apr_psprintf(p, "%s: %s after %d tries", what,
                                             failure, attempt));
+        }
+        if (!pt_api_in_time(a, wait)) {
+            return pt_api_fail(err, APR_TIMEUP, resp->status,
+                               apr_psprintf(p, "%s: %s; not retried: another "
+                                            "try could end after %s", what,
+                                            failure, a->deadline_what));
         }
         if (wait > 0 && !a->cfg.sleep) {
             apr_sleep(wait);

@@ -88,6 +88,10 @@ typedef struct {
     void *baton;                    /* for log and sleep */
     /* Random numbers for the jitter; NULL uses apr_generate_random_bytes. */
     unsigned (*random)(void *baton);
+    /* The longest one attempt can take (the transport's timeout), and the
+     * clock (NULL: apr_time_now): for pt_api_set_deadline. */
+    apr_interval_time_t attempt_timeout;
+    apr_time_t (*now)(void *baton);
 } pt_api_config_t;
 
 /* The client: configuration plus the cached token. It keeps a pool of its
@@ -126,6 +130,14 @@ apr_status_t pt_api_token(pt_api_t *a, apr_pool_t *p, const char **token,
 
 /* Forgets the cached token (a 401 says it is no longer valid). */
 void pt_api_forget_token(pt_api_t *a);
+
+/* From now on, until lifted with deadline 0, no attempt is sent that could
+ * end after deadline (attempt_timeout from its start), and no retry is
+ * waited for that could: such a call fails with APR_TIMEUP, its message
+ * naming the deadline as what (e.g. "the lease"). The subscription job
+ * bounds each change at Protime by its lease this way, so that no change
+ * it began as the owner reaches Protime after another server took over. */
+void pt_api_set_deadline(pt_api_t *a, apr_time_t deadline, const char *what);
 
 /* POST /webhooks[?externalReferences=...] with destinationUrl and
  * collectionName access-clockings. Expects 201. The key is read from the

@@ -218,7 +218,9 @@ static const char pt_sub_lease_gone[] = "the step outlasted its lease";
 /* Before each change at Protime. A step acts only while its lease is
  * unbroken: one held up by a slow Protime may outlast it, and another
  * server may then have taken the lease and changed the webhooks since this
- * step read them. Renews the lease while it holds. */
+ * step read them. Renews the lease while it holds, and bounds the calls of
+ * the change by it (pt_api_set_deadline), retries included, until
+ * pt_sub_unfence. */
 static const char *pt_sub_fence(apr_pool_t *p, const pt_sub_config_t *cfg,
                                 const pt_sub_env_t *env, pt_sub_status_t *st)
 {
@@ -233,7 +235,16 @@ static const char *pt_sub_fence(apr_pool_t *p, const pt_sub_config_t *cfg,
         return pt_sub_lease_gone;
     if ((err = pt_sub_lease(p, cfg, env, now, st, &held)) != NULL)
         return err;
-    return held ? NULL : pt_sub_lease_gone;
+    if (!held)
+        return pt_sub_lease_gone;
+    pt_api_set_deadline(env->api, st->lease_until, "the lease");
+    return NULL;
+}
+
+/* After the change: the reads that follow are not bound by the lease. */
+static void pt_sub_unfence(const pt_sub_env_t *env)
+{
+    pt_api_set_deadline(env->api, 0, NULL);
 }
 
 /* Deletes, at Protime, webhooks for our destination that the database does
@@ -248,6 +259,7 @@ static const char *pt_sub_delete_unknown(apr_pool_t *p,
 {
     apr_array_header_t *remote;
     const char *err;
+    apr_status_t rv;
     int i, j;
 
     if (pt_api_webhook_list(env->api, p, &remote, aerr) != APR_SUCCESS)
@@ -273,7 +285,9 @@ static const char *pt_sub_delete_unknown(apr_pool_t *p,
                    "%s but its key is not in the database (lost); deleting "
                    "it before creating a new one", w->id,
                    cfg->destination_url);
-        if (pt_api_webhook_delete(env->api, p, w->id, aerr) != APR_SUCCESS)
+        rv = pt_api_webhook_delete(env->api, p, w->id, aerr);
+        pt_sub_unfence(env);
+        if (rv != APR_SUCCESS)
             return pt_sub_api_error(p, apr_pstrcat(p, "deleting webhook ",
                                                    w->id, NULL), aerr);
     }
@@ -350,8 +364,11 @@ static const char *pt_sub_replace(apr_pool_t *p, const pt_sub_config_t *cfg,
     const char *err;
 
     if ((err = pt_sub_delete_unknown(p, cfg, env, ours, st, aerr)) != NULL
-        || (err = pt_sub_fence(p, cfg, env, st)) != NULL
-        || (err = pt_sub_create(p, cfg, env, now, w, aerr)) != NULL)
+        || (err = pt_sub_fence(p, cfg, env, st)) != NULL)
+        return err;
+    err = pt_sub_create(p, cfg, env, now, w, aerr);
+    pt_sub_unfence(env);
+    if (err)
         return err;
     owed = *sync;
     owed.pending = 1;
@@ -434,8 +451,11 @@ static const char *pt_sub_rotate(apr_pool_t *p, const pt_sub_config_t *cfg,
     apr_interval_time_t overlap = pt_sub_renew_before(cfg, active) / 2;
     const char *err;
 
-    if ((err = pt_sub_fence(p, cfg, env, st)) != NULL
-        || (err = pt_sub_create(p, cfg, env, now, w, aerr)) != NULL)
+    if ((err = pt_sub_fence(p, cfg, env, st)) != NULL)
+        return err;
+    err = pt_sub_create(p, cfg, env, now, w, aerr);
+    pt_sub_unfence(env);
+    if (err)
         return err;
     if (overlap > PT_SUB_MAX_OVERLAP)
         overlap = PT_SUB_MAX_OVERLAP;
@@ -477,10 +497,13 @@ static const char *pt_sub_retire(apr_pool_t *p, const pt_sub_config_t *cfg,
             st->keys_changed++;
         }
         else if (w->state == PT_WEBHOOK_RETIRING && w->retire_at <= now) {
+            apr_status_t rv;
+
             if ((err = pt_sub_fence(p, cfg, env, st)) != NULL)
                 return err;
-            if (pt_api_webhook_delete(env->api, p, w->webhook_id, aerr)
-                != APR_SUCCESS)
+            rv = pt_api_webhook_delete(env->api, p, w->webhook_id, aerr);
+            pt_sub_unfence(env);
+            if (rv != APR_SUCCESS)
                 return pt_sub_api_error(p, apr_pstrcat(p, "deleting the "
                                         "replaced webhook ", w->webhook_id,
                                         NULL), aerr);

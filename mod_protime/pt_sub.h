@@ -12,7 +12,8 @@
  *     it only publishes what the database says ("standby"). Before each
  *     change at Protime the lease is renewed again, and the step stops
  *     ("standby") when it ran out meanwhile: another server may have taken
- *     it and changed the webhooks since this step read them.
+ *     it and changed the webhooks since this step read them. The change's
+ *     calls, retries included, must end within the renewed lease.
  *  1. Without an active webhook: delete the webhooks Protime has for our
  *     destination whose key we do not hold (lost in a crash between the
  *     creation and its commit), create one, and store its id, key and
@@ -91,7 +92,8 @@ typedef struct {
     apr_interval_time_t lease;
     unsigned (*random)(void *baton);    /* jitter; NULL: apr's */
     /* The time during a step, for the lease (NULL: apr_time_now): a step
-     * that waits on Protime may outlast its lease. */
+     * that waits on Protime may outlast its lease. The same clock as the
+     * api's (pt_api_config_t.now), which bounds changes by the lease. */
     apr_time_t (*clock)(void *baton);
 } pt_sub_env_t;
 

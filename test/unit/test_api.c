@@ -49,6 +49,8 @@ static struct {
     int use_random;                 /* else random() gives rand_value */
     unsigned rand_value;
     apr_array_header_t *logs;
+    apr_time_t clock;               /* the client's (fake_now) */
+    apr_interval_time_t attempt_takes;  /* each request moves it so far */
 } fake;
 
 static apr_status_t fake_perform(void *baton, apr_pool_t *p,
@@ -58,6 +60,7 @@ static apr_status_t fake_perform(void *baton, apr_pool_t *p,
     fake_req_t *r = &fake.reqs[fake.nreqs < MAX_REQS ? fake.nreqs++ : 0];
     const fake_resp_t *s;
 
+    fake.clock += fake.attempt_takes;
     r->method = apr_pstrdup(pool, req->method);
     r->url = apr_pstrdup(pool, req->url);
     r->body = req->body ? apr_pstrmemdup(pool, req->body, req->body_len)
@@ -95,7 +98,13 @@ static int fake_sleep(void *baton, apr_interval_time_t how_long)
     if (fake.nsleeps < MAX_SCRIPT) {
         fake.sleeps[fake.nsleeps++] = how_long;
     }
+    fake.clock += how_long;
     return fake.sleep_result;
+}
+
+static apr_time_t fake_now(void *baton)
+{
+    return fake.clock;
 }
 
 static unsigned fake_random(void *baton)
@@ -137,6 +146,7 @@ static void config(pt_api_config_t *cfg)
     cfg->log = fake_log;
     cfg->sleep = fake_sleep;
     cfg->random = fake_random;
+    cfg->now = fake_now;
 }
 
 static pt_api_t *client(void)
@@ -701,6 +711,64 @@ static void test_retries(void)
 }
 
 /* Every message and log line of a session whose servers echo secrets. */
+/* pt_api_set_deadline: no attempt is sent, and no retry waited for, that
+ * could end after the deadline; lifted, a call has its four tries again. */
+static void test_deadline(void)
+{
+    pt_api_config_t cfg;
+    pt_api_error_t err;
+    pt_api_t *a = NULL;
+    apr_time_t deadline;
+    apr_status_t rv;
+    int i;
+
+    reset();
+    config(&cfg);
+    cfg.attempt_timeout = apr_time_from_sec(5);
+    if (pt_api_create(pool, &cfg, &a) != NULL) {
+        printf("# cannot create the client\n");
+        exit(1);
+    }
+
+    fake.clock = apr_time_from_sec(1000);
+    pt_api_set_deadline(a, fake.clock + apr_time_from_sec(4), "the lease");
+    memset(&err, 0, sizeof(err));
+    rv = pt_api_webhook_delete(a, pool, "wh-1", &err);
+    is_int(rv, APR_TIMEUP, "deadline closer than one attempt: the call fails");
+    is_int(fake.nreqs, 0, "nothing is sent, no token request either");
+    ok(contains(err.message, "not sent: it could end after the lease"),
+       "the message names the deadline");
+
+    /* Attempts take 3 s, the first wait 0.5 s, the second 1 s: with 12 s
+     * left, the token and one retry fit, another retry would not. */
+    fake.clock = apr_time_from_sec(2000);
+    fake.attempt_takes = apr_time_from_sec(3);
+    deadline = fake.clock + apr_time_from_sec(12);
+    pt_api_set_deadline(a, deadline, "the lease");
+    script(200, TOKEN_BODY("tok-deadline", 3600), NULL, NULL);
+    for (i = 0; i < 4; ++i) {
+        script(503, NULL, NULL, NULL);
+    }
+    memset(&err, 0, sizeof(err));
+    rv = pt_api_webhook_delete(a, pool, "wh-1", &err);
+    is_int(rv, APR_TIMEUP, "a retry that could end after it is not made");
+    is_int(fake.nreqs, 3, "the token, then two attempts");
+    is_int(fake.nsleeps, 1, "one wait");
+    ok(fake.clock <= deadline, "every attempt ended by the deadline");
+    is_int(err.status, 503, "the last status is kept");
+    ok(contains(err.message, "503")
+       && contains(err.message, "not retried: another try could end after "
+                                "the lease"), "and the message says why");
+
+    pt_api_set_deadline(a, 0, NULL);
+    fake.nreqs = 0;
+    memset(&err, 0, sizeof(err));
+    rv = pt_api_webhook_delete(a, pool, "wh-1", &err);
+    is_int(rv, APR_EGENERAL, "lifted: the call fails only after its tries");
+    is_int(fake.nreqs, 4, "all four tries are made");
+    ok(contains(err.message, "after 4 tries"), "and counted");
+}
+
 static void test_secrets(void)
 {
     pt_api_t *a;
@@ -843,6 +911,7 @@ int main(int argc, const char *const *argv)
     test_webhook_list_get_delete();
     test_clockings();
     test_retries();
+    test_deadline();
     test_secrets();
     test_parse_time();
 

@@ -16,6 +16,9 @@
 
 static apr_pool_t *pool;
 static apr_time_t now;
+/* The time the steps of the two servers of section 10 see (test_clock),
+ * and their client's: requests and waits may move it. */
+static apr_time_t clock_now;
 
 #define SEC(n) apr_time_from_sec(n)
 #define DAY SEC(86400)
@@ -52,6 +55,11 @@ static struct {
      * takes the lease meanwhile. */
     apr_interval_time_t slow_get;
     const char *slow_get_owner;
+    /* Each POST /webhooks takes this long (clock_now); counted, and when
+     * the last one ended. */
+    apr_interval_time_t create_takes;
+    int create_calls;
+    apr_time_t create_ended;
 } fake;
 
 static void fake_reset(void)
@@ -138,6 +146,9 @@ static void fake_create(apr_pool_t *p, const pt_http_request_t *req,
     const char *dest = strstr(req->body, "\"destinationUrl\"");
     char buf[128] = "";
 
+    fake.create_calls++;
+    clock_now += fake.create_takes;
+    fake.create_ended = clock_now;
     if (fake.create_status) {
         resp->retry_after = fake.create_retry_after;
         answer(resp, fake.create_status,
@@ -218,8 +229,6 @@ static void fake_clockings(apr_pool_t *p, const char *query,
 
 static pt_store_conn_t conn;
 static pt_sub_config_t cfg;
-/* The time the steps of the two servers see (test_clock). */
-static apr_time_t clock_now;
 
 static void fake_slow_get(apr_pool_t *p)
 {
@@ -304,6 +313,7 @@ static void test_log(void *baton, int level, const char *msg)
 
 static int test_sleep(void *baton, apr_interval_time_t d)
 {
+    clock_now += d;
     return 0;
 }
 
@@ -428,6 +438,8 @@ static void setup(const char *dbfile)
     ac.log = test_log;
     ac.sleep = test_sleep;
     ac.random = test_random;
+    ac.now = test_clock;
+    ac.attempt_timeout = SEC(20);
     if (pt_api_create(pool, &ac, &api)) {
         printf("Bail out! pt_api_create\n");
         exit(1);
@@ -715,6 +727,32 @@ int main(void)
         step_at(&b, clock_now + SEC(1), &sb);
         is_str(sb.state, "standby", "node b stands by");
         is_int(fake_live(), 1, "still one webhook for the cluster");
+
+        /* A change at Protime is sent, and retried, only while it can end
+         * within the lease (30 s; attempts of at most 20 s): Protime
+         * answers the creation with 503, after 8 s each time. One retry
+         * fits, the next would not. */
+        apr_cpystrn(fake_find(sa.webhook_id)->status, "Disabled", 16);
+        created = fake.created;
+        now = clock_now + SEC(3600);    /* the check is due */
+        fake.create_status = 503;
+        fake.create_retry_after = NULL;
+        fake.create_takes = SEC(8);
+        fake.create_calls = 0;
+        step_at(&a, now, &sa);
+        is_int(fake.create_calls, 2, "a creation that could outlast the "
+               "lease is not retried");
+        ok(fake.create_ended <= sa.lease_until,
+           "no attempt ended after the lease");
+        is_str(sa.state, "error", "the step failed");
+        ok(strstr(sa.last_error, "could end after the lease") != NULL,
+           "saying why");
+        fake.create_status = 0;
+        fake.create_takes = 0;
+        step_at(&a, clock_now + SEC(10), &sa);
+        is_str(sa.state, "active", "the next step replaces the webhook");
+        is_int(fake.created, created + 1, "once");
+        is_int(fake_live(), 1, "one webhook for the cluster");
     }
 
     /* 11. Default sync start. */
