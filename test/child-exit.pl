@@ -21,7 +21,6 @@ use Time::HiRes qw(time sleep);
 
 my ($so) = @ARGV;
 die "usage: $0 mod_protime.so\n" unless $so;
-chomp(my $modules = `apxs -q LIBEXECDIR`);
 my $dir = tempdir(CLEANUP => 1);
 my $shim = "$dir/openssl-exit-shim.so";
 system($ENV{CC} || 'cc', '-shared', '-fPIC', '-o', $shim,
@@ -46,9 +45,6 @@ if (!$hole_pid) {
     POSIX::_exit(0);
 }
 close $hole;
-open my $secret, '>', "$dir/client-secret" or die;
-print $secret "child-exit-secret\n";
-close $secret;
 
 # The sanitizers' wrapper (tools/run-tests) adds PROTIME_PRELOAD after
 # their runtimes, which must come first.
@@ -69,17 +65,8 @@ for my $mpm (qw(event prefork)) {
         my $port = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
                                          LocalPort => 0, Listen => 1)->sockport;
         open my $fh, '>', "$root/httpd.conf" or die;
-        print $fh <<CONF;
-LoadModule mpm_${mpm}_module $modules/mod_mpm_$mpm.so
-LoadModule authz_core_module $modules/mod_authz_core.so
-LoadModule dbd_module $modules/mod_dbd.so
-LoadModule protime_module $so
-ServerName localhost
-ServerRoot $root
-PidFile $root/httpd.pid
-ErrorLog $root/error_log
-LogLevel warn
-Listen 127.0.0.1:$port
+        print $fh httpd_conf_head(so => $so, root => $root, port => $port,
+                                  mpm => $mpm), <<CONF;
 StartServers 1
 DBDriver sqlite3
 DBDParams $root/protime.db
@@ -88,7 +75,7 @@ ProtimeTenant test
 ProtimeAPIURL https://127.0.0.1:$hole_port/connector/protimeapi/api/v1
 ProtimeTokenURL https://127.0.0.1:$hole_port/tenants/test/connect/token
 ProtimeClientID mod_protime
-ProtimeClientSecret file:$dir/client-secret
+ProtimeClientSecret child-exit-secret
 ProtimeDestinationURL https://localhost/hook
 ProtimeHTTPTimeout 30
 CONF

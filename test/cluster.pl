@@ -41,7 +41,6 @@ $so = File::Spec->rel2abs($so);
 
 my $main_pid = $$;
 my $t_start = time;
-chomp(my $modules = `apxs -q LIBEXECDIR`);
 my $httpd = $ENV{PROTIME_HTTPD} || 'apache2';
 my $json = JSON::PP->new->utf8->canonical;
 my $http = HTTP::Tiny->new(timeout => 20, keep_alive => 0);
@@ -119,17 +118,10 @@ my $dest = "http://127.0.0.1:$node{A}{port}/hook";
 
 for my $nd (values %node) {
     open my $fh, '>', $nd->{conf} or die "$nd->{conf}: $!\n";
-    print $fh <<CONF;
-LoadModule mpm_event_module $modules/mod_mpm_event.so
-LoadModule authz_core_module $modules/mod_authz_core.so
-LoadModule dbd_module $modules/mod_dbd.so
-LoadModule protime_module $so
-ServerName localhost
-ServerRoot $nd->{dir}
-PidFile $nd->{pidfile}
-ErrorLog $nd->{log}
-LogLevel notice protime:debug
-Listen 127.0.0.1:$nd->{port}
+    print $fh httpd_conf_head(so => $so, root => $nd->{dir},
+                              port => $nd->{port}, pidfile => $nd->{pidfile},
+                              errorlog => $nd->{log},
+                              loglevel => 'notice protime:debug'), <<CONF;
 # One child: its keys cache is the one every delivery meets.
 ServerLimit 1
 StartServers 1

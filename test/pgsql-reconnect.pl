@@ -20,7 +20,6 @@ use DBI;
 
 my ($so, $pgdir, $conninfo) = @ARGV;
 die "usage: $0 mod_protime.so PGDIR CONNINFO\n" unless $conninfo;
-chomp(my $modules = `apxs -q LIBEXECDIR`);
 my $httpd = $ENV{PROTIME_HTTPD} || "apache2";
 my $dir = tempdir(CLEANUP => 1);
 my $port = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
@@ -29,17 +28,7 @@ my $key = 'pgsql-test-key';
 (my $dbd_params = $conninfo) =~ s/"/\\"/g;
 
 open my $fh, '>', "$dir/httpd.conf" or die;
-print $fh <<CONF;
-LoadModule mpm_event_module $modules/mod_mpm_event.so
-LoadModule authz_core_module $modules/mod_authz_core.so
-LoadModule dbd_module $modules/mod_dbd.so
-LoadModule protime_module $so
-ServerName localhost
-ServerRoot $dir
-PidFile $dir/httpd.pid
-ErrorLog $dir/error_log
-LogLevel warn
-Listen 127.0.0.1:$port
+print $fh httpd_conf_head(so => $so, root => $dir, port => $port), <<CONF;
 StartServers 1
 DBDriver pgsql
 DBDParams "$dbd_params"

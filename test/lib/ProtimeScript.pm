@@ -2,14 +2,15 @@ package ProtimeScript;
 # Helpers of the test scripts that run their own httpd, outside
 # Apache::Test (test/pgsql-reconnect.pl and test/cluster.pl, next to the
 # tests' private PostgreSQL; test/child-exit.pl): TAP lines ending in the
-# "N passed, N failed" line that tools/run-tests adds up, and stopping and
-# starting that PostgreSQL the way it was started.
+# "N passed, N failed" line that tools/run-tests adds up, the head of their
+# httpd.conf, and stopping and starting that PostgreSQL the way it was
+# started.
 use strict;
 use warnings;
 use POSIX ();
 use Exporter 'import';
 
-our @EXPORT = qw(ok note failures done_testing pg_stop pg_start);
+our @EXPORT = qw(ok note failures done_testing httpd_conf_head pg_stop pg_start);
 
 my ($n, $failed) = (0, 0);
 
@@ -27,6 +28,31 @@ sub failures { $failed }
 sub done_testing {
     print "1..$n\n", $n - $failed, " passed, $failed failed\n";
     return $failed ? 1 : 0;
+}
+
+# The head of a test server's httpd.conf: the modules the receiver needs,
+# under the MPM asked for (event by default), and where its files go:
+# httpd_conf_head(so => ..., root => ..., port => ..., [mpm, pidfile,
+# errorlog, loglevel]).
+sub httpd_conf_head {
+    my (%c) = @_;
+    chomp(my $modules = `apxs -q LIBEXECDIR`);
+    my $mpm = $c{mpm} // 'event';
+    my $pidfile = $c{pidfile} // "$c{root}/httpd.pid";
+    my $errorlog = $c{errorlog} // "$c{root}/error_log";
+    my $loglevel = $c{loglevel} // 'warn';
+    return <<CONF;
+LoadModule mpm_${mpm}_module $modules/mod_mpm_$mpm.so
+LoadModule authz_core_module $modules/mod_authz_core.so
+LoadModule dbd_module $modules/mod_dbd.so
+LoadModule protime_module $c{so}
+ServerName localhost
+ServerRoot $c{root}
+PidFile $pidfile
+ErrorLog $errorlog
+LogLevel $loglevel
+Listen 127.0.0.1:$c{port}
+CONF
 }
 
 my $pgbin;
