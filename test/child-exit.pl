@@ -45,6 +45,7 @@ if (!$hole_pid) {
     POSIX::_exit(0);
 }
 close $hole;
+END { if ($hole_pid) { local $?; kill 'TERM', $hole_pid; waitpid $hole_pid, 0 } }
 
 # The sanitizers' wrapper (tools/run-tests) adds PROTIME_PRELOAD after
 # their runtimes, which must come first.
@@ -115,6 +116,4 @@ CONF
            join "\n", @corrupt;
     }
 }
-kill 'TERM', $hole_pid;
-waitpid $hole_pid, 0;
 exit done_testing();
