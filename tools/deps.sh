@@ -8,7 +8,8 @@ PROTIME_DEPS="build-essential autoconf automake libtool pkg-config
   sqlite3 perl libapache2-mod-perl2 libwww-perl libjson-perl
   libdbi-perl libdbd-sqlite3-perl libdbd-pg-perl libhttp-daemon-perl
   dpkg-dev debhelper lintian
-  libio-socket-ssl-perl openssl postgresql wrk curl clang libclang-rt-14-dev"
+  libio-socket-ssl-perl openssl postgresql wrk curl clang libclang-rt-14-dev
+  valgrind"
 
 # Installs whatever of PROTIME_DEPS is missing (as root), else says what to
 # install and fails.
