@@ -27,8 +27,6 @@ system($ENV{CC} || 'cc', '-shared', '-fPIC', '-o', $shim,
        "$FindBin::Bin/openssl-exit-shim.c", '-ldl') == 0
     or die "cannot build test/openssl-exit-shim.c\n";
 
-sub slurp { my ($f) = @_; open my $fh, '<', $f or return ''; local $/; <$fh> }
-
 # Protime that accepts connections and never answers.
 my $hole = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
                                  Listen => 16) or die "listen: $!\n";
@@ -63,8 +61,7 @@ for my $mpm (qw(event prefork)) {
     for my $round (1 .. 2) {
         my $root = "$dir/$mpm-$round";
         mkdir $root or die "$root: $!\n";
-        my $port = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
-                                         LocalPort => 0, Listen => 1)->sockport;
+        my $port = free_port();
         open my $fh, '>', "$root/httpd.conf" or die;
         print $fh httpd_conf_head(so => $so, root => $root, port => $port,
                                   mpm => $mpm), <<CONF;

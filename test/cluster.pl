@@ -99,11 +99,6 @@ sub opts_file {
     return do { local $/; <$fh> };
 }
 
-sub free_port {
-    return IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
-                                 Listen => 1, ReuseAddr => 1)->sockport;
-}
-
 my %node;
 my @names = qw(A B);
 for my $name (@names) {

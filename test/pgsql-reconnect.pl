@@ -22,8 +22,7 @@ my ($so, $pgdir, $conninfo) = @ARGV;
 die "usage: $0 mod_protime.so PGDIR CONNINFO\n" unless $conninfo;
 my $httpd = $ENV{PROTIME_HTTPD} || "apache2";
 my $dir = tempdir(CLEANUP => 1);
-my $port = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
-                                 Listen => 1)->sockport;
+my $port = free_port();
 my $key = 'pgsql-test-key';
 (my $dbd_params = $conninfo) =~ s/"/\\"/g;
 

@@ -25,8 +25,6 @@ die "usage: $0 mod_protime.so test/unit/test_x ...\n" unless $so;
 my $dir = tempdir(CLEANUP => 1);
 my @memcheck = ('valgrind', '--tool=memcheck', '--num-callers=30');
 
-sub slurp { my ($f) = @_; open my $fh, '<', $f or return ''; local $/; <$fh> }
-
 # "ERROR SUMMARY: N errors" of a memcheck log; the log when not 0.
 sub memcheck_errors {
     my ($log) = @_;
@@ -48,8 +46,7 @@ for my $unit (@units) {
 
 # httpd -X: one process, its worker threads, under memcheck.
 my $key = 'valgrind-test-key';
-my $port = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
-                                 Listen => 1)->sockport;
+my $port = free_port();
 open my $fh, '>', "$dir/httpd.conf" or die;
 print $fh httpd_conf_head(so => $so, root => $dir, port => $port), <<CONF;
 DBDriver sqlite3

@@ -2,15 +2,17 @@ package ProtimeScript;
 # Helpers of the test scripts that run their own httpd, outside
 # Apache::Test (test/pgsql-reconnect.pl and test/cluster.pl, next to the
 # tests' private PostgreSQL; test/child-exit.pl): TAP lines ending in the
-# "N passed, N failed" line that tools/run-tests adds up, the head of their
-# httpd.conf, and stopping and starting that PostgreSQL the way it was
-# started.
+# "N passed, N failed" line that tools/run-tests adds up, files, free ports
+# and the head of their httpd.conf, and stopping and starting that
+# PostgreSQL the way it was started.
 use strict;
 use warnings;
 use POSIX ();
+use IO::Socket::INET;
 use Exporter 'import';
 
-our @EXPORT = qw(ok note failures done_testing httpd_conf_head pg_stop pg_start);
+our @EXPORT = qw(ok note failures done_testing slurp free_port httpd_conf_head
+                 pg_stop pg_start);
 
 my ($n, $failed) = (0, 0);
 
@@ -28,6 +30,20 @@ sub failures { $failed }
 sub done_testing {
     print "1..$n\n", $n - $failed, " passed, $failed failed\n";
     return $failed ? 1 : 0;
+}
+
+# A file's content; '' when it cannot be read (not there yet).
+sub slurp {
+    my ($file) = @_;
+    open my $fh, '<', $file or return '';
+    local $/;
+    return <$fh>;
+}
+
+# A TCP port on 127.0.0.1 that was free a moment ago.
+sub free_port {
+    return IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                 Listen => 1, ReuseAddr => 1)->sockport;
 }
 
 # The head of a test server's httpd.conf: the modules the receiver needs,
