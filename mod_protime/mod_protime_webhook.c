@@ -76,14 +76,13 @@ static int protime_identity_coding(apr_pool_t *p, const char *ce)
 /* Refuses a delivery for the coding its header names, quoting the header's
  * value escaped: the client chose it. */
 static int protime_refuse_coding(request_rec *r, const char *header,
-                                 const char *why, int status)
+                                 const char *value, const char *why,
+                                 int status)
 {
     protime_count(PROTIME_C_REJECTED, 1);
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, PTLOGNO(00308)
                   "delivery refused: %s \"%s\" %s", header,
-                  ap_escape_logitem(r->pool,
-                                    apr_table_get(r->headers_in, header)),
-                  why);
+                  ap_escape_logitem(r->pool, value), why);
     return status;
 }
 
@@ -261,6 +260,7 @@ int protime_webhook_handler(request_rec *r)
     pt_delivery_t delivery;
     pt_store_job_t job;
     char *body = NULL;
+    const char *te, *ce;
     apr_size_t len = 0;
     int status;
 
@@ -278,9 +278,9 @@ int protime_webhook_handler(request_rec *r)
                       "delivery refused: Content-Type is not JSON");
         return HTTP_UNSUPPORTED_MEDIA_TYPE;
     }
-    if (!protime_only_chunked(r->pool, apr_table_get(r->headers_in,
-                                                     "Transfer-Encoding")))
-        return protime_refuse_coding(r, "Transfer-Encoding",
+    te = apr_table_get(r->headers_in, "Transfer-Encoding");
+    if (!protime_only_chunked(r->pool, te))
+        return protime_refuse_coding(r, "Transfer-Encoding", te,
                                      "is not implemented, only chunked",
                                      HTTP_NOT_IMPLEMENTED);
     status = protime_read_body(r, protime_max_body(dc), &body, &len);
@@ -288,11 +288,11 @@ int protime_webhook_handler(request_rec *r)
         protime_count(PROTIME_C_REJECTED, 1);
         return status;
     }
-    if (!protime_identity_coding(r->pool, apr_table_get(r->headers_in,
-                                                        "Content-Encoding"))) {
+    ce = apr_table_get(r->headers_in, "Content-Encoding");
+    if (!protime_identity_coding(r->pool, ce)) {
         /* RFC 7694: name the codings this resource takes. */
         apr_table_setn(r->err_headers_out, "Accept-Encoding", "identity");
-        return protime_refuse_coding(r, "Content-Encoding",
+        return protime_refuse_coding(r, "Content-Encoding", ce,
                                      "is not decoded here (SetInputFilter "
                                      "DEFLATE decodes gzip)",
                                      HTTP_UNSUPPORTED_MEDIA_TYPE);
