@@ -59,15 +59,27 @@ static APR_OPTIONAL_FN_TYPE(ap_dbd_open) *protime_dbd_open;
 static APR_OPTIONAL_FN_TYPE(ap_dbd_close) *protime_dbd_close;
 static apr_global_mutex_t *protime_db_mutex;
 
-/* A delivery waiting for its commit. Each has its own condition, so that a
- * finished commit wakes exactly the deliveries it holds, plus the oldest
- * waiting one to lead the next: waking every waiter each time would cost
- * more than the commits themselves. */
+/* Where a delivery stands in its process's group commit. */
+typedef enum {
+    PROTIME_QUEUED,             /* waits for a leader to take it */
+    PROTIME_LEAD,               /* is to commit what is queued */
+    PROTIME_DONE                /* committed, or its job holds the error */
+} protime_turn;
+
+/* A delivery waiting for its commit. Each has its own mutex and condition,
+ * so that a finished commit wakes exactly the deliveries it holds, plus the
+ * oldest waiting one to lead the next: waking every waiter each time would
+ * cost more than the commits themselves. A woken delivery takes only its
+ * own mutex: were turn guarded by the committer's lock, every delivery the
+ * leader woke would block on that lock, still held by the leader waking
+ * the others, and be woken once more (in bench/run about 7 % of the rate
+ * and 0.5 ms of p99). */
 typedef struct protime_pending {
     pt_store_job_t *job;
     apr_time_t arrived;
+    apr_thread_mutex_t *lock;
     apr_thread_cond_t *wake;
-    int done;
+    protime_turn turn;
     struct protime_pending *next;
 } protime_pending;
 
@@ -564,31 +576,47 @@ static void protime_checkpoint(request_rec *r, const protime_srv_conf *sc)
                       "WAL checkpoint: %s", err);
 }
 
+static void protime_give_turn(protime_pending *p, protime_turn turn)
+{
+    apr_thread_mutex_lock(p->lock);
+    p->turn = turn;
+    apr_thread_cond_signal(p->wake);
+    apr_thread_mutex_unlock(p->lock);
+}
+
 void protime_db_store(request_rec *r, pt_store_job_t *job)
 {
     const protime_srv_conf *sc = ap_get_module_config(r->server->module_config,
                                                       &protime_module);
     struct protime_committer *c = sc->committer;
-    protime_pending me = { job, 0, NULL, 0, NULL };
+    protime_pending me = { job, 0, NULL, NULL, PROTIME_QUEUED, NULL };
     int checkpoint = 0;
 
     me.arrived = apr_time_now();
+    apr_thread_mutex_create(&me.lock, APR_THREAD_MUTEX_DEFAULT, r->pool);
     apr_thread_cond_create(&me.wake, r->pool);
     apr_thread_mutex_lock(c->lock);
     *c->tail = &me;
     c->tail = &me.next;
-    while (!me.done) {
+    if (!c->committing) {
+        c->committing = 1;
+        me.turn = PROTIME_LEAD;
+    }
+    apr_thread_mutex_unlock(c->lock);
+    for (;;) {
         pt_store_job_t *jobs[PROTIME_MAX_BATCH];
-        protime_pending *batch[PROTIME_MAX_BATCH];
+        protime_pending *batch[PROTIME_MAX_BATCH], *next;
         int n = 0, i, commits;
         apr_time_t arrived = APR_INT64_MAX;
 
-        if (c->committing) {
-            apr_thread_cond_wait(me.wake, c->lock);
-            continue;
-        }
+        apr_thread_mutex_lock(me.lock);
+        while (me.turn == PROTIME_QUEUED)
+            apr_thread_cond_wait(me.wake, me.lock);
+        apr_thread_mutex_unlock(me.lock);
+        if (me.turn == PROTIME_DONE)
+            break;
         /* Lead: take what is queued, our own delivery included. */
-        c->committing = 1;
+        apr_thread_mutex_lock(c->lock);
         while (c->head && n < PROTIME_MAX_BATCH) {
             batch[n] = c->head;
             jobs[n++] = c->head->job;
@@ -602,22 +630,26 @@ void protime_db_store(request_rec *r, pt_store_job_t *job)
 
         commits = protime_commit_batch(r, sc, jobs, n, arrived);
 
+        /* The lead passes straight to the oldest delivery still queued, if
+         * any, and it is woken first: the next commit is what the queue
+         * waits for. */
         apr_thread_mutex_lock(c->lock);
-        for (i = 0; i < n; i++) {
-            batch[i]->done = 1;
-            if (batch[i] != &me)
-                apr_thread_cond_signal(batch[i]->wake);
-        }
-        c->committing = 0;
-        if (c->head)
-            apr_thread_cond_signal(c->head->wake);
+        next = c->head;
+        if (!next)
+            c->committing = 0;
         c->commits_unchecked += commits;
         if (c->commits_unchecked >= PT_STORE_CHECKPOINT_COMMITS) {
             c->commits_unchecked = 0;
             checkpoint = 1;
         }
+        apr_thread_mutex_unlock(c->lock);
+        if (next)
+            protime_give_turn(next, PROTIME_LEAD);
+        me.turn = PROTIME_DONE;
+        for (i = 0; i < n; i++)
+            if (batch[i] != &me)
+                protime_give_turn(batch[i], PROTIME_DONE);
     }
-    apr_thread_mutex_unlock(c->lock);
     /* The next batch is already on its way: only this delivery's answer
      * waits for the checkpoint, and only once in many commits. */
     if (checkpoint)
