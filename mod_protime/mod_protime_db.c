@@ -72,8 +72,8 @@ typedef enum {
  * cost more than the commits themselves. A woken delivery takes only its
  * own mutex: were turn guarded by the committer's lock, every delivery the
  * leader woke would block on that lock, still held by the leader waking
- * the others, and be woken once more (in bench/run about 7 % of the rate
- * and 0.5 ms of p99). */
+ * the others, and be woken once more: about 6 % of the rate and 0.5 ms of
+ * p99 in alternating bench runs (bench/README.md). */
 typedef struct protime_pending {
     pt_store_job_t *job;
     apr_time_t arrived;
