@@ -606,14 +606,16 @@ void protime_db_store(request_rec *r, pt_store_job_t *job)
     for (;;) {
         pt_store_job_t *jobs[PROTIME_MAX_BATCH];
         protime_pending *batch[PROTIME_MAX_BATCH], *next;
+        protime_turn turn;
         int n = 0, i, commits;
         apr_time_t arrived = APR_INT64_MAX;
 
         apr_thread_mutex_lock(me.lock);
         while (me.turn == PROTIME_QUEUED)
             apr_thread_cond_wait(me.wake, me.lock);
+        turn = me.turn;
         apr_thread_mutex_unlock(me.lock);
-        if (me.turn == PROTIME_DONE)
+        if (turn == PROTIME_DONE)
             break;
         /* Lead: take what is queued, our own delivery included. */
         apr_thread_mutex_lock(c->lock);
@@ -645,7 +647,7 @@ void protime_db_store(request_rec *r, pt_store_job_t *job)
         apr_thread_mutex_unlock(c->lock);
         if (next)
             protime_give_turn(next, PROTIME_LEAD);
-        me.turn = PROTIME_DONE;
+        me.turn = PROTIME_DONE;     /* in the batch: no one else writes it */
         for (i = 0; i < n; i++)
             if (batch[i] != &me)
                 protime_give_turn(batch[i], PROTIME_DONE);
