@@ -13,7 +13,7 @@ use IO::Compress::Gzip qw(gzip $GzipError);
 # for transfer codings other than chunked, and nothing stored on a refusal.
 # Event ids 100000 and up.
 
-plan tests => 83, need_lwp;
+plan tests => 87, need_lwp;
 
 my $next_id = 100000;
 sub next_id { return ++$next_id }
@@ -360,4 +360,24 @@ for my $ct ('text/plain', 'application/xml', 'application/jsonx',
     my $row = row($id2);
     ok t_cmp($row && $row->{change_version}, '0001',
              'the pipelined valid delivery is stored');
+}
+
+# ------------------------------- no walk of the file system
+
+{
+    # /walk is an Alias of a directory that a <Directory> section closes;
+    # /walk/hook is a webhook <Location> inside it. The handler has no file
+    # behind it and the module skips core's file-system walk for it, so the
+    # <Directory> section does not apply to it.
+    my $res = Apache::TestRequest::GET('/walk/key-base64.txt');
+    ok t_cmp($res->code, 403, 'a file under /walk: 403 from its <Directory>');
+    my $id = next_id();
+    $res = deliver(event($id, '0001'), path => '/walk/hook');
+    ok t_cmp($res->code, 204, 'a webhook <Location> under /walk: 204');
+    my $row = row($id);
+    ok t_cmp($row && $row->{change_version}, '0001', 'and it is stored');
+    # TRACE stays with core, which answers it as TraceEnable says (on by
+    # default), instead of the handler's 405.
+    ok t_cmp(deliver_raw(raw_request(method => 'TRACE', path => '/walk/hook')),
+             200, 'TRACE on the webhook is answered by core');
 }
