@@ -70,31 +70,30 @@ static int protime_handler(request_rec *r)
  * webhook it was 6 % of the child's CPU samples in bench/run. As mod_proxy
  * and mod_jk do for their URLs, the module answers map_to_storage itself
  * for a request whose <Location> or <If> sets one of its handlers.
- * SetHandler is applied only at fixups, after map_to_storage, and
- * map_to_storage sees the server's configuration only; so translate_name,
- * which sees what the <Location> walk merged, evaluates SetHandler as core
- * will and marks the request. TRACE is left to core, which answers it
- * according to TraceEnable. */
-static int protime_translate_name(request_rec *r)
-{
-    core_dir_config *core = ap_get_core_module_config(r->per_dir_config);
-    const char *handler, *err = NULL;
-
-    if (!core->expr_handler || r->method_number == M_TRACE)
-        return DECLINED;
-    handler = ap_expr_str_exec(r, core->expr_handler, &err);
-    if (err || !handler)
-        return DECLINED;
-    if (!strcmp(handler, PROTIME_WEBHOOK_HANDLER)
-        || !strcmp(handler, PROTIME_STATUS_HANDLER))
-        ap_set_module_config(r->request_config, &protime_module, r);
-    return DECLINED;
-}
-
+ * map_to_storage runs on the server's configuration, before core walks
+ * <Location> again for the URL as translate_name left it (mod_rewrite's
+ * [PT] may have changed it); so the module does that walk first, as core
+ * will, reads SetHandler as core's fixups will, and puts the server's
+ * configuration back for whoever comes next. TRACE is left to core, which
+ * answers it according to TraceEnable. */
 static int protime_map_to_storage(request_rec *r)
 {
-    return ap_get_module_config(r->request_config, &protime_module)
-           ? OK : DECLINED;
+    ap_conf_vector_t *server_conf = r->per_dir_config;
+    const core_dir_config *core;
+    const char *handler = NULL, *err = NULL;
+
+    if (r->method_number == M_TRACE)
+        return DECLINED;
+    if (ap_location_walk(r) == OK && ap_if_walk(r) == OK) {
+        core = ap_get_core_module_config(r->per_dir_config);
+        if (core->expr_handler)
+            handler = ap_expr_str_exec(r, core->expr_handler, &err);
+    }
+    r->per_dir_config = server_conf;
+    if (err || !handler)
+        return DECLINED;
+    return !strcmp(handler, PROTIME_WEBHOOK_HANDLER)
+           || !strcmp(handler, PROTIME_STATUS_HANDLER) ? OK : DECLINED;
 }
 
 static void protime_register_hooks(apr_pool_t *p)
@@ -108,8 +107,6 @@ static void protime_register_hooks(apr_pool_t *p)
     ap_hook_post_config(protime_post_config, after_dbd, NULL,
                         APR_HOOK_MIDDLE);
     ap_hook_child_init(protime_child_init, after_dbd, NULL, APR_HOOK_MIDDLE);
-    ap_hook_translate_name(protime_translate_name, NULL, NULL,
-                           APR_HOOK_FIRST);
     ap_hook_map_to_storage(protime_map_to_storage, NULL, NULL,
                            APR_HOOK_FIRST);
     ap_hook_handler(protime_handler, NULL, NULL, APR_HOOK_MIDDLE);

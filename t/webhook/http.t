@@ -13,7 +13,7 @@ use IO::Compress::Gzip qw(gzip $GzipError);
 # for transfer codings other than chunked, and nothing stored on a refusal.
 # Event ids 100000 and up.
 
-plan tests => 87, need_lwp;
+plan tests => 88, need_lwp;
 
 my $next_id = 100000;
 sub next_id { return ++$next_id }
@@ -376,6 +376,10 @@ for my $ct ('text/plain', 'application/xml', 'application/jsonx',
     ok t_cmp($res->code, 204, 'a webhook <Location> under /walk: 204');
     my $row = row($id);
     ok t_cmp($row && $row->{change_version}, '0001', 'and it is stored');
+    # /walk/moved is a webhook <Location> too, but mod_rewrite passes the
+    # request on to /walk/key-base64.txt: the walk happens, and refuses it.
+    $res = Apache::TestRequest::GET('/walk/moved');
+    ok t_cmp($res->code, 403, 'a webhook URL rewritten to a file: walked, 403');
     # TRACE stays with core, which answers it as TraceEnable says (on by
     # default), instead of the handler's 405.
     ok t_cmp(deliver_raw(raw_request(method => 'TRACE', path => '/walk/hook')),
