@@ -10,7 +10,8 @@ use IO::Compress::Gzip qw(gzip $GzipError);
 # Methods and transport of the protime-webhook handler (SPEC 3): 405 for
 # other methods, 415 for content types that are not JSON, 413 for bodies
 # over ProtimeMaxBodySize (also chunked), 415 for content codings and 501
-# for transfer codings other than chunked, and nothing stored on a refusal.
+# for transfer codings other than chunked, nothing stored on a refusal, and
+# no walk of the file system for the handler.
 # Event ids 100000 and up.
 
 plan tests => 88, need_lwp;
