@@ -1,10 +1,5 @@
-/* mod_protime: receives Protime access-clocking webhooks, verifies them and
- * stores every change exactly once through mod_dbd.
- *
- * This file holds the module record and the hook registration; the work is
- * in mod_protime_webhook.c (the handler), mod_protime_db.c (storage),
- * mod_protime_status.c (counters and status), mod_protime_watchdog.c (the
- * subscription job) and the pure pt_* units.
+/* mod_protime.c: the module record, and every hook of the module, each
+ * calling the parts it concerns (the layout: mod_protime.h).
  */
 #include <httpd.h>
 #include <http_config.h>
@@ -12,14 +7,32 @@
 #include <http_log.h>
 #include <http_protocol.h>
 #include <http_request.h>
+#include <mod_status.h>
 #include <jansson.h>
 
 #include "mod_protime.h"
+#include "mod_protime_config.h"
+#include "mod_protime_shm.h"
+#include "mod_protime_status.h"
+#include "mod_protime_storage.h"
+#include "mod_protime_subscription.h"
+#include "mod_protime_webhook.h"
 
 static int protime_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
                               apr_pool_t *ptemp)
 {
-    protime_db_pre_config(pconf);
+    protime_storage_pre_config(pconf);
+    return OK;
+}
+
+/* What the directives alone cannot tell: checked before every start, and
+ * by apachectl configtest. */
+static int protime_check_config(apr_pool_t *pconf, apr_pool_t *plog,
+                                apr_pool_t *ptemp, server_rec *s)
+{
+    if (protime_config_check(s, ptemp) != APR_SUCCESS
+        || protime_storage_check(ptemp, s) != APR_SUCCESS)
+        return HTTP_INTERNAL_SERVER_ERROR;
     return OK;
 }
 
@@ -27,7 +40,8 @@ static int protime_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                                apr_pool_t *ptemp, server_rec *s)
 {
     /* The first pass at startup runs in a process that is about to go away
-     * (pitfall 1 of the module guide): nothing to set up yet. */
+     * (httpd reads its configuration twice, and detaches in between):
+     * nothing to set up yet. */
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG)
         return OK;
 
@@ -35,11 +49,9 @@ static int protime_post_config(apr_pool_t *pconf, apr_pool_t *plog,
      * seed it here, in the parent, before any child thread parses JSON. */
     json_object_seed(0);
 
-    if (protime_counters_init(s) != APR_SUCCESS)
-        return HTTP_INTERNAL_SERVER_ERROR;
-    if (protime_db_post_config(pconf, ptemp, s) != APR_SUCCESS)
-        return HTTP_INTERNAL_SERVER_ERROR;
-    if (protime_sub_post_config(pconf, ptemp, s) != APR_SUCCESS)
+    if (protime_shm_init(s) != APR_SUCCESS
+        || protime_storage_post_config(pconf, ptemp, s) != APR_SUCCESS
+        || protime_subscription_post_config(pconf, ptemp, s) != APR_SUCCESS)
         return HTTP_INTERNAL_SERVER_ERROR;
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, PTLOGNO(00101)
                  "mod_protime/%s ready (jansson %s)", PROTIME_VERSION,
@@ -49,8 +61,8 @@ static int protime_post_config(apr_pool_t *pconf, apr_pool_t *plog,
 
 static void protime_child_init(apr_pool_t *pchild, server_rec *s)
 {
-    protime_db_child_init(pchild, s);
-    protime_sub_child_init(pchild, s);
+    protime_storage_child_init(pchild, s);
+    protime_subscription_child_init(pchild, s);
 }
 
 static int protime_handler(request_rec *r)
@@ -66,8 +78,8 @@ static int protime_handler(request_rec *r)
 
 /* No file stands behind the module's handlers, so the walk of the file
  * system that core's map_to_storage does for every request (stat() calls
- * and the merging of <Directory> sections) is wasted on them: on the
- * webhook it was 6 % of the child's CPU samples in bench/run. As mod_proxy
+ * and the merging of <Directory> sections) is wasted on them, and a
+ * measurable share of a delivery's time (bench/README.md). As mod_proxy
  * and mod_jk do for their URLs, the module answers map_to_storage itself
  * for a request whose <Location> or <If> sets one of its handlers.
  * map_to_storage runs on the server's configuration, before core walks
@@ -110,6 +122,8 @@ static void protime_register_hooks(apr_pool_t *p)
     ap_hook_map_to_storage(protime_map_to_storage, NULL, NULL,
                            APR_HOOK_FIRST);
     ap_hook_handler(protime_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    APR_OPTIONAL_HOOK(ap, status_hook, protime_server_status, NULL, NULL,
+                      APR_HOOK_MIDDLE);
 }
 
 AP_DECLARE_MODULE(protime) = {

@@ -1,9 +1,5 @@
-/* mod_protime_config.c: the directive table, and config create/merge.
- *
- * Every scalar starts UNSET and merges as "add wins when set"; defaults are
- * applied by the getters. That way a <Location> can set a value back to its
- * default inside one that changed it.
- */
+/* mod_protime_config.c: the directive table, and config create/merge
+ * (see mod_protime_config.h). */
 #include <httpd.h>
 #include <http_config.h>
 #include <http_core.h>
@@ -14,6 +10,8 @@
 #include <apr_lib.h>
 
 #include "mod_protime.h"
+#include "mod_protime_config.h"
+#include "pt_event.h"
 #include "pt_value.h"
 
 APLOG_USE_MODULE(protime);
@@ -26,6 +24,23 @@ APLOG_USE_MODULE(protime);
 #define PROTIME_MIN_CHECK_INTERVAL apr_time_from_sec(1)
 #define PROTIME_DEFAULT_HTTP_TIMEOUT 10
 #define PROTIME_MAX_HTTP_TIMEOUT 300
+
+protime_dir_conf *protime_dir_config(const request_rec *r)
+{
+    return ap_get_module_config(r->per_dir_config, &protime_module);
+}
+
+protime_srv_conf *protime_srv_config(const server_rec *s)
+{
+    return ap_get_module_config(s->module_config, &protime_module);
+}
+
+const protime_srv_conf *protime_subscribing_config(const server_rec *s)
+{
+    const protime_srv_conf *sc = protime_srv_config(s);
+
+    return sc->sub || !ap_server_conf ? sc : protime_srv_config(ap_server_conf);
+}
 
 const char *protime_signature_header(const protime_dir_conf *dc)
 {
@@ -200,6 +215,11 @@ void *protime_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     return sc;
 }
 
+static protime_srv_conf *protime_srv(cmd_parms *cmd)
+{
+    return protime_srv_config(cmd->server);
+}
+
 /* Names the directive in every configuration error. */
 static const char *protime_cmd_error(cmd_parms *cmd, const char *msg)
 {
@@ -231,22 +251,42 @@ static const char *protime_decode_keys(cmd_parms *cmd, protime_dir_conf *dc)
     return NULL;
 }
 
+/* The one place a secret's value is resolved (pt_value_secret), relative
+ * file: and exec: paths taken from ServerRoot as in every other directive.
+ * The first configuration pass at startup, apachectl configtest included,
+ * only checks an exec: program and sets *secret to NULL; the program runs
+ * once the configuration is read for real. */
+static const char *protime_secret(cmd_parms *cmd, const char *spec,
+                                  const char **secret)
+{
+    int run_exec = ap_state_query(AP_SQ_MAIN_STATE)
+                   != AP_SQ_MS_CREATE_PRE_CONFIG;
+    const char *err;
+
+    if ((!strncmp(spec, "file:", 5) || !strncmp(spec, "exec:", 5))
+        && spec[5] && spec[5] != '/' && !apr_isspace(spec[5])) {
+        /* exec: takes arguments after the program */
+        apr_size_t len = spec[0] == 'e' ? strcspn(spec + 5, " \t") + 5
+                                        : strlen(spec);
+        const char *path = ap_server_root_relative(cmd->pool,
+                               apr_pstrmemdup(cmd->pool, spec + 5, len - 5));
+        if (!path)
+            return protime_cmd_error(cmd, "invalid path");
+        spec = apr_pstrcat(cmd->pool, apr_pstrndup(cmd->pool, spec, 5), path,
+                           spec + len, NULL);
+    }
+    err = pt_value_secret(cmd->pool, spec, run_exec, secret);
+    return err ? protime_cmd_error(cmd, err) : NULL;
+}
+
 static const char *protime_set_webhook_key(cmd_parms *cmd, void *dcv,
                                            const char *arg)
 {
     protime_dir_conf *dc = dcv;
-    const char *secret, *err;
-    /* The first configuration pass at startup (and apachectl configtest)
-     * only checks an exec: program; it runs once the configuration is read
-     * for real. */
-    int run_exec = ap_state_query(AP_SQ_MAIN_STATE)
-                   != AP_SQ_MS_CREATE_PRE_CONFIG;
+    const char *secret, *err = protime_secret(cmd, arg, &secret);
 
-    err = pt_value_secret(cmd->pool, arg, run_exec, &secret);
-    if (err)
-        return protime_cmd_error(cmd, err);
-    if (!secret)
-        return NULL;
+    if (err || !secret)
+        return err;
     if (!dc->key_texts)
         dc->key_texts = apr_array_make(cmd->pool, 2, sizeof(const char *));
     APR_ARRAY_PUSH(dc->key_texts, const char *) = secret;
@@ -359,20 +399,13 @@ static const char *protime_set_max_body(cmd_parms *cmd, void *dcv,
 static const char *protime_set_sqlite_sync(cmd_parms *cmd, void *dummy,
                                            const char *arg)
 {
-    protime_srv_conf *sc = ap_get_module_config(cmd->server->module_config,
-                                                &protime_module);
     const char *err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE);
 
     return err ? err : protime_choose(cmd, arg, protime_sqlite_syncs,
-                                      &sc->sqlite_sync_full);
+                                      &protime_srv(cmd)->sqlite_sync_full);
 }
 
 /* ---- server directives: the subscription and its API client ---------- */
-
-static protime_srv_conf *protime_srv(cmd_parms *cmd)
-{
-    return ap_get_module_config(cmd->server->module_config, &protime_module);
-}
 
 /* A server directive's value goes into the string field at offset
  * cmd->info, after check (which may be NULL) accepted it. */
@@ -461,14 +494,10 @@ static const char *protime_set_url(cmd_parms *cmd, void *dummy,
 static const char *protime_set_client_secret(cmd_parms *cmd, void *dummy,
                                              const char *arg)
 {
-    int run_exec = ap_state_query(AP_SQ_MAIN_STATE)
-                   != AP_SQ_MS_CREATE_PRE_CONFIG;
     const char *secret, *err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE);
 
-    if (err)
+    if (err || (err = protime_secret(cmd, arg, &secret)) != NULL)
         return err;
-    if ((err = pt_value_secret(cmd->pool, arg, run_exec, &secret)) != NULL)
-        return protime_cmd_error(cmd, err);
     /* Checked but not run yet (first pass): any placeholder will do. */
     protime_srv(cmd)->client_secret = secret ? secret : "";
     return NULL;
@@ -566,15 +595,13 @@ static const char *protime_insecure_url(const char *url)
     return url && !strncasecmp(url, "http://", 7) ? url : NULL;
 }
 
-int protime_check_config(apr_pool_t *pconf, apr_pool_t *plog,
-                         apr_pool_t *ptemp, server_rec *s)
+apr_status_t protime_config_check(server_rec *s, apr_pool_t *ptemp)
 {
     apr_hash_t *seen = apr_hash_make(ptemp);
     server_rec *sp;
 
     for (sp = s; sp; sp = sp->next) {
-        protime_srv_conf *sc = ap_get_module_config(sp->module_config,
-                                                    &protime_module);
+        protime_srv_conf *sc = protime_srv_config(sp);
         const char *missing = NULL, *insecure, *key, *other;
 
         if (!protime_subscribes(sc))
@@ -591,13 +618,13 @@ int protime_check_config(apr_pool_t *pconf, apr_pool_t *plog,
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, PTLOGNO(00502)
                          "ProtimeSubscribe On needs %s (server %s)", missing,
                          sp->server_hostname ? sp->server_hostname : "?");
-            return HTTP_INTERNAL_SERVER_ERROR;
+            return APR_EGENERAL;
         }
         if (!ap_find_linked_module("mod_dbd.c")) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, PTLOGNO(00503)
                          "ProtimeSubscribe On needs mod_dbd for its state: "
                          "LoadModule dbd_module (a2enmod dbd)");
-            return HTTP_INTERNAL_SERVER_ERROR;
+            return APR_EGENERAL;
         }
         if (!protime_allow_insecure(sc)
             && ((insecure = protime_insecure_url(sc->destination_url))
@@ -612,7 +639,7 @@ int protime_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                          : insecure == sc->api_url ? "ProtimeAPIURL"
                                                    : "ProtimeTokenURL",
                          insecure);
-            return HTTP_INTERNAL_SERVER_ERROR;
+            return APR_EGENERAL;
         }
         key = apr_pstrcat(ptemp, sc->tenant, " ", sc->destination_url, NULL);
         if ((other = apr_hash_get(seen, key, APR_HASH_KEY_STRING)) != NULL) {
@@ -621,7 +648,7 @@ int protime_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                          "tenant %s by server %s; one subscription per "
                          "destination", sc->destination_url, sc->tenant,
                          other);
-            return HTTP_INTERNAL_SERVER_ERROR;
+            return APR_EGENERAL;
         }
         apr_hash_set(seen, key, APR_HASH_KEY_STRING,
                      sp->server_hostname ? sp->server_hostname : "?");
@@ -630,9 +657,7 @@ int protime_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                          "ProtimeAllowInsecureAPI On: http:// is allowed for "
                          "the Protime API; for tests and simulators only");
     }
-    if (protime_db_check_config(ptemp, s) != APR_SUCCESS)
-        return HTTP_INTERNAL_SERVER_ERROR;
-    return OK;
+    return APR_SUCCESS;
 }
 
 #define PROTIME_SRV(field) ((void *)APR_OFFSETOF(protime_srv_conf, field))

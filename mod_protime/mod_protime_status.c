@@ -1,165 +1,67 @@
-/* mod_protime_status.c: counters shared by all server processes, and the
- * protime-status handler that shows them as JSON or Prometheus text.
- *
- * The counters live in one anonymous shared memory segment created by the
- * parent and inherited by every child, so each increment is already the
- * server-wide sum. The segment belongs to the process pool, not to pconf:
- * it survives graceful restarts, and Prometheus counters do not drop to zero
- * each time the configuration is reloaded.
+/* mod_protime_status.c: the protime-status handler, and the module's part
+ * of /server-status (see mod_protime_status.h).
  */
 #include <httpd.h>
 #include <http_config.h>
 #include <http_log.h>
+#include <http_main.h>
 #include <http_protocol.h>
 #include <http_request.h>
-#include <apr_atomic.h>
-#include <apr_shm.h>
+#include <mod_status.h>
 #include <apr_strings.h>
-#include <apr_thread_proc.h>
 #include <jansson.h>
 
 #include "mod_protime.h"
+#include "mod_protime_config.h"
+#include "mod_protime_shm.h"
+#include "mod_protime_status.h"
 
 APLOG_USE_MODULE(protime);
 
-#define PROTIME_SHM_KEY "mod_protime_counters"
-
-/* The status of one subscription. The job's thread writes it, any process
- * reads it: seq is odd while a write is under way, and a reader that saw
- * it change copies again. */
-struct protime_status_slot {
-    volatile apr_uint32_t seq;
-    char tenant[64];
-    char destination[512];      /* "" when the slot is free */
-    pt_sub_status_t status;
-};
-
-/* The shared segment: counters, then the few values processes share. */
-typedef struct {
-    volatile apr_uint64_t counters[PROTIME_C_COUNT];
-    volatile apr_uint64_t db_gave_up_at;        /* apr_time_t */
-    struct protime_status_slot slots[PROTIME_MAX_SUBSCRIPTIONS];
-} protime_shared_t;
-
-static protime_shared_t *protime_shared;
-
 static const struct {
     const char *name;   /* JSON key; Prometheus name is protime_<name>_total */
+    const char *label;  /* /server-status?auto: Protime<label> */
     const char *help;
 } protime_counter_info[PROTIME_C_COUNT] = {
-    { "deliveries_received", "Requests that reached a protime-webhook location." },
-    { "events_applied", "Events that changed a row (deletes included)." },
-    { "events_stale", "Events ignored as duplicates or older versions." },
-    { "events_deleted", "Delete events applied." },
-    { "quarantined", "Bodies or events stored in protime_quarantine." },
-    { "signature_failures", "Deliveries refused with 401 (signature missing or wrong)." },
-    { "rejected", "Deliveries refused for method, content type, coding, size or a broken body (405, 415, 501, 413, 400)." },
-    { "storage_errors", "Deliveries answered 503 because the database failed." },
-    { "commits", "Database transactions committed (one holds many deliveries under load)." },
+    { "deliveries_received", "DeliveriesReceived", "Requests that reached a protime-webhook location." },
+    { "events_applied", "EventsApplied", "Events that changed a row (deletes included)." },
+    { "events_stale", "EventsStale", "Events ignored as duplicates or older versions." },
+    { "events_deleted", "EventsDeleted", "Delete events applied." },
+    { "quarantined", "Quarantined", "Bodies or events stored in protime_quarantine." },
+    { "signature_failures", "SignatureFailures", "Deliveries refused with 401 (signature missing or wrong)." },
+    { "rejected", "Rejected", "Deliveries refused for method, content type, coding, size or a broken body (405, 415, 501, 413, 400)." },
+    { "storage_errors", "StorageErrors", "Deliveries answered 503 because the database failed." },
+    { "commits", "Commits", "Database transactions committed (one holds many deliveries under load)." },
 };
 
-apr_status_t protime_counters_init(server_rec *s)
+/* The status of the subscription of sc, as its job last published it; 0
+ * when sc has none. */
+static int protime_sub_status(const protime_srv_conf *sc, pt_sub_status_t *out)
 {
-    apr_pool_t *pproc = s->process->pool;
-    apr_size_t size = sizeof(protime_shared_t);
-    apr_shm_t *shm = NULL;
-    apr_status_t rv;
+    if (!sc->sub)
+        return 0;
+    memset(out, 0, sizeof(*out));
+    if (sc->status_slot)
+        protime_shm_read(sc->status_slot, out);
+    if (!out->state[0])
+        apr_cpystrn(out->state, "starting", sizeof(out->state));
+    return 1;
+}
 
-    apr_pool_userdata_get((void **)&shm, PROTIME_SHM_KEY, pproc);
-    /* A reload may bring a module with more counters than the segment has. */
-    if (!shm || apr_shm_size_get(shm) < size) {
-        rv = apr_shm_create(&shm, size, NULL, pproc);
-        if (rv != APR_SUCCESS) {
-            ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, PTLOGNO(00201)
-                         "cannot create the shared memory for counters");
-            return rv;
-        }
-        memset(apr_shm_baseaddr_get(shm), 0, size);
-        apr_pool_userdata_set(shm, PROTIME_SHM_KEY, apr_pool_cleanup_null,
-                              pproc);
+/* ISO 8601 UTC into buf, "" for 0. */
+static const char *protime_iso_time(char buf[APR_RFC822_DATE_LEN],
+                                    apr_time_t t)
+{
+    apr_time_exp_t tm;
+
+    buf[0] = '\0';
+    if (t) {
+        apr_time_exp_gmt(&tm, t);
+        apr_snprintf(buf, APR_RFC822_DATE_LEN, "%04d-%02d-%02dT%02d:%02d:%02dZ",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                     tm.tm_min, tm.tm_sec);
     }
-    protime_shared = apr_shm_baseaddr_get(shm);
-    return APR_SUCCESS;
-}
-
-void protime_count(protime_counter_t which, apr_uint64_t n)
-{
-    if (protime_shared && n)
-        apr_atomic_add64(&protime_shared->counters[which], n);
-}
-
-static apr_uint64_t protime_counter(protime_counter_t which)
-{
-    return protime_shared
-           ? apr_atomic_read64(&protime_shared->counters[which]) : 0;
-}
-
-apr_time_t protime_db_gave_up_at(void)
-{
-    return protime_shared
-           ? (apr_time_t)apr_atomic_read64(&protime_shared->db_gave_up_at)
-           : 0;
-}
-
-void protime_set_db_gave_up_at(apr_time_t when)
-{
-    if (protime_shared)
-        apr_atomic_set64(&protime_shared->db_gave_up_at,
-                         (apr_uint64_t)when);
-}
-
-struct protime_status_slot *protime_status_slot(const char *tenant,
-                                                const char *destination)
-{
-    struct protime_status_slot *free_slot = NULL;
-    int i;
-
-    if (!protime_shared)
-        return NULL;
-    /* Called by the parent only (post_config): nobody writes meanwhile. */
-    for (i = 0; i < PROTIME_MAX_SUBSCRIPTIONS; i++) {
-        struct protime_status_slot *slot = &protime_shared->slots[i];
-
-        if (!slot->destination[0]) {
-            if (!free_slot)
-                free_slot = slot;
-        }
-        else if (!strncmp(slot->tenant, tenant, sizeof(slot->tenant) - 1)
-                 && !strncmp(slot->destination, destination,
-                             sizeof(slot->destination) - 1)) {
-            return slot;
-        }
-    }
-    if (free_slot) {
-        apr_cpystrn(free_slot->tenant, tenant, sizeof(free_slot->tenant));
-        apr_cpystrn(free_slot->destination, destination,
-                    sizeof(free_slot->destination));
-        memset(&free_slot->status, 0, sizeof(free_slot->status));
-    }
-    return free_slot;
-}
-
-void protime_status_publish(struct protime_status_slot *slot,
-                            const pt_sub_status_t *st)
-{
-    apr_atomic_inc32(&slot->seq);
-    memcpy(&slot->status, st, sizeof(*st));
-    apr_atomic_inc32(&slot->seq);
-}
-
-void protime_status_read(struct protime_status_slot *slot, pt_sub_status_t *st)
-{
-    for (;;) {
-        apr_uint32_t seq = apr_atomic_read32(&slot->seq);
-
-        if (seq & 1) {
-            apr_thread_yield();
-            continue;
-        }
-        memcpy(st, &slot->status, sizeof(*st));
-        if (apr_atomic_read32(&slot->seq) == seq)
-            return;
-    }
+    return buf;
 }
 
 /* Seconds since the epoch, for JSON and Prometheus; 0 stays 0. */
@@ -176,7 +78,7 @@ static void protime_status_prometheus_sub(request_rec *r)
     };
     int i;
 
-    if (!protime_sub_status(r->server, &st))
+    if (!protime_sub_status(protime_subscribing_config(r->server), &st))
         return;
     ap_rputs("# HELP protime_subscription_state The subscription's state "
              "(1 for the current one).\n"
@@ -226,15 +128,8 @@ static void protime_status_prometheus_sub(request_rec *r)
 static json_t *protime_json_time(apr_pool_t *p, apr_time_t t)
 {
     char buf[APR_RFC822_DATE_LEN];
-    apr_time_exp_t tm;
 
-    if (!t)
-        return json_null();
-    apr_time_exp_gmt(&tm, t);
-    apr_snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02dZ",
-                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                 tm.tm_min, tm.tm_sec);
-    return json_string(buf);
+    return t ? json_string(protime_iso_time(buf, t)) : json_null();
 }
 
 static json_t *protime_json_str(const char *s)
@@ -247,7 +142,7 @@ static void protime_status_json_sub(request_rec *r, json_t *root)
     json_t *sub, *sync;
     pt_sub_status_t st;
 
-    if (!protime_sub_status(r->server, &st)) {
+    if (!protime_sub_status(protime_subscribing_config(r->server), &st)) {
         json_object_set_new(root, "subscription", json_null());
         return;
     }
@@ -332,4 +227,71 @@ int protime_status_handler(request_rec *r)
     if (r->args && ap_strstr_c(r->args, "format=prometheus"))
         return protime_status_prometheus(r);
     return protime_status_json(r);
+}
+
+/* One subscription's line in /server-status: a table row, or with ?auto
+ * (AP_STATUS_SHORT) "Key: value" lines numbered from 1. */
+static void protime_server_status_sub(request_rec *r, int flags, int n,
+                                      const protime_srv_conf *sc,
+                                      const pt_sub_status_t *st)
+{
+    char valid[APR_RFC822_DATE_LEN], next[APR_RFC822_DATE_LEN];
+
+    protime_iso_time(valid, st->valid_until);
+    protime_iso_time(next, st->next_check);
+    if (flags & AP_STATUS_SHORT) {
+        ap_rprintf(r, "ProtimeSubscription%dDestination: %s\n"
+                   "ProtimeSubscription%dState: %s\n"
+                   "ProtimeSubscription%dValidUntil: %s\n"
+                   "ProtimeSubscription%dNextCheck: %s\n"
+                   "ProtimeSubscription%dFailures: %d\n"
+                   "ProtimeSubscription%dSyncRunning: %d\n",
+                   n, sc->destination_url, n, st->state, n, valid, n, next,
+                   n, st->failures, n, st->sync_running);
+        return;
+    }
+    ap_rprintf(r, "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td>"
+               "<td>%s</td><td>%d</td><td>%s</td></tr>\n",
+               ap_escape_html(r->pool, sc->destination_url),
+               ap_escape_html(r->pool, st->state),
+               ap_escape_html(r->pool, st->webhook_id), valid, next,
+               st->failures, ap_escape_html(r->pool, st->last_error));
+}
+
+int protime_server_status(request_rec *r, int flags)
+{
+    server_rec *sp;
+    int i, n = 0;
+
+    if (flags & AP_STATUS_SHORT) {
+        for (i = 0; i < PROTIME_C_COUNT; i++)
+            ap_rprintf(r, "Protime%s: %" APR_UINT64_T_FMT "\n",
+                       protime_counter_info[i].label,
+                       protime_counter((protime_counter_t)i));
+    }
+    else {
+        ap_rputs("<hr />\n<h2>mod_protime</h2>\n<table>\n", r);
+        for (i = 0; i < PROTIME_C_COUNT; i++)
+            ap_rprintf(r, "<tr><th align=\"left\">%s</th>"
+                       "<td align=\"right\">%" APR_UINT64_T_FMT "</td></tr>\n",
+                       protime_counter_info[i].name,
+                       protime_counter((protime_counter_t)i));
+        ap_rputs("</table>\n", r);
+    }
+    for (sp = ap_server_conf; sp; sp = sp->next) {
+        const protime_srv_conf *sc = protime_srv_config(sp);
+        pt_sub_status_t st;
+
+        if (!protime_sub_status(sc, &st))
+            continue;
+        if (!n++ && !(flags & AP_STATUS_SHORT))
+            ap_rputs("<table border=\"1\">\n<tr><th>destination</th>"
+                     "<th>state</th><th>webhook</th><th>valid until</th>"
+                     "<th>next check</th><th>failures</th>"
+                     "<th>last error</th></tr>\n", r);
+        protime_server_status_sub(r, flags, n, sc, &st);
+    }
+    if (n && !(flags & AP_STATUS_SHORT))
+        ap_rputs("</table>\n", r);
+    return OK;
 }

@@ -19,6 +19,12 @@
 #include <jansson.h>
 
 #include "mod_protime.h"
+#include "mod_protime_config.h"
+#include "mod_protime_shm.h"
+#include "mod_protime_storage.h"
+#include "mod_protime_subscription.h"
+#include "mod_protime_webhook.h"
+#include "pt_event.h"
 
 APLOG_USE_MODULE(protime);
 
@@ -86,30 +92,32 @@ static int protime_refuse_coding(request_rec *r, const char *header,
     return status;
 }
 
-/* Reads the whole body into one buffer, never more than max bytes: a known
- * Content-Length above the limit is refused before anything is read, and a
- * chunked or inflated body is counted as it arrives (pitfall 15:
- * r->remaining is 0 for chunked bodies, so it cannot size the buffer). */
+/* Reads the whole body into one buffer, never more than max bytes. The
+ * request is readied as httpd's own handlers ready theirs
+ * (ap_setup_client_block: Content-Length checked against LimitRequestBody
+ * and parsed into r->remaining); then a known length above the limit is
+ * refused before anything is read, and sizes the buffer. A chunked or
+ * inflated body is counted as it arrives: r->remaining is 0 for
+ * chunked bodies. The brigade API rather than ap_get_client_block,
+ * whose -1 hides what failed: a filter that already answered
+ * (AP_FILTER_ERROR) must not be answered again. */
 static int protime_read_body(request_rec *r, apr_off_t max,
                              char **body, apr_size_t *len)
 {
     apr_bucket_brigade *bb;
     apr_size_t used = 0, cap;
-    const char *cl = apr_table_get(r->headers_in, "Content-Length");
     char *buf;
-    int eos = 0;
+    int eos = 0, status = ap_setup_client_block(r, REQUEST_CHUNKED_DECHUNK);
 
-    if (cl) {
-        apr_off_t declared;
-        if (apr_strtoff(&declared, cl, NULL, 10) == APR_SUCCESS
-            && declared > max) {
-            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, PTLOGNO(00301)
-                          "body of %" APR_OFF_T_FMT " bytes is over "
-                          "ProtimeMaxBodySize %" APR_OFF_T_FMT, declared, max);
-            return HTTP_REQUEST_ENTITY_TOO_LARGE;
-        }
+    if (status != OK)
+        return status;
+    if (r->remaining > max) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, PTLOGNO(00301)
+                      "body of %" APR_OFF_T_FMT " bytes is over "
+                      "ProtimeMaxBodySize %" APR_OFF_T_FMT, r->remaining, max);
+        return HTTP_REQUEST_ENTITY_TOO_LARGE;
     }
-    cap = r->remaining > 0 ? (apr_size_t)r->remaining : 8192;
+    cap = r->remaining > 0 ? (apr_size_t)r->remaining : HUGE_STRING_LEN;
     buf = apr_palloc(r->pool, cap + 1);
     bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     while (!eos) {
@@ -183,7 +191,7 @@ static int protime_check_signature(request_rec *r, const protime_dir_conf *dc,
 
     if (dc->keys)
         apr_array_cat(keys, dc->keys);
-    protime_sub_keys(r, protime_key_encoding(dc), 0, keys);
+    protime_subscription_keys(r, protime_key_encoding(dc), 0, keys);
     if (!value) {
         if (!protime_require_signature(dc))
             return OK;
@@ -206,7 +214,7 @@ static int protime_check_signature(request_rec *r, const protime_dir_conf *dc,
             return OK;
         /* The subscription may have a key this process has not read yet. */
         keys->nelts = nconf;
-        protime_sub_keys(r, protime_key_encoding(dc), 1, keys);
+        protime_subscription_keys(r, protime_key_encoding(dc), 1, keys);
         if (keys->nelts > nconf
             && pt_sig_verify(protime_algorithm(dc),
                              (const pt_key_t *)keys->elts, keys->nelts, body,
@@ -255,8 +263,7 @@ static int protime_answer_quarantined(request_rec *r, const pt_store_job_t *job)
 
 int protime_webhook_handler(request_rec *r)
 {
-    const protime_dir_conf *dc = ap_get_module_config(r->per_dir_config,
-                                                      &protime_module);
+    const protime_dir_conf *dc = protime_dir_config(r);
     pt_delivery_t delivery;
     pt_store_job_t job;
     char *body = NULL;
@@ -304,7 +311,7 @@ int protime_webhook_handler(request_rec *r)
     pt_event_parse(r->pool, body, len, &delivery);
     memset(&job, 0, sizeof(job));
     job.delivery = &delivery;
-    protime_db_store(r, &job);
+    protime_storage_store(r, &job);
     if (job.error) {
         protime_count(PROTIME_C_STORAGE_ERRORS, 1);
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, PTLOGNO(00307)

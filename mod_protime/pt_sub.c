@@ -146,19 +146,19 @@ static apr_interval_time_t pt_sub_failed(const pt_sub_env_t *env,
     return wait;
 }
 
-/* Writes one change of the state under the writers' lock. */
+/* Writes one change of the state as a writer. */
 static const char *pt_sub_save(apr_pool_t *p, const pt_sub_config_t *cfg,
                                const pt_sub_env_t *env,
                                const pt_store_sub_change_t *change)
 {
+    const pt_store_conn_t *conn;
     const char *err;
 
-    if (env->lock && env->lock(env->baton) != 0)
-        return "cannot take the database lock";
-    err = pt_store_sub_save(p, env->conn, cfg->tenant, cfg->destination_url,
+    if ((conn = env->acquire(env->baton, 1, &err)) == NULL)
+        return err;
+    err = pt_store_sub_save(p, conn, cfg->tenant, cfg->destination_url,
                             change);
-    if (env->unlock)
-        env->unlock(env->baton);
+    env->release(env->baton, conn, 1);
     return err;
 }
 
@@ -185,21 +185,20 @@ static const char *pt_sub_lease(apr_pool_t *p, const pt_sub_config_t *cfg,
                                 const pt_sub_env_t *env, apr_time_t now,
                                 pt_sub_status_t *st, int *held)
 {
+    const pt_store_conn_t *conn;
     const char *holder = NULL, *err;
     apr_time_t until = 0;
 
     *held = 1;
     if (!env->owner)
         return NULL;
-    if (env->lock && env->lock(env->baton) != 0)
-        return "cannot take the database lock";
-    err = pt_store_lease(p, env->conn, apr_pstrcat(p, cfg->tenant, " ",
-                                                   cfg->destination_url,
-                                                   NULL),
+    if ((conn = env->acquire(env->baton, 1, &err)) == NULL)
+        return err;
+    err = pt_store_lease(p, conn, apr_pstrcat(p, cfg->tenant, " ",
+                                              cfg->destination_url, NULL),
                          env->owner, now, now + env->lease, held, &holder,
                          &until);
-    if (env->unlock)
-        env->unlock(env->baton);
+    env->release(env->baton, conn, 1);
     if (err)
         return apr_pstrcat(p, "the lease: ", err, NULL);
     if (!*held && !strcmp(st->state, "active"))
@@ -528,18 +527,19 @@ static const char *pt_sub_apply_page(apr_pool_t *p, const pt_sub_env_t *env,
                                      const char *items, apr_time_t now,
                                      apr_int64_t *rows)
 {
+    const pt_store_conn_t *conn;
     pt_delivery_t delivery;
     pt_store_job_t job, *jobs[1];
+    const char *err;
 
     pt_event_parse(p, items, strlen(items), &delivery);
     memset(&job, 0, sizeof(job));
     job.delivery = &delivery;
     jobs[0] = &job;
-    if (env->lock && env->lock(env->baton) != 0)
-        return "cannot take the database lock";
-    pt_store_commit(p, env->conn, jobs, 1, now, NULL);
-    if (env->unlock)
-        env->unlock(env->baton);
+    if ((conn = env->acquire(env->baton, 1, &err)) == NULL)
+        return err;
+    pt_store_commit(p, conn, jobs, 1, now, NULL);
+    env->release(env->baton, conn, 1);
     if (job.error)
         return job.error;
     *rows += delivery.events->nelts;
@@ -672,14 +672,19 @@ apr_interval_time_t pt_sub_step(apr_pool_t *p, const pt_sub_config_t *cfg,
     pt_store_sync_t sync;
     pt_api_error_t aerr;
     apr_interval_time_t next;
+    const pt_store_conn_t *conn;
     const char *err, *dead = NULL;
     int i, held;
 
     memset(&aerr, 0, sizeof(aerr));
-    if ((err = pt_store_webhooks(p, env->conn, cfg->tenant,
-                                 cfg->destination_url, &ours)) != NULL
-        || (err = pt_store_sync_load(p, env->conn, cfg->tenant,
-                                     cfg->destination_url, &sync)) != NULL)
+    if ((conn = env->acquire(env->baton, 0, &err)) != NULL) {
+        if ((err = pt_store_webhooks(p, conn, cfg->tenant,
+                                     cfg->destination_url, &ours)) == NULL)
+            err = pt_store_sync_load(p, conn, cfg->tenant,
+                                     cfg->destination_url, &sync);
+        env->release(env->baton, conn, 0);
+    }
+    if (err)
         return pt_sub_failed(env, cfg, p, now, st, NULL,
                              apr_pstrcat(p, "reading the state: ", err, NULL));
     for (i = 0; i < ours->nelts; i++) {

@@ -77,11 +77,15 @@ typedef struct {
 /* What a step needs from its caller. */
 typedef struct {
     pt_api_t *api;
-    const pt_store_conn_t *conn;    /* statements prepared */
-    /* Around each write transaction: SQLite takes one writer, and the
-     * receiver's writers queue on a lock of the module's. May be NULL. */
-    int (*lock)(void *baton);       /* 0 on success */
-    void (*unlock)(void *baton);
+    /* A connection, statements prepared, for one read or one write
+     * transaction, handed back with release right after it: a step waits
+     * on Protime for seconds at a time and must hold none of the server's
+     * pooled connections meanwhile. For a write (write = 1) it also keeps
+     * the receiver's writers out until release: SQLite takes one writer at
+     * a time. Returns NULL and sets *err when there is no connection. */
+    const pt_store_conn_t *(*acquire)(void *baton, int write,
+                                      const char **err);
+    void (*release)(void *baton, const pt_store_conn_t *conn, int write);
     pt_api_log_fn *log;             /* may be NULL */
     void *baton;
     apr_interval_time_t sync_budget;    /* how long a step may sync */

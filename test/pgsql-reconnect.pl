@@ -3,7 +3,10 @@
 # a real httpd with DBDriver pgsql on the tests' private cluster stores a
 # signed delivery (tables created on first use), answers 503 with
 # Retry-After while PostgreSQL is stopped, and stores again once it is back,
-# without a restart of httpd.
+# without a restart of httpd. mod_authn_dbd shares mod_dbd's connections
+# with the module (its statement prepared by mod_dbd, in the hash mod_dbd
+# keeps for every module): it must log users in before the outage and
+# after it, however often the module prepared its own statements again.
 # Usage: perl test/pgsql-reconnect.pl mod_protime.so PGDIR CONNINFO
 use strict;
 use warnings;
@@ -25,12 +28,31 @@ my $dir = tempdir(CLEANUP => 1);
 my $port = free_port();
 my $key = 'pgsql-test-key';
 (my $dbd_params = $conninfo) =~ s/"/\\"/g;
+chomp(my $modules = `apxs -q LIBEXECDIR`);
 
 open my $fh, '>', "$dir/httpd.conf" or die;
 print $fh httpd_conf_head(so => $so, root => $dir, port => $port), <<CONF;
 StartServers 1
 DBDriver pgsql
 DBDParams "$dbd_params"
+# A small pool, so that the module and mod_authn_dbd meet on the same
+# connections.
+DBDMin 0
+DBDKeep 1
+DBDMax 2
+DBDExptime 2
+LoadModule auth_basic_module $modules/mod_auth_basic.so
+LoadModule authn_core_module $modules/mod_authn_core.so
+LoadModule authn_dbd_module $modules/mod_authn_dbd.so
+LoadModule authz_user_module $modules/mod_authz_user.so
+<Location /private>
+    SetHandler protime-status
+    AuthType Basic
+    AuthName private
+    AuthBasicProvider dbd
+    AuthDBDUserPWQuery "SELECT password FROM protime_test_users WHERE name = %s"
+    Require valid-user
+</Location>
 <Location /hook>
     SetHandler protime-webhook
     ProtimeWebhookKey $key
@@ -62,6 +84,13 @@ sub stored_version {
         'SELECT change_version FROM protime_access_clockings WHERE id = ?', undef, $id);
 }
 
+# {SHA} is one of the hashes apr_password_validate knows.
+pg()->do('CREATE TABLE protime_test_users (name text PRIMARY KEY, password text NOT NULL)');
+pg()->do('INSERT INTO protime_test_users VALUES (?, ?)', undef, 'alice',
+         '{SHA}' . encode_base64(Digest::SHA::sha1('wonderland'), ''));
+my $auth = 'Basic ' . encode_base64('alice:wonderland', '');
+sub login { $http->get("http://127.0.0.1:$port/private", { headers => { Authorization => $auth } })->{status} }
+
 system($httpd, '-f', "$dir/httpd.conf", '-k', 'start') == 0 or die "httpd did not start\n";
 for (1 .. 50) { last if IO::Socket::INET->new("127.0.0.1:$port"); sleep 0.1 }
 
@@ -76,6 +105,9 @@ my $type = pg()->selectrow_array(
 ok(($type // '') eq 'date', 'PostgreSQL: date is a DATE');
 ($res) = deliver(1001, 'v0');
 ok($res->{status} == 204 && stored_version(1001) eq 'v1', 'PostgreSQL: an older version changes nothing');
+
+my @logins = map { login() } 1 .. 4;
+ok(!grep({ $_ != 200 } @logins), 'mod_authn_dbd on the same pool logs in', "answers: @logins");
 
 my $pg_opts = pg_stop($pgdir);
 my ($down, $took) = deliver(1002, 'v1');
@@ -97,10 +129,34 @@ ok($codes[-1] == 204, 'PostgreSQL back: stored again without restarting httpd',
    "answers: @codes");
 ok((stored_version(1002) // '') eq 'v1', 'PostgreSQL back: the row is there');
 note("answers after the restart of PostgreSQL: @codes");
+# Every connection of the pool in turn: the module's statements prepared
+# again on each, mod_authn_dbd's left as mod_dbd made them.
+for (1 .. 6) { deliver(1003, "v$_") }
+# mod_dbd checks a connection when it hands it out and, after the
+# restart, reconnects it (PQreset), which loses every statement prepared
+# on it. The module prepares its own again; mod_authn_dbd cannot, so a
+# connection that came back from the outage serves it again only once
+# mod_dbd replaced it (DBDExptime: here 2 s of rest). What must never
+# happen is what the module once did: clear mod_dbd's hash of every
+# module's statements, "A prepared statement could not be found".
+my @at_once = map { login() } 1 .. 2;
+note("mod_authn_dbd on the connections that came back: @at_once");
+sleep 3;
+my (@after, $found_missing);
+for (1 .. 8) { push @after, login() }
+ok(!grep({ $_ != 200 } @after), 'mod_authn_dbd logs in again after the restart',
+   "answers: @after");
+($res) = deliver(1004, 'v1');
+ok($res->{status} == 204 && (stored_version(1004) // '') eq 'v1',
+   'and the module still stores on the same pool', "got $res->{status}");
+if (open my $log, '<', "$dir/error_log") {
+    $found_missing = grep { /prepared statement could not be found/ } <$log>;
+}
+ok(!$found_missing, "no module's statement went missing from mod_dbd's hash");
 
 system($httpd, '-f', "$dir/httpd.conf", '-k', 'stop');
 for (1 .. 50) { last unless -f "$dir/httpd.pid"; sleep 0.1 }
-pg()->do('DROP TABLE protime_access_clockings, protime_quarantine');
+pg()->do('DROP TABLE protime_access_clockings, protime_quarantine, protime_test_users');
 if (failures() && open my $log, '<', "$dir/error_log") {
     print "# error_log: $_" for grep { !/AH00489|AH00094|AH00491|AH00558/ } <$log>;
 }

@@ -1,5 +1,5 @@
 # protime-status: counters summed over all server processes, as JSON and
-# in the Prometheus text format.
+# in the Prometheus text format; the same in mod_status's /server-status.
 use strict;
 use warnings FATAL => 'all';
 use Apache::Test;
@@ -7,7 +7,7 @@ use Apache::TestUtil;
 use Apache::TestRequest;
 use ProtimeTest;
 
-plan tests => 22, need_lwp;
+plan tests => 30, need_lwp;
 
 my @names = qw(deliveries_received events_applied events_stale events_deleted
                quarantined signature_failures rejected storage_errors commits);
@@ -92,3 +92,29 @@ for (@kids) { waitpid $_, 0; $bad += $? >> 8 }
 ok t_cmp($bad, 0, '40 deliveries from 4 clients: all 204');
 ok t_cmp(counters()->{events_applied} - $before, 40,
          'events_applied grew by exactly 40, whichever process stored them');
+
+# mod_status's page: the module's section, the same figures.
+my %label = (deliveries_received => 'DeliveriesReceived', events_applied => 'EventsApplied',
+             events_stale => 'EventsStale', events_deleted => 'EventsDeleted',
+             quarantined => 'Quarantined', signature_failures => 'SignatureFailures',
+             rejected => 'Rejected', storage_errors => 'StorageErrors', commits => 'Commits');
+deliver(event(300200, '0001'));
+$c = counters();
+$res = GET '/server-status?auto';
+ok t_cmp($res->code, 200, '/server-status?auto: 200');
+my %auto = $res->content =~ /^(Protime\w+): (.*)$/mg;
+ok t_cmp(join(',', grep { defined $auto{"Protime$label{$_}"} } @names), join(',', @names),
+         '?auto: a line for every counter');
+ok t_cmp($auto{ProtimeEventsApplied}, $c->{events_applied},
+         '?auto: events applied, as protime-status has them');
+ok t_cmp($auto{ProtimeCommits}, $c->{commits}, '?auto: commits, the same');
+# The suite's subscribing virtual hosts, each with its state.
+my @dest = grep { /^ProtimeSubscription\d+Destination$/ } keys %auto;
+ok t_cmp(scalar(@dest) >= 3, 1, '?auto: one subscription per subscribing server');
+ok t_cmp(join(',', map { my ($n) = /(\d+)/; $auto{"ProtimeSubscription${n}State"} =~
+                          /^(starting|active|syncing|standby|error)$/ ? 'ok' : 'bad' } @dest),
+         join(',', ('ok') x @dest), '?auto: every subscription has a state');
+$res = GET '/server-status';
+ok t_cmp($res->content, qr{<h2>mod_protime</h2>}, 'HTML: the module has its section');
+ok t_cmp($res->content, qr{<th align="left">events_applied</th><td align="right">$c->{events_applied}</td>},
+         'HTML: with the counters');

@@ -317,13 +317,23 @@ static int test_sleep(void *baton, apr_interval_time_t d)
     return 0;
 }
 
-static int test_lock(void *baton)
+/* The connection of the test, counting the writes still holding it. */
+static int writers_out;
+
+static const pt_store_conn_t *test_acquire(void *baton, int write,
+                                           const char **err)
 {
-    return lock_fails ? -1 : 0;
+    if (write && lock_fails) {
+        *err = "cannot take the database lock";
+        return NULL;
+    }
+    writers_out += write;
+    return &conn;
 }
 
-static void test_unlock(void *baton)
+static void test_release(void *baton, const pt_store_conn_t *c, int write)
 {
+    writers_out -= write;
 }
 
 static unsigned test_random(void *baton)
@@ -453,9 +463,8 @@ static void setup(const char *dbfile)
     cfg.sync_from = pt_sub_default_sync_from(pool, now);
 
     env.api = api;
-    env.conn = &conn;
-    env.lock = test_lock;
-    env.unlock = test_unlock;
+    env.acquire = test_acquire;
+    env.release = test_release;
     env.log = test_log;
     env.sync_budget = SEC(60);
     env.random = test_random;
@@ -759,6 +768,8 @@ int main(void)
     is_str(pt_sub_default_sync_from(pool, apr_time_from_sec(1780000000)),
            "2025-01-01", "default ProtimeSyncFrom: 1 January last year");
 
+    is_int(writers_out, 0, "every connection taken to write was handed "
+           "back");
     apr_dbd_close(conn.driver, conn.handle);
     unlink(dbfile);
     return tap_done();

@@ -1,16 +1,20 @@
-/* mod_protime_db.c: storage glue between the handler, mod_dbd and pt_store.
+/* mod_protime_storage.c: storage glue between the handler, the
+ * subscription job, mod_dbd and pt_store (see mod_protime_storage.h).
  *
  * Three things live here.
  *
- * 1. Connections come from mod_dbd (ap_dbd_open, one batch at a time: see
- *    protime_db_get), and our statements are prepared lazily, on the first
- *    use of each connection, into the
- *    connection's own "prepared" hash. We do not use ap_dbd_prepare because
- *    mod_dbd prepares before anything could create the tables, and because a
- *    PostgreSQL that is down at startup must not leave us without statements
- *    for the life of the connection pool. Nor the dbd post_connect hook: it
- *    runs for every connection of every module, in databases that are none
- *    of our business.
+ * 1. Connections come from mod_dbd (ap_dbd_open, one batch, read or write
+ *    at a time: see protime_storage_open), and our statements are prepared
+ *    lazily, on the first use of each connection, into a hash of our own
+ *    kept with the connection (protime_storage_ready). Not into the
+ *    connection's "prepared" hash: mod_dbd shares that with every module,
+ *    and preparing ours again after a PostgreSQL restart must not touch
+ *    another module's labels. Not with ap_dbd_prepare either: mod_dbd
+ *    prepares before anything could create the tables, and a PostgreSQL
+ *    that is down at startup must not leave us without statements for the
+ *    life of the connection pool. Nor in the dbd post_connect hook: it runs
+ *    for every connection of every module, in databases that are none of
+ *    our business.
  *
  * 2. Group commit. Each delivery must be committed before it is answered,
  *    and a commit is the expensive part (an fsync with synchronous=FULL).
@@ -46,18 +50,23 @@
 #include <unistd.h>
 
 #include "mod_protime.h"
+#include "mod_protime_config.h"
+#include "mod_protime_shm.h"
+#include "mod_protime_storage.h"
 
 APLOG_USE_MODULE(protime);
 
 #define PROTIME_DB_MUTEX_TYPE "protime-db"
 
+/* Userdata of a mod_dbd connection's pool: our statements on it. */
+#define PROTIME_STATEMENTS_KEY "mod_protime_statements"
+
 /* Most deliveries one transaction takes: bounds the wait of the last one. */
 #define PROTIME_MAX_BATCH 64
 
-static APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) *protime_dbd_acquire;
 static APR_OPTIONAL_FN_TYPE(ap_dbd_open) *protime_dbd_open;
 static APR_OPTIONAL_FN_TYPE(ap_dbd_close) *protime_dbd_close;
-static apr_global_mutex_t *protime_db_mutex;
+static apr_global_mutex_t *protime_storage_mutex;
 
 /* Where a delivery stands in its process's group commit. */
 typedef enum {
@@ -72,8 +81,7 @@ typedef enum {
  * cost more than the commits themselves. A woken delivery takes only its
  * own mutex: were turn guarded by the committer's lock, every delivery the
  * leader woke would block on that lock, still held by the leader waking
- * the others, and be woken once more: about 6 % of the rate and 0.5 ms of
- * p99 in alternating bench runs (bench/README.md). */
+ * the others, and be woken once more (bench/README.md has the figures). */
 typedef struct protime_pending {
     pt_store_job_t *job;
     apr_time_t arrived;
@@ -91,7 +99,7 @@ struct protime_committer {
     int commits_unchecked;      /* since this process's last checkpoint */
 };
 
-void protime_db_pre_config(apr_pool_t *pconf)
+void protime_storage_pre_config(apr_pool_t *pconf)
 {
     ap_mutex_register(pconf, PROTIME_DB_MUTEX_TYPE, NULL, APR_LOCK_DEFAULT, 0);
 }
@@ -101,7 +109,7 @@ typedef struct {
     const char *driver;         /* DBDriver, NULL if not set here */
     const char *params;         /* DBDParams */
     int uses_webhook;           /* a SetHandler protime-webhook inside */
-} protime_db_decl;
+} protime_storage_decl;
 
 static int protime_is_webhook_handler(apr_pool_t *p, const ap_directive_t *d)
 {
@@ -114,7 +122,7 @@ static int protime_is_webhook_handler(apr_pool_t *p, const ap_directive_t *d)
 /* Collects DBDriver, DBDParams and protime-webhook handlers below d, not
  * descending into <VirtualHost> (those are servers of their own). */
 static void protime_scan(apr_pool_t *p, const ap_directive_t *d,
-                         protime_db_decl *decl)
+                         protime_storage_decl *decl)
 {
     for (; d; d = d->next) {
         const char *args = d->args;
@@ -283,13 +291,15 @@ static apr_status_t protime_sqlite_setup(apr_pool_t *p, server_rec *s,
 /* Finds the database of each server that needs one (a protime-webhook
  * location, or ProtimeSubscribe On) in the configuration tree and checks
  * it: mod_dbd loaded, DBDriver and DBDParams set, a driver mod_protime
- * speaks. With pconf NULL (check_config, apachectl configtest included)
- * only that; with pconf (post_config) it also keeps the result and sets up
- * the SQLite files. Logs why not and returns an error. */
-static apr_status_t protime_db_resolve(apr_pool_t *pconf, apr_pool_t *ptemp,
-                                       server_rec *s)
+ * speaks. mod_dbd keeps its configuration to itself, and the parent must
+ * know the SQLite file before any child opens it: hence the reading of
+ * the tree, as mod_info reads it. With setup (post_config) it also sets
+ * up the SQLite files; without (check_config, apachectl configtest
+ * included) it only checks. Logs why not and returns an error. */
+static apr_status_t protime_storage_resolve(int setup, apr_pool_t *ptemp,
+                                            server_rec *s)
 {
-    protime_db_decl main_decl = { NULL, NULL, 0 };
+    protime_storage_decl main_decl = { NULL, NULL, 0 };
     apr_hash_t *sqlite_done = apr_hash_make(ptemp);
     server_rec *sp;
     apr_status_t rv;
@@ -297,16 +307,15 @@ static apr_status_t protime_db_resolve(apr_pool_t *pconf, apr_pool_t *ptemp,
     protime_scan(ptemp, ap_conftree, &main_decl);
 
     for (sp = s; sp; sp = sp->next) {
-        protime_db_decl decl = main_decl;
+        protime_storage_decl decl = main_decl;
         const ap_directive_t *block = sp == s ? NULL
                                       : protime_vhost_block(ap_conftree, sp);
-        protime_srv_conf *sc = ap_get_module_config(sp->module_config,
-                                                    &protime_module);
+        protime_srv_conf *sc = protime_srv_config(sp);
         pt_dialect_t dialect;
         const char *err;
 
         if (block) {
-            protime_db_decl own = { NULL, NULL, 0 };
+            protime_storage_decl own = { NULL, NULL, 0 };
             protime_scan(ptemp, block->first_child, &own);
             decl.uses_webhook = own.uses_webhook;
             if (own.driver)
@@ -336,10 +345,8 @@ static apr_status_t protime_db_resolve(apr_pool_t *pconf, apr_pool_t *ptemp,
                          "DBDriver %s: %s", decl.driver, err);
             return APR_EGENERAL;
         }
-        if (!pconf)
+        if (!setup)
             continue;
-        sc->db_driver = apr_pstrdup(pconf, decl.driver);
-        sc->db_params = apr_pstrdup(pconf, decl.params);
         if (dialect == PT_DB_SQLITE3
             && !apr_hash_get(sqlite_done, decl.params, APR_HASH_KEY_STRING)) {
             rv = protime_sqlite_setup(ptemp, sp, decl.params);
@@ -351,24 +358,23 @@ static apr_status_t protime_db_resolve(apr_pool_t *pconf, apr_pool_t *ptemp,
     return APR_SUCCESS;
 }
 
-apr_status_t protime_db_check_config(apr_pool_t *ptemp, server_rec *s)
+apr_status_t protime_storage_check(apr_pool_t *ptemp, server_rec *s)
 {
-    return protime_db_resolve(NULL, ptemp, s);
+    return protime_storage_resolve(0, ptemp, s);
 }
 
-apr_status_t protime_db_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
-                                    server_rec *s)
+apr_status_t protime_storage_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
+                                         server_rec *s)
 {
     apr_status_t rv;
 
-    protime_dbd_acquire = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire);
     protime_dbd_open = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_open);
     protime_dbd_close = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_close);
     apr_dbd_init(pconf);
-    if ((rv = protime_db_resolve(pconf, ptemp, s)) != APR_SUCCESS)
+    if ((rv = protime_storage_resolve(1, ptemp, s)) != APR_SUCCESS)
         return rv;
 
-    rv = ap_global_mutex_create(&protime_db_mutex, NULL, PROTIME_DB_MUTEX_TYPE,
+    rv = ap_global_mutex_create(&protime_storage_mutex, NULL, PROTIME_DB_MUTEX_TYPE,
                                 NULL, s, pconf, 0);
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, PTLOGNO(00411)
@@ -378,13 +384,13 @@ apr_status_t protime_db_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
     return APR_SUCCESS;
 }
 
-void protime_db_child_init(apr_pool_t *pchild, server_rec *s)
+void protime_storage_child_init(apr_pool_t *pchild, server_rec *s)
 {
     server_rec *sp;
     apr_status_t rv;
 
-    rv = apr_global_mutex_child_init(&protime_db_mutex,
-                                     apr_global_mutex_lockfile(protime_db_mutex),
+    rv = apr_global_mutex_child_init(&protime_storage_mutex,
+                                     apr_global_mutex_lockfile(protime_storage_mutex),
                                      pchild);
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, PTLOGNO(00412)
@@ -394,85 +400,85 @@ void protime_db_child_init(apr_pool_t *pchild, server_rec *s)
         exit(APEXIT_CHILDSICK);
     }
     for (sp = s; sp; sp = sp->next) {
-        protime_srv_conf *sc = ap_get_module_config(sp->module_config,
-                                                    &protime_module);
         struct protime_committer *c = apr_pcalloc(pchild, sizeof(*c));
 
         apr_thread_mutex_create(&c->lock, APR_THREAD_MUTEX_DEFAULT, pchild);
         c->tail = &c->head;
-        sc->committer = c;
+        protime_srv_config(sp)->committer = c;
     }
 }
 
 /* Readies a connection on its first use: tables when missing, SQLite
- * pragmas, our statements in its prepared hash. Later uses find the
- * statements and return at once. */
-const char *protime_db_ready(ap_dbd_t *dbd, const protime_srv_conf *sc,
-                             pt_store_conn_t *conn)
+ * pragmas, our statements in a hash of ours in the userdata of the
+ * connection's pool, so that they live and die with the connection. A
+ * connection that could not be readied is tried again on its next use,
+ * with the pool of the failed try given back. Later uses find the hash
+ * and return at once. */
+static const char *protime_storage_ready(ap_dbd_t *dbd,
+                                         const protime_srv_conf *sc,
+                                         pt_store_conn_t *conn)
 {
+    apr_hash_t *prepared = NULL;
+    apr_pool_t *p;
     const char *err;
 
     if ((err = pt_store_dialect(apr_dbd_name(dbd->driver), &conn->dialect)))
         return err;
     conn->driver = dbd->driver;
     conn->handle = dbd->handle;
-    if (!dbd->prepared)
-        dbd->prepared = apr_hash_make(dbd->pool);
-    conn->prepared = dbd->prepared;
-    if (apr_hash_get(dbd->prepared, PT_STMT_UPSERT, APR_HASH_KEY_STRING))
+    apr_pool_userdata_get((void **)&prepared, PROTIME_STATEMENTS_KEY,
+                          dbd->pool);
+    if ((conn->prepared = prepared) != NULL)
         return NULL;
-    if ((err = pt_store_create_schema(dbd->pool, conn)) != NULL)
-        return err;
-    return pt_store_prepare(dbd->pool, conn, protime_sqlite_sync_full(sc));
-}
-
-ap_dbd_t *protime_db_acquire(request_rec *r)
-{
-    return protime_dbd_acquire ? protime_dbd_acquire(r) : NULL;
-}
-
-const char *protime_db_connect(apr_pool_t *p, server_rec *s,
-                               pt_store_conn_t *conn)
-{
-    const protime_srv_conf *sc = ap_get_module_config(s->module_config,
-                                                      &protime_module);
-    const char *err;
-    apr_status_t rv;
-
-    memset(conn, 0, sizeof(*conn));
-    if (!sc->db_driver || !sc->db_params)
-        return "no DBDriver and DBDParams for this server";
-    if ((err = pt_store_dialect(sc->db_driver, &conn->dialect)) != NULL)
-        return err;
-    rv = apr_dbd_get_driver(p, sc->db_driver, &conn->driver);
-    if (rv == APR_SUCCESS)
-        rv = apr_dbd_open_ex(conn->driver, p, sc->db_params, &conn->handle,
-                             &err);
-    if (rv != APR_SUCCESS)
-        return apr_psprintf(p, "cannot connect to the database: %s",
-                            err ? err : "apr_dbd_open failed");
+    apr_pool_create(&p, dbd->pool);
+    apr_pool_tag(p, "protime_statements");
     conn->prepared = apr_hash_make(p);
     if ((err = pt_store_create_schema(p, conn)) != NULL
         || (err = pt_store_prepare(p, conn, protime_sqlite_sync_full(sc)))) {
-        apr_dbd_close(conn->driver, conn->handle);
+        apr_pool_destroy(p);
         return err;
     }
+    apr_pool_userdata_setn(conn->prepared, PROTIME_STATEMENTS_KEY, NULL,
+                           dbd->pool);
     return NULL;
 }
 
-void protime_db_disconnect(pt_store_conn_t *conn)
+/* mod_dbd's pool hands out the connection released last first, so one
+ * batch after another runs on the same connection. For SQLite that is
+ * what keeps its page cache, which is thrown away whenever another
+ * connection has written: a batch on a connection of its own would read
+ * most of its pages again. Hence a connection for each batch, given back
+ * right after it, rather than one for the request (ap_dbd_acquire). */
+ap_dbd_t *protime_storage_open(apr_pool_t *p, server_rec *s,
+                               pt_store_conn_t *conn, const char **err)
 {
-    apr_dbd_close(conn->driver, conn->handle);
+    ap_dbd_t *dbd = protime_dbd_open ? protime_dbd_open(p, s) : NULL;
+
+    if (!dbd) {
+        *err = "no database connection (mod_dbd logged why)";
+        return NULL;
+    }
+    if ((*err = protime_storage_ready(dbd, protime_srv_config(s),
+                                      conn)) != NULL) {
+        protime_dbd_close(s, dbd);
+        return NULL;
+    }
+    return dbd;
 }
 
-int protime_db_lock(void *unused)
+void protime_storage_close(server_rec *s, ap_dbd_t *dbd)
 {
-    return apr_global_mutex_lock(protime_db_mutex) == APR_SUCCESS ? 0 : -1;
+    protime_dbd_close(s, dbd);
 }
 
-void protime_db_unlock(void *unused)
+int protime_storage_lock(void)
 {
-    apr_global_mutex_unlock(protime_db_mutex);
+    return apr_global_mutex_lock(protime_storage_mutex) == APR_SUCCESS ? 0 : -1;
+}
+
+void protime_storage_unlock(void)
+{
+    apr_global_mutex_unlock(protime_storage_mutex);
 }
 
 static void protime_fail_jobs(pt_store_job_t **jobs, int n, const char *error)
@@ -483,43 +489,13 @@ static void protime_fail_jobs(pt_store_job_t **jobs, int n, const char *error)
         jobs[i]->error = error;
 }
 
-static void protime_db_put(request_rec *r, ap_dbd_t *dbd)
-{
-    protime_dbd_close(r->server, dbd);
-}
-
-/* A connection from mod_dbd's pool for one batch or checkpoint, given
- * back right after it (protime_db_put) rather than at the end of the
- * request, as ap_dbd_acquire would: mod_dbd's pool hands out the connection
- * released last first, so one batch after another runs on the same
- * connection. For SQLite that is what keeps its page cache, which is
- * thrown away whenever another connection has written: a batch on a
- * connection of its own would read most of its pages again. */
-static ap_dbd_t *protime_db_get(request_rec *r, const protime_srv_conf *sc,
-                                pt_store_conn_t *conn, const char **err)
-{
-    ap_dbd_t *dbd = protime_dbd_open ? protime_dbd_open(r->pool, r->server)
-                                     : NULL;
-
-    if (!dbd) {
-        *err = "no database connection (mod_dbd logged why)";
-        return NULL;
-    }
-    if ((*err = protime_db_ready(dbd, sc, conn)) != NULL) {
-        protime_db_put(r, dbd);
-        return NULL;
-    }
-    return dbd;
-}
-
 /* Commits one batch; returns the number of transactions committed. */
-static int protime_commit_batch(request_rec *r, const protime_srv_conf *sc,
-                                 pt_store_job_t **jobs, int n,
-                                 apr_time_t arrived)
+static int protime_commit_batch(request_rec *r, pt_store_job_t **jobs, int n,
+                                apr_time_t arrived)
 {
     pt_store_conn_t conn;
     const char *err;
-    ap_dbd_t *dbd = protime_db_get(r, sc, &conn, &err);
+    ap_dbd_t *dbd = protime_storage_open(r->pool, r->server, &conn, &err);
     apr_pool_t *p;
     int locked = 0, commits, waited;
 
@@ -528,48 +504,58 @@ static int protime_commit_batch(request_rec *r, const protime_srv_conf *sc,
         return 0;
     }
     if (conn.dialect == PT_DB_SQLITE3)
-        locked = (apr_global_mutex_lock(protime_db_mutex) == APR_SUCCESS);
+        locked = (protime_storage_lock() == 0);
     /* A batch whose deliveries arrived before another batch gave up
      * waiting (a lock held by another program, a statement timeout) gives
      * up with it: else the n-th batch in the queue (this process's
      * committer, and for SQLite the mutex) would wait n timeouts.
      * Deliveries that come later try again. */
-    if (arrived < protime_db_gave_up_at()) {
+    if (arrived < protime_shm_gave_up_at()) {
         if (locked)
-            apr_global_mutex_unlock(protime_db_mutex);
+            protime_storage_unlock();
         protime_fail_jobs(jobs, n, "the database is locked by another "
                           "program, or too slow: an earlier transaction "
                           "gave up waiting");
-        protime_db_put(r, dbd);
+        protime_storage_close(r->server, dbd);
         return 0;
     }
     apr_pool_create(&p, r->pool);
     commits = pt_store_commit(p, &conn, jobs, n, apr_time_now(), &waited);
     /* Nothing committed after a long wait: the lock is held elsewhere. */
     if (commits == 0 && waited)
-        protime_set_db_gave_up_at(apr_time_now());
+        protime_shm_set_gave_up_at(apr_time_now());
     if (locked)
-        apr_global_mutex_unlock(protime_db_mutex);
+        protime_storage_unlock();
     apr_pool_destroy(p);
-    protime_db_put(r, dbd);
+    protime_storage_close(r->server, dbd);
     protime_count(PROTIME_C_COMMITS, commits);
     return commits;
+}
+
+static int protime_checkpoint_lock(void *unused)
+{
+    return protime_storage_lock();
+}
+
+static void protime_checkpoint_unlock(void *unused)
+{
+    protime_storage_unlock();
 }
 
 /* Copies the WAL back into the database and lets it start over
  * (pt_store_checkpoint), after this request handed the lead over; the last
  * frames are copied under the mutex every SQLite writer of this server
  * takes. */
-static void protime_checkpoint(request_rec *r, const protime_srv_conf *sc)
+static void protime_checkpoint(request_rec *r)
 {
     pt_store_conn_t conn;
     const char *err;
-    ap_dbd_t *dbd = protime_db_get(r, sc, &conn, &err);
+    ap_dbd_t *dbd = protime_storage_open(r->pool, r->server, &conn, &err);
 
     if (dbd) {
-        err = pt_store_checkpoint(r->pool, &conn, protime_db_lock,
-                                  protime_db_unlock, NULL);
-        protime_db_put(r, dbd);
+        err = pt_store_checkpoint(r->pool, &conn, protime_checkpoint_lock,
+                                  protime_checkpoint_unlock, NULL);
+        protime_storage_close(r->server, dbd);
     }
     if (err)
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, PTLOGNO(00414)
@@ -584,11 +570,9 @@ static void protime_give_turn(protime_pending *p, protime_turn turn)
     apr_thread_mutex_unlock(p->lock);
 }
 
-void protime_db_store(request_rec *r, pt_store_job_t *job)
+void protime_storage_store(request_rec *r, pt_store_job_t *job)
 {
-    const protime_srv_conf *sc = ap_get_module_config(r->server->module_config,
-                                                      &protime_module);
-    struct protime_committer *c = sc->committer;
+    struct protime_committer *c = protime_srv_config(r->server)->committer;
     protime_pending me = { job, 0, NULL, NULL, PROTIME_QUEUED, NULL };
     int checkpoint = 0;
 
@@ -630,7 +614,7 @@ void protime_db_store(request_rec *r, pt_store_job_t *job)
             c->tail = &c->head;
         apr_thread_mutex_unlock(c->lock);
 
-        commits = protime_commit_batch(r, sc, jobs, n, arrived);
+        commits = protime_commit_batch(r, jobs, n, arrived);
 
         /* The lead passes straight to the oldest delivery still queued, if
          * any, and it is woken first: the next commit is what the queue
@@ -655,5 +639,5 @@ void protime_db_store(request_rec *r, pt_store_job_t *job)
     /* The next batch is already on its way: only this delivery's answer
      * waits for the checkpoint, and only once in many commits. */
     if (checkpoint)
-        protime_checkpoint(r, sc);
+        protime_checkpoint(r);
 }

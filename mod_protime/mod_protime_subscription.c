@@ -1,5 +1,5 @@
-/* mod_protime_watchdog.c: the subscription job, and the keys it gives the
- * webhook handler.
+/* mod_protime_subscription.c: the subscription job, and the keys it gives
+ * the webhook handler (see mod_protime_subscription.h).
  *
  * Process model. The job (pt_sub_step) runs in a mod_watchdog singleton:
  * in one child of the server at a time, in a thread of its own, never in
@@ -40,7 +40,12 @@
 #include <openssl/crypto.h>
 
 #include "mod_protime.h"
+#include "mod_protime_config.h"
+#include "mod_protime_shm.h"
+#include "mod_protime_storage.h"
+#include "mod_protime_subscription.h"
 #include "pt_curl.h"
+#include "pt_sub.h"
 
 APLOG_USE_MODULE(protime);
 
@@ -75,6 +80,11 @@ struct protime_sub {
     apr_pool_t *pool;               /* the job's: the client, its token */
     pt_sub_status_t status;         /* watchdog thread only */
     struct protime_status_slot *slot;
+    /* The step running (watchdog thread only): the pool of its
+     * connections, and the connection of its current read or write. */
+    apr_pool_t *step_pool;
+    ap_dbd_t *dbd;
+    pt_store_conn_t conn;
     /* The keys, per process (child_init). */
     apr_thread_mutex_t *keys_lock;
     apr_pool_t *keys_pool;
@@ -139,26 +149,45 @@ static void protime_sub_log(void *baton, int level, const char *msg)
     ap_log_error(APLOG_MARK, level, 0, sub->s, "%s", msg);
 }
 
-static int protime_sub_lock(void *baton)
+/* A connection of mod_dbd's pool for one read or write of a step (see
+ * pt_sub_env_t): the step holds it only as long as the database work, and
+ * never while it waits on Protime, so that the job takes no more of the
+ * pool than a delivery does. The step's pool lends the memory; the watchdog
+ * thread runs one step at a time, so one ap_dbd_t at a time too. */
+static const pt_store_conn_t *protime_sub_acquire(void *baton, int write,
+                                                  const char **err)
 {
-    return protime_db_lock(baton);
+    struct protime_sub *sub = baton;
+
+    sub->dbd = protime_storage_open(sub->step_pool, sub->s, &sub->conn, err);
+    if (!sub->dbd)
+        return NULL;
+    if (write && sub->conn.dialect == PT_DB_SQLITE3
+        && protime_storage_lock() != 0) {
+        protime_storage_close(sub->s, sub->dbd);
+        *err = "cannot take the writers' lock";
+        return NULL;
+    }
+    return &sub->conn;
 }
 
-static void protime_sub_unlock(void *baton)
+static void protime_sub_release(void *baton, const pt_store_conn_t *conn,
+                                int write)
 {
-    protime_db_unlock(baton);
+    struct protime_sub *sub = baton;
+
+    if (write && conn->dialect == PT_DB_SQLITE3)
+        protime_storage_unlock();
+    protime_storage_close(sub->s, sub->dbd);
 }
 
-/* One step of the job, on a database connection of its own. */
+/* One step of the job. */
 static apr_interval_time_t protime_sub_run(struct protime_sub *sub,
                                            apr_pool_t *ptemp)
 {
-    protime_srv_conf *sc = ap_get_module_config(sub->s->module_config,
-                                                &protime_module);
+    protime_srv_conf *sc = protime_srv_config(sub->s);
     pt_sub_env_t env;
-    pt_store_conn_t conn;
     const char *err;
-    apr_interval_time_t next;
 
     if (!sub->api) {
         if ((err = pt_api_create(sub->pool, &sub->api_cfg, &sub->api))) {
@@ -167,22 +196,11 @@ static apr_interval_time_t protime_sub_run(struct protime_sub *sub,
             return protime_check_interval(sc);
         }
     }
-    if ((err = protime_db_connect(ptemp, sub->s, &conn)) != NULL) {
-        apr_cpystrn(sub->status.state, "error", sizeof(sub->status.state));
-        apr_cpystrn(sub->status.last_error, err,
-                    sizeof(sub->status.last_error));
-        sub->status.last_error_at = apr_time_now();
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, sub->s, PTLOGNO(00603)
-                     "subscription: %s", err);
-        return apr_time_from_sec(10);
-    }
     memset(&env, 0, sizeof(env));
+    sub->step_pool = ptemp;
     env.api = sub->api;
-    env.conn = &conn;
-    if (conn.dialect == PT_DB_SQLITE3) {
-        env.lock = protime_sub_lock;
-        env.unlock = protime_sub_unlock;
-    }
+    env.acquire = protime_sub_acquire;
+    env.release = protime_sub_release;
     env.log = protime_sub_log;
     env.baton = sub;
     env.sync_budget = PROTIME_SYNC_BUDGET;
@@ -193,9 +211,7 @@ static apr_interval_time_t protime_sub_run(struct protime_sub *sub,
         env.lease = PROTIME_MIN_LEASE;
     if (env.lease < 2 * sub->api_cfg.attempt_timeout)
         env.lease = 2 * sub->api_cfg.attempt_timeout;
-    next = pt_sub_step(ptemp, &sub->cfg, &env, apr_time_now(), &sub->status);
-    protime_db_disconnect(&conn);
-    return next;
+    return pt_sub_step(ptemp, &sub->cfg, &env, apr_time_now(), &sub->status);
 }
 
 static apr_status_t protime_sub_watchdog(int state, void *data,
@@ -209,7 +225,7 @@ static apr_status_t protime_sub_watchdog(int state, void *data,
         /* This child now holds the job: carry on from what the previous
          * holder published. */
         if (sub->slot)
-            protime_status_read(sub->slot, &sub->status);
+            protime_shm_read(sub->slot, &sub->status);
         sub->status.checked_at = 0;     /* confirm at Protime first */
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, sub->s, PTLOGNO(00604)
                      "subscription job for %s runs in process %" APR_PID_T_FMT,
@@ -237,7 +253,7 @@ static apr_status_t protime_sub_watchdog(int state, void *data,
             next = PROTIME_MIN_STEP;
         sub->status.next_check = apr_time_now() + next;
         if (sub->slot)
-            protime_status_publish(sub->slot, &sub->status);
+            protime_shm_publish(sub->slot, &sub->status);
         protime_wd_interval(sub->watchdog, next, sub, protime_sub_watchdog);
         break;
     case AP_WATCHDOG_STATE_STOPPING:
@@ -290,7 +306,7 @@ static struct protime_sub *protime_sub_make(apr_pool_t *pconf, server_rec *s,
     /* Used by the watchdog thread only, in whichever child holds it. */
     apr_pool_create(&sub->pool, pconf);
     apr_pool_tag(sub->pool, "protime_sub");
-    sub->slot = protime_status_slot(sc->tenant, sc->destination_url);
+    sub->slot = protime_shm_slot(sc->tenant, sc->destination_url);
     if (!sub->slot)
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, PTLOGNO(00605)
                      "more than %d subscriptions: the status of %s is not "
@@ -314,8 +330,9 @@ static const char *protime_owner_id(apr_pool_t *pconf)
                         ? ap_conftree->filename : "");
 }
 
-apr_status_t protime_sub_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
-                                     server_rec *s)
+apr_status_t protime_subscription_post_config(apr_pool_t *pconf,
+                                              apr_pool_t *ptemp,
+                                              server_rec *s)
 {
     server_rec *sp;
     apr_status_t rv;
@@ -324,11 +341,11 @@ apr_status_t protime_sub_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
     protime_subscribing = 0;
     protime_owner = protime_owner_id(pconf);
     for (sp = s; sp; sp = sp->next) {
-        protime_srv_conf *sc = ap_get_module_config(sp->module_config,
-                                                    &protime_module);
+        protime_srv_conf *sc = protime_srv_config(sp);
         ap_watchdog_t *watchdog;
 
         sc->sub = NULL;
+        sc->status_slot = NULL;
         if (!protime_subscribes(sc))
             continue;
         if (!protime_subscribing) {
@@ -367,6 +384,7 @@ apr_status_t protime_sub_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
         }
         sc->sub = protime_sub_make(pconf, sp, sc);
         sc->sub->watchdog = watchdog;
+        sc->status_slot = sc->sub->slot;
         rv = protime_wd_register(watchdog, PROTIME_FIRST_STEP,
                                  sc->sub, protime_sub_watchdog);
         if (rv != APR_SUCCESS) {
@@ -388,8 +406,8 @@ static apr_status_t protime_sub_child_exit(void *data)
     apr_atomic_set32(&protime_child_exiting, 1);
     /* Waits for the running steps, which now stop at their next call. */
     for (sp = data; sp; sp = sp->next) {
-        protime_srv_conf *sc = ap_get_module_config(sp->module_config,
-                                                    &protime_module);
+        protime_srv_conf *sc = protime_srv_config(sp);
+
         if (sc->sub && sc->sub->step_lock) {
             apr_thread_mutex_lock(sc->sub->step_lock);
             apr_thread_mutex_unlock(sc->sub->step_lock);
@@ -398,7 +416,7 @@ static apr_status_t protime_sub_child_exit(void *data)
     return APR_SUCCESS;
 }
 
-void protime_sub_child_init(apr_pool_t *pchild, server_rec *s)
+void protime_subscription_child_init(apr_pool_t *pchild, server_rec *s)
 {
     server_rec *sp;
 
@@ -406,8 +424,7 @@ void protime_sub_child_init(apr_pool_t *pchild, server_rec *s)
         apr_pool_pre_cleanup_register(pchild, s, protime_sub_child_exit);
 
     for (sp = s; sp; sp = sp->next) {
-        protime_srv_conf *sc = ap_get_module_config(sp->module_config,
-                                                    &protime_module);
+        protime_srv_conf *sc = protime_srv_config(sp);
 
         if (!sc->sub)
             continue;
@@ -419,37 +436,21 @@ void protime_sub_child_init(apr_pool_t *pchild, server_rec *s)
     }
 }
 
-/* The job whose keys a server's locations accept: its own, else the main
- * server's (ProtimeSubscribe is not inherited by virtual hosts, but the
- * destination may well be served by one). */
-static struct protime_sub *protime_sub_of(const server_rec *s)
-{
-    const protime_srv_conf *sc = ap_get_module_config(s->module_config,
-                                                      &protime_module);
-
-    if (!sc->sub && ap_server_conf)
-        sc = ap_get_module_config(ap_server_conf->module_config,
-                                  &protime_module);
-    return sc->sub;
-}
-
 /* Reads the keys again from the database; keeps the old ones on failure. */
 static void protime_sub_load_keys(request_rec *r, struct protime_sub *sub,
                                   apr_uint32_t changed, apr_time_t now)
 {
-    const protime_srv_conf *sc = ap_get_module_config(r->server->module_config,
-                                                      &protime_module);
-    ap_dbd_t *dbd = protime_db_acquire(r);
     apr_array_header_t *keys;
     pt_store_conn_t conn;
     const char *err;
+    ap_dbd_t *dbd = protime_storage_open(r->pool, r->server, &conn, &err);
     int i;
 
-    if (!dbd)
-        err = "no database connection";
-    else if ((err = protime_db_ready(dbd, sc, &conn)) == NULL)
+    if (dbd) {
         err = pt_store_webhook_keys(r->pool, &conn, sub->cfg.tenant,
                                     sub->cfg.destination_url, now, &keys);
+        protime_storage_close(r->server, dbd);
+    }
     sub->keys_loaded_at = now;
     if (err) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, PTLOGNO(00611)
@@ -465,10 +466,10 @@ static void protime_sub_load_keys(request_rec *r, struct protime_sub *sub,
     sub->keys_seen = changed;
 }
 
-void protime_sub_keys(request_rec *r, pt_encoding_t enc, int reload,
-                      apr_array_header_t *keys)
+void protime_subscription_keys(request_rec *r, pt_encoding_t enc, int reload,
+                               apr_array_header_t *keys)
 {
-    struct protime_sub *sub = protime_sub_of(r->server);
+    struct protime_sub *sub = protime_subscribing_config(r->server)->sub;
     apr_time_t now = apr_time_now();
     pt_sub_status_t st;
     int i;
@@ -477,7 +478,7 @@ void protime_sub_keys(request_rec *r, pt_encoding_t enc, int reload,
         return;
     memset(&st, 0, sizeof(st));
     if (sub->slot)
-        protime_status_read(sub->slot, &st);
+        protime_shm_read(sub->slot, &st);
     apr_thread_mutex_lock(sub->keys_lock);
     if (!sub->keys_loaded_at || st.keys_changed != sub->keys_seen
         || now - sub->keys_loaded_at >= PROTIME_KEYS_MAX_AGE
@@ -494,18 +495,4 @@ void protime_sub_keys(request_rec *r, pt_encoding_t enc, int reload,
             APR_ARRAY_PUSH(keys, pt_key_t) = key;
     }
     apr_thread_mutex_unlock(sub->keys_lock);
-}
-
-int protime_sub_status(const server_rec *s, pt_sub_status_t *out)
-{
-    struct protime_sub *sub = protime_sub_of(s);
-
-    if (!sub)
-        return 0;
-    memset(out, 0, sizeof(*out));
-    if (sub->slot)
-        protime_status_read(sub->slot, out);
-    if (!out->state[0])
-        apr_cpystrn(out->state, "starting", sizeof(out->state));
-    return 1;
 }

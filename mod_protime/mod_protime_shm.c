@@ -1,0 +1,136 @@
+/* mod_protime_shm.c: the memory every process of the server shares (see
+ * mod_protime_shm.h). */
+#include <httpd.h>
+#include <http_config.h>
+#include <http_log.h>
+#include <apr_atomic.h>
+#include <apr_shm.h>
+#include <apr_strings.h>
+#include <apr_thread_proc.h>
+
+#include "mod_protime.h"
+#include "mod_protime_shm.h"
+
+APLOG_USE_MODULE(protime);
+
+#define PROTIME_SHM_KEY "mod_protime_shm"
+
+/* The status of one subscription. seq is odd while the job's thread writes
+ * it; a reader that saw seq change copies again. */
+struct protime_status_slot {
+    volatile apr_uint32_t seq;
+    char tenant[64];
+    char destination[512];      /* "" when the slot is free */
+    pt_sub_status_t status;
+};
+
+typedef struct protime_status_slot protime_status_slot;
+
+typedef struct {
+    volatile apr_uint64_t counters[PROTIME_C_COUNT];
+    volatile apr_uint64_t gave_up_at;           /* apr_time_t */
+    protime_status_slot slots[PROTIME_MAX_SUBSCRIPTIONS];
+} protime_shared_t;
+
+static protime_shared_t *protime_shared;
+
+apr_status_t protime_shm_init(server_rec *s)
+{
+    apr_pool_t *pproc = s->process->pool;
+    apr_size_t size = sizeof(protime_shared_t);
+    apr_shm_t *shm = NULL;
+    apr_status_t rv;
+
+    apr_pool_userdata_get((void **)&shm, PROTIME_SHM_KEY, pproc);
+    /* A reload may bring a module whose segment is larger. */
+    if (!shm || apr_shm_size_get(shm) < size) {
+        rv = apr_shm_create(&shm, size, NULL, pproc);
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, PTLOGNO(00201)
+                         "cannot create the module's shared memory");
+            return rv;
+        }
+        memset(apr_shm_baseaddr_get(shm), 0, size);
+        apr_pool_userdata_set(shm, PROTIME_SHM_KEY, apr_pool_cleanup_null,
+                              pproc);
+    }
+    protime_shared = apr_shm_baseaddr_get(shm);
+    return APR_SUCCESS;
+}
+
+void protime_count(protime_counter_t which, apr_uint64_t n)
+{
+    if (protime_shared && n)
+        apr_atomic_add64(&protime_shared->counters[which], n);
+}
+
+apr_uint64_t protime_counter(protime_counter_t which)
+{
+    return protime_shared
+           ? apr_atomic_read64(&protime_shared->counters[which]) : 0;
+}
+
+apr_time_t protime_shm_gave_up_at(void)
+{
+    return protime_shared
+           ? (apr_time_t)apr_atomic_read64(&protime_shared->gave_up_at) : 0;
+}
+
+void protime_shm_set_gave_up_at(apr_time_t when)
+{
+    if (protime_shared)
+        apr_atomic_set64(&protime_shared->gave_up_at, (apr_uint64_t)when);
+}
+
+protime_status_slot *protime_shm_slot(const char *tenant,
+                                      const char *destination)
+{
+    protime_status_slot *free_slot = NULL;
+    int i;
+
+    if (!protime_shared)
+        return NULL;
+    /* The parent alone calls this: nobody writes meanwhile. */
+    for (i = 0; i < PROTIME_MAX_SUBSCRIPTIONS; i++) {
+        protime_status_slot *slot = &protime_shared->slots[i];
+
+        if (!slot->destination[0]) {
+            if (!free_slot)
+                free_slot = slot;
+        }
+        else if (!strncmp(slot->tenant, tenant, sizeof(slot->tenant) - 1)
+                 && !strncmp(slot->destination, destination,
+                             sizeof(slot->destination) - 1)) {
+            return slot;
+        }
+    }
+    if (free_slot) {
+        apr_cpystrn(free_slot->tenant, tenant, sizeof(free_slot->tenant));
+        apr_cpystrn(free_slot->destination, destination,
+                    sizeof(free_slot->destination));
+        memset(&free_slot->status, 0, sizeof(free_slot->status));
+    }
+    return free_slot;
+}
+
+void protime_shm_publish(protime_status_slot *slot, const pt_sub_status_t *st)
+{
+    apr_atomic_inc32(&slot->seq);
+    memcpy(&slot->status, st, sizeof(*st));
+    apr_atomic_inc32(&slot->seq);
+}
+
+void protime_shm_read(protime_status_slot *slot, pt_sub_status_t *st)
+{
+    for (;;) {
+        apr_uint32_t seq = apr_atomic_read32(&slot->seq);
+
+        if (seq & 1) {
+            apr_thread_yield();
+            continue;
+        }
+        memcpy(st, &slot->status, sizeof(*st));
+        if (apr_atomic_read32(&slot->seq) == seq)
+            return;
+    }
+}

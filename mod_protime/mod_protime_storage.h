@@ -1,0 +1,47 @@
+/* mod_protime_storage: the module's database, through mod_dbd.
+ *
+ * Connections come from mod_dbd's pool (ap_dbd_open), each held for one
+ * batch, one read or one write, never across a wait on anything else.
+ * The module's statements live in a cache of its own on each connection,
+ * never in the "prepared" hash that mod_dbd shares among the modules.
+ */
+#ifndef MOD_PROTIME_STORAGE_H
+#define MOD_PROTIME_STORAGE_H
+
+#include <httpd.h>
+#include <apr_dbd.h>        /* before mod_dbd.h, which does not include it */
+#include <mod_dbd.h>
+
+#include "pt_store.h"
+
+/* pre_config: registers the writers' mutex ("Mutex protime-db"). */
+void protime_storage_pre_config(apr_pool_t *pconf);
+/* check_config: each server that needs a database (a protime-webhook
+ * location, or ProtimeSubscribe On) has mod_dbd, DBDriver and DBDParams,
+ * with a driver the module speaks. Logs what is wrong. */
+apr_status_t protime_storage_check(apr_pool_t *ptemp, server_rec *s);
+/* post_config: the same, then the SQLite files are created, with their
+ * schema, and handed to User; the writers' mutex is created. */
+apr_status_t protime_storage_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
+                                         server_rec *s);
+void protime_storage_child_init(apr_pool_t *pchild, server_rec *s);
+
+/* A connection of mod_dbd's pool, readied for the module's statements
+ * (tables created, statements prepared on first use), into *conn; NULL
+ * with *err set when there is none. Give it back with
+ * protime_storage_close as soon as the work is done. */
+ap_dbd_t *protime_storage_open(apr_pool_t *p, server_rec *s,
+                               pt_store_conn_t *conn, const char **err);
+void protime_storage_close(server_rec *s, ap_dbd_t *dbd);
+
+/* The SQLite writers' lock, for writers outside the group commit (the
+ * subscription job); 0 on success. */
+int protime_storage_lock(void);
+void protime_storage_unlock(void);
+
+/* Applies a parsed delivery: queues it with the concurrent deliveries of
+ * this process and returns once it is committed or rolled back
+ * (job->error). */
+void protime_storage_store(request_rec *r, pt_store_job_t *job);
+
+#endif /* MOD_PROTIME_STORAGE_H */
