@@ -13,6 +13,7 @@
 #include <apr_dbd.h>        /* before mod_dbd.h, which does not include it */
 #include <mod_dbd.h>
 
+#include "pt_log.h"       /* PTLOGNO, shared with the pure units */
 #include "pt_sig.h"
 #include "pt_event.h"
 #include "pt_store.h"
@@ -21,9 +22,6 @@
 #define PROTIME_VERSION "0.1.0"
 #define PROTIME_WEBHOOK_HANDLER "protime-webhook"
 #define PROTIME_STATUS_HANDLER "protime-status"
-
-/* Our own log ids: "PT" so they are never mistaken for httpd's "AH" ids. */
-#define PTLOGNO(n) "PT" #n ": "
 
 /* Seconds Protime is asked to wait before it delivers again after a 503. */
 #define PROTIME_RETRY_AFTER "5"

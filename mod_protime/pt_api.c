@@ -454,13 +454,6 @@ void pt_api_set_deadline(pt_api_t *a, apr_time_t deadline, const char *what)
     a->deadline_what = what;
 }
 
-static void pt_api_log(pt_api_t *a, int level, const char *msg)
-{
-    if (a->cfg.log) {
-        a->cfg.log(a->cfg.baton, level, msg);
-    }
-}
-
 static apr_array_header_t *pt_api_headers(pt_api_t *a, apr_pool_t *p,
                                           const char *token,
                                           const char *content_type)
@@ -524,21 +517,19 @@ static apr_status_t pt_api_send(pt_api_t *a, apr_pool_t *p,
             resp->status = 0;
             failure = pt_api_redact(a, p, resp->error ? resp->error
                                     : "no response", token);
-            pt_api_log(a, 7, apr_psprintf(p, "PT00801: %s %s: failed in %"
-                                          APR_TIME_T_FMT " ms: %s", method,
-                                          path,
-                                          apr_time_as_msec(apr_time_now()
-                                                           - start),
-                                          failure));
+            pt_log_error(a->cfg.log, PT_LOG_DEBUG, rv, p, PTLOGNO(00801)
+                         "%s %s: failed in %" APR_TIME_T_FMT " ms: %s",
+                         method, path,
+                         apr_time_as_msec(apr_time_now() - start), failure);
             wait = pt_api_backoff(a, attempt);
         }
         else {
             int renew = resp->status == 401 && auth && !refreshed;
 
-            pt_api_log(a, 7, apr_psprintf(p, "PT00802: %s %s: %d in %" APR_TIME_T_FMT
-                                          " ms", method, path, resp->status,
-                                          apr_time_as_msec(apr_time_now()
-                                                           - start)));
+            pt_log_error(a->cfg.log, PT_LOG_DEBUG, APR_SUCCESS, p,
+                         PTLOGNO(00802) "%s %s: %d in %" APR_TIME_T_FMT " ms",
+                         method, path, resp->status,
+                         apr_time_as_msec(apr_time_now() - start));
             if (!renew && resp->status != 429 && resp->status < 500) {
                 return APR_SUCCESS;
             }

@@ -16,6 +16,8 @@
 #include <apr_tables.h>
 #include <apr_time.h>
 
+#include "pt_log.h"
+
 /* ---- transport ---------------------------------------------------------- */
 
 typedef struct {
@@ -50,10 +52,6 @@ typedef struct {
 
 /* ---- client ------------------------------------------------------------- */
 
-/* Log callback: level is an httpd/syslog level (3 error, 4 warning, 5
- * notice, 6 info, 7 debug). The message is already redacted. */
-typedef void pt_api_log_fn(void *baton, int level, const char *msg);
-
 /* Waits before a retry. Returns 0 to go on, non-zero to give up now (the
  * server is stopping). The glue sleeps in small slices; tests record. */
 typedef int pt_api_sleep_fn(void *baton, apr_interval_time_t how_long);
@@ -83,9 +81,10 @@ typedef struct {
     const char *user_agent;
     int allow_insecure;             /* accept http:// URLs */
     pt_http_t http;
-    pt_api_log_fn *log;             /* may be NULL */
+    const pt_log_t *log;            /* NULL: nothing logged; messages
+                                     * are redacted */
     pt_api_sleep_fn *sleep;         /* may be NULL: apr_sleep */
-    void *baton;                    /* for log and sleep */
+    void *baton;                    /* for sleep, random and now */
     /* Random numbers for the jitter; NULL uses apr_generate_random_bytes. */
     unsigned (*random)(void *baton);
     /* The longest one attempt can take (the transport's timeout), and the

@@ -82,8 +82,8 @@ typedef struct {
      * receiver's writers queue on a lock of the module's. May be NULL. */
     int (*lock)(void *baton);       /* 0 on success */
     void (*unlock)(void *baton);
-    pt_api_log_fn *log;             /* may be NULL */
-    void *baton;
+    const pt_log_t *log;            /* NULL: nothing logged */
+    void *baton;                    /* for lock, unlock, random, clock */
     apr_interval_time_t sync_budget;    /* how long a step may sync */
     /* Election among servers sharing the database: the job acts only while
      * this server (owner, unique to it) holds the subscription's lease,
