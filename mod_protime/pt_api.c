@@ -454,6 +454,13 @@ void pt_api_set_deadline(pt_api_t *a, apr_time_t deadline, const char *what)
     a->deadline_what = what;
 }
 
+/* Forgets the cached token (a 401 says it is no longer valid). */
+static void pt_api_forget_token(pt_api_t *a)
+{
+    a->token = NULL;
+    apr_pool_clear(a->token_pool);
+}
+
 static apr_array_header_t *pt_api_headers(pt_api_t *a, apr_pool_t *p,
                                           const char *token,
                                           const char *content_type)
@@ -734,12 +741,6 @@ const char *pt_api_create(apr_pool_t *p, const pt_api_config_t *cfg,
     }
     *out = a;
     return NULL;
-}
-
-void pt_api_forget_token(pt_api_t *a)
-{
-    a->token = NULL;
-    apr_pool_clear(a->token_pool);
 }
 
 /* Takes the token out of a 200 answer of the token endpoint. Messages

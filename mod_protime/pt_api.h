@@ -127,9 +127,6 @@ typedef struct {
 apr_status_t pt_api_token(pt_api_t *a, apr_pool_t *p, const char **token,
                           pt_api_error_t *err);
 
-/* Forgets the cached token (a 401 says it is no longer valid). */
-void pt_api_forget_token(pt_api_t *a);
-
 /* From now on, until lifted with deadline 0, no attempt is sent that could
  * end after deadline (attempt_timeout from its start), and no retry is
  * waited for that could: such a call fails with APR_TIMEUP, its message
