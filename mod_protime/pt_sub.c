@@ -194,8 +194,9 @@ static const char pt_sub_lease_gone[] = "the step outlasted its lease";
  * unbroken: one held up by a slow Protime may outlast it, and another
  * server may then have taken the lease and changed the webhooks since this
  * step read them. Renews the lease while it holds, and bounds the calls of
- * the change by it (pt_api_set_deadline), retries included, until
- * pt_sub_unfence. */
+ * the change by it (pt_api_set_deadline), retries included, until the
+ * change lifts the bound: the reads that follow are not bound by the
+ * lease. */
 static const char *pt_sub_fence(apr_pool_t *p, const pt_sub_config_t *cfg,
                                 const pt_sub_env_t *env, pt_sub_status_t *st)
 {
@@ -214,12 +215,6 @@ static const char *pt_sub_fence(apr_pool_t *p, const pt_sub_config_t *cfg,
         return pt_sub_lease_gone;
     pt_api_set_deadline(env->api, st->lease_until, "the lease");
     return NULL;
-}
-
-/* After the change: the reads that follow are not bound by the lease. */
-static void pt_sub_unfence(const pt_sub_env_t *env)
-{
-    pt_api_set_deadline(env->api, 0, NULL);
 }
 
 /* Deletes, at Protime, webhooks for our destination that the database does
@@ -259,7 +254,7 @@ static const char *pt_sub_delete_unknown(apr_pool_t *p,
                      "the database (lost); deleting it before creating a "
                      "new one", w->id, cfg->destination_url);
         rv = pt_api_webhook_delete(env->api, p, w->id, aerr);
-        pt_sub_unfence(env);
+        pt_api_set_deadline(env->api, 0, NULL);
         if (rv != APR_SUCCESS)
             return pt_sub_api_error(p, apr_pstrcat(p, "deleting webhook ",
                                                    w->id, NULL), aerr);
@@ -340,7 +335,7 @@ static const char *pt_sub_replace(apr_pool_t *p, const pt_sub_config_t *cfg,
         || (err = pt_sub_fence(p, cfg, env, st)) != NULL)
         return err;
     err = pt_sub_create(p, cfg, env, now, w, aerr);
-    pt_sub_unfence(env);
+    pt_api_set_deadline(env->api, 0, NULL);
     if (err)
         return err;
     owed = *sync;
@@ -425,7 +420,7 @@ static const char *pt_sub_rotate(apr_pool_t *p, const pt_sub_config_t *cfg,
     if ((err = pt_sub_fence(p, cfg, env, st)) != NULL)
         return err;
     err = pt_sub_create(p, cfg, env, now, w, aerr);
-    pt_sub_unfence(env);
+    pt_api_set_deadline(env->api, 0, NULL);
     if (err)
         return err;
     if (overlap > PT_SUB_MAX_OVERLAP)
@@ -472,7 +467,7 @@ static const char *pt_sub_retire(apr_pool_t *p, const pt_sub_config_t *cfg,
             if ((err = pt_sub_fence(p, cfg, env, st)) != NULL)
                 return err;
             rv = pt_api_webhook_delete(env->api, p, w->webhook_id, aerr);
-            pt_sub_unfence(env);
+            pt_api_set_deadline(env->api, 0, NULL);
             if (rv != APR_SUCCESS)
                 return pt_sub_api_error(p, apr_pstrcat(p, "deleting the "
                                         "replaced webhook ", w->webhook_id,
