@@ -2,7 +2,8 @@
  *
  * Pure unit: APR and OpenSSL only, no httpd. Protime's exact scheme is not
  * published, so algorithm, header encoding and key encoding are parameters
- * (SPEC section 2); the defaults are base64(HMAC-SHA256(key, raw body)).
+ * (README, "Directives"); the defaults are base64(HMAC-SHA256(key, raw
+ * body)).
  */
 #ifndef PT_SIG_H
 #define PT_SIG_H

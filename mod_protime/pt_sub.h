@@ -1,4 +1,5 @@
-/* pt_sub: the subscription lifecycle (SPEC §5), one step at a time.
+/* pt_sub: the subscription lifecycle (README, "Subscription"), one step at
+ * a time.
  *
  * Pure unit: pt_api for Protime, pt_store for the state, pt_event for the
  * re-synchronised items. The module runs pt_sub_step from a mod_watchdog
