@@ -524,7 +524,10 @@ static apr_status_t pt_api_send(pt_api_t *a, apr_pool_t *p,
             resp->status = 0;
             failure = pt_api_redact(a, p, resp->error ? resp->error
                                     : "no response", token);
-            pt_log_error(a->cfg.log, PT_LOG_DEBUG, rv, p, PTLOGNO(00801)
+            /* The transport's reason says more than its status, mostly
+             * APR_EGENERAL, would. */
+            pt_log_error(a->cfg.log, PT_LOG_DEBUG, APR_SUCCESS, p,
+                         PTLOGNO(00801)
                          "%s %s: failed in %" APR_TIME_T_FMT " ms: %s",
                          method, path,
                          apr_time_as_msec(apr_time_now() - start), failure);
