@@ -121,10 +121,14 @@ static void fuzz_check_message(const char *msg)
         abort();
 }
 
-static void fuzz_log(void *baton, int level, const char *msg)
+static void fuzz_log_print(void *baton, const char *file, int line,
+                           pt_log_level_t level, apr_status_t rv,
+                           apr_pool_t *p, const char *fmt, va_list ap)
 {
-    fuzz_check_message(msg);
+    fuzz_check_message(apr_pvsprintf(p, fmt, ap));
 }
+
+static const pt_log_t fuzz_log = { NULL, fuzz_log_print, NULL };
 
 static int fuzz_sleep(void *baton, apr_interval_time_t how_long)
 {
@@ -168,7 +172,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg.user_agent = "mod_protime-fuzz";
     cfg.http.perform = fuzz_perform;
     cfg.http.baton = &in;
-    cfg.log = fuzz_log;
+    cfg.log = &fuzz_log;
     cfg.sleep = fuzz_sleep;
     cfg.random = fuzz_random;
     if (pt_api_create(p, &cfg, &a) != NULL)

@@ -8,6 +8,8 @@
 #include <apr_general.h>
 #include <apr_pools.h>
 #include <apr_strings.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +23,24 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     apr_initialize();
     apr_pool_create(&fuzz_pool, NULL);
     return 0;
+}
+
+/* OpenSSL's HMAC, the reference pt_sig_verify is checked against. */
+static const EVP_MD *fuzz_md(pt_hash_t alg)
+{
+    return alg == PT_HASH_SHA512 ? EVP_sha512() : EVP_sha256();
+}
+
+static apr_size_t fuzz_hmac(pt_hash_t alg, const pt_key_t *key,
+                            const void *data, apr_size_t len,
+                            unsigned char *out)
+{
+    unsigned int out_len = 0;
+
+    if (!HMAC(fuzz_md(alg), key->bytes, (int)key->len,
+              data ? data : (const void *)"", len, out, &out_len))
+        abort();
+    return out_len;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -54,7 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* The same text as a header value and as a key. */
     if (!pt_sig_decode_header(text, alg, header_enc, sig, &sig_len)
-        && sig_len != pt_sig_digest_len(alg))
+        && (int)sig_len != EVP_MD_size(fuzz_md(alg)))
         abort();
     if (!pt_sig_decode_key(p, text, key_enc, &keys[nkeys])) {
         if (keys[nkeys].len == 0)
@@ -67,17 +87,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* The body signed with the last key verifies as that key; a decoded
      * header verifies as the key whose HMAC it equals, if any. */
-    mac_len = pt_sig_hmac(alg, &keys[nkeys - 1], body, body_len, mac);
+    mac_len = fuzz_hmac(alg, &keys[nkeys - 1], body, body_len, mac);
     if (pt_sig_verify(alg, keys, nkeys, body, body_len, mac, mac_len) < 0)
         abort();
     if (sig_len) {
         match = pt_sig_verify(alg, keys, nkeys, body, body_len, sig, sig_len);
         if (match >= 0) {
-            pt_sig_hmac(alg, &keys[match], body, body_len, mac);
+            fuzz_hmac(alg, &keys[match], body, body_len, mac);
             if (memcmp(mac, sig, sig_len) != 0)
                 abort();
         }
-        (void)pt_sig_encode(p, sig, sig_len, header_enc);
     }
     apr_pool_destroy(p);
     return 0;

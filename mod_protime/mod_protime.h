@@ -20,15 +20,17 @@
  *   mod_protime_webhook.c       the protime-webhook handler
  *   mod_protime_status.c        the protime-status handler and the
  *                               module's part of /server-status
+ *   mod_protime_log.c           the error log, as the pure units' sink
+ *                               (pt_log.h)
  *
  * Who calls whom (tools/glue-arrows prints it from the built objects):
  *
  *   mod_protime   -> every other file
  *   webhook       -> subscription, storage, shm, config
- *   subscription  -> storage, shm, config
+ *   subscription  -> storage, shm, config, log
  *   storage       -> shm, config
  *   status        -> shm, config
- *   shm, config   -> none
+ *   shm, config, log -> none
  */
 #ifndef MOD_PROTIME_H
 #define MOD_PROTIME_H
@@ -36,12 +38,11 @@
 #include <httpd.h>
 #include <http_config.h>
 
+#include "pt_log.h"       /* PTLOGNO, shared with the pure units */
+
 #define PROTIME_VERSION "0.1.0"
 #define PROTIME_WEBHOOK_HANDLER "protime-webhook"
 #define PROTIME_STATUS_HANDLER "protime-status"
-
-/* Our own log ids: "PT" so they are never mistaken for httpd's "AH" ids. */
-#define PTLOGNO(n) "PT" #n ": "
 
 extern module AP_MODULE_DECLARE_DATA protime_module;
 

@@ -41,6 +41,7 @@
 
 #include "mod_protime.h"
 #include "mod_protime_config.h"
+#include "mod_protime_log.h"
 #include "mod_protime_shm.h"
 #include "mod_protime_storage.h"
 #include "mod_protime_subscription.h"
@@ -76,6 +77,7 @@ struct protime_sub {
     pt_sub_config_t cfg;
     pt_api_config_t api_cfg;
     pt_curl_options_t curl;
+    pt_log_t log;                   /* of pt_api and pt_sub: to s */
     pt_api_t *api;                  /* watchdog thread only */
     apr_pool_t *pool;               /* the job's: the client, its token */
     pt_sub_status_t status;         /* watchdog thread only */
@@ -141,14 +143,6 @@ static int protime_sub_sleep(void *baton, apr_interval_time_t how_long)
     return 1;
 }
 
-static void protime_sub_log(void *baton, int level, const char *msg)
-{
-    const struct protime_sub *sub = baton;
-
-    /* pt_sub and pt_api put their own ids in their messages. */
-    ap_log_error(APLOG_MARK, level, 0, sub->s, "%s", msg);
-}
-
 /* A connection of mod_dbd's pool for one read or write of a step (see
  * pt_sub_env_t): the step holds it only as long as the database work, and
  * never while it waits on Protime, so that the job takes no more of the
@@ -201,7 +195,7 @@ static apr_interval_time_t protime_sub_run(struct protime_sub *sub,
     env.api = sub->api;
     env.acquire = protime_sub_acquire;
     env.release = protime_sub_release;
-    env.log = protime_sub_log;
+    env.log = &sub->log;
     env.baton = sub;
     env.sync_budget = PROTIME_SYNC_BUDGET;
     env.owner = protime_owner;
@@ -276,6 +270,7 @@ static struct protime_sub *protime_sub_make(apr_pool_t *pconf, server_rec *s,
     struct protime_sub *sub = apr_pcalloc(pconf, sizeof(*sub));
 
     sub->s = s;
+    protime_log_bridge(&sub->log, s);
     sub->cfg.tenant = sc->tenant;
     sub->cfg.destination_url = sc->destination_url;
     sub->cfg.external_references = sc->external_references;
@@ -298,7 +293,7 @@ static struct protime_sub *protime_sub_make(apr_pool_t *pconf, server_rec *s,
     sub->api_cfg.client_secret = sc->client_secret;
     sub->api_cfg.user_agent = protime_user_agent(pconf, sc, s);
     sub->api_cfg.allow_insecure = protime_allow_insecure(sc);
-    sub->api_cfg.log = protime_sub_log;
+    sub->api_cfg.log = &sub->log;
     sub->api_cfg.sleep = protime_sub_sleep;
     sub->api_cfg.baton = sub;
     sub->api_cfg.attempt_timeout = apr_time_from_sec(sub->curl.timeout_sec);

@@ -454,11 +454,11 @@ void pt_api_set_deadline(pt_api_t *a, apr_time_t deadline, const char *what)
     a->deadline_what = what;
 }
 
-static void pt_api_log(pt_api_t *a, int level, const char *msg)
+/* Forgets the cached token (a 401 says it is no longer valid). */
+static void pt_api_forget_token(pt_api_t *a)
 {
-    if (a->cfg.log) {
-        a->cfg.log(a->cfg.baton, level, msg);
-    }
+    a->token = NULL;
+    apr_pool_clear(a->token_pool);
 }
 
 static apr_array_header_t *pt_api_headers(pt_api_t *a, apr_pool_t *p,
@@ -524,21 +524,22 @@ static apr_status_t pt_api_send(pt_api_t *a, apr_pool_t *p,
             resp->status = 0;
             failure = pt_api_redact(a, p, resp->error ? resp->error
                                     : "no response", token);
-            pt_api_log(a, 7, apr_psprintf(p, "PT00801: %s %s: failed in %"
-                                          APR_TIME_T_FMT " ms: %s", method,
-                                          path,
-                                          apr_time_as_msec(apr_time_now()
-                                                           - start),
-                                          failure));
+            /* The transport's reason says more than its status, mostly
+             * APR_EGENERAL, would. */
+            pt_log_error(a->cfg.log, PT_LOG_DEBUG, APR_SUCCESS, p,
+                         PTLOGNO(00801)
+                         "%s %s: failed in %" APR_TIME_T_FMT " ms: %s",
+                         method, path,
+                         apr_time_as_msec(apr_time_now() - start), failure);
             wait = pt_api_backoff(a, attempt);
         }
         else {
             int renew = resp->status == 401 && auth && !refreshed;
 
-            pt_api_log(a, 7, apr_psprintf(p, "PT00802: %s %s: %d in %" APR_TIME_T_FMT
-                                          " ms", method, path, resp->status,
-                                          apr_time_as_msec(apr_time_now()
-                                                           - start)));
+            pt_log_error(a->cfg.log, PT_LOG_DEBUG, APR_SUCCESS, p,
+                         PTLOGNO(00802) "%s %s: %d in %" APR_TIME_T_FMT " ms",
+                         method, path, resp->status,
+                         apr_time_as_msec(apr_time_now() - start));
             if (!renew && resp->status != 429 && resp->status < 500) {
                 return APR_SUCCESS;
             }
@@ -743,12 +744,6 @@ const char *pt_api_create(apr_pool_t *p, const pt_api_config_t *cfg,
     }
     *out = a;
     return NULL;
-}
-
-void pt_api_forget_token(pt_api_t *a)
-{
-    a->token = NULL;
-    apr_pool_clear(a->token_pool);
 }
 
 /* Takes the token out of a 200 answer of the token endpoint. Messages

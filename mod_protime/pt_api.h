@@ -16,6 +16,8 @@
 #include <apr_tables.h>
 #include <apr_time.h>
 
+#include "pt_log.h"
+
 /* ---- transport ---------------------------------------------------------- */
 
 typedef struct {
@@ -50,10 +52,6 @@ typedef struct {
 
 /* ---- client ------------------------------------------------------------- */
 
-/* Log callback: level is an httpd/syslog level (3 error, 4 warning, 5
- * notice, 6 info, 7 debug). The message is already redacted. */
-typedef void pt_api_log_fn(void *baton, int level, const char *msg);
-
 /* Waits before a retry. Returns 0 to go on, non-zero to give up now (the
  * server is stopping). The glue sleeps in small slices; tests record. */
 typedef int pt_api_sleep_fn(void *baton, apr_interval_time_t how_long);
@@ -83,9 +81,10 @@ typedef struct {
     const char *user_agent;
     int allow_insecure;             /* accept http:// URLs */
     pt_http_t http;
-    pt_api_log_fn *log;             /* may be NULL */
+    const pt_log_t *log;            /* NULL: nothing logged; messages
+                                     * are redacted */
     pt_api_sleep_fn *sleep;         /* may be NULL: apr_sleep */
-    void *baton;                    /* for log and sleep */
+    void *baton;                    /* for sleep, random and now */
     /* Random numbers for the jitter; NULL uses apr_generate_random_bytes. */
     unsigned (*random)(void *baton);
     /* The longest one attempt can take (the transport's timeout), and the
@@ -127,9 +126,6 @@ typedef struct {
  * token endpoint. On failure returns an APR error and fills err. */
 apr_status_t pt_api_token(pt_api_t *a, apr_pool_t *p, const char **token,
                           pt_api_error_t *err);
-
-/* Forgets the cached token (a 401 says it is no longer valid). */
-void pt_api_forget_token(pt_api_t *a);
 
 /* From now on, until lifted with deadline 0, no attempt is sent that could
  * end after deadline (attempt_timeout from its start), and no retry is

@@ -1,6 +1,6 @@
 /* pt_event: parsing and validation of access-clocking deliveries.
- * See pt_event.h for the accepted body forms and SPEC.md section 3 for
- * the validation rules.
+ * See pt_event.h for the accepted body forms and, in pt_event_t, what
+ * each field must hold.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -19,9 +19,9 @@ static const EVP_MD *pt_sig_md(pt_hash_t alg)
     return alg == PT_HASH_SHA512 ? EVP_sha512() : EVP_sha256();
 }
 
-apr_size_t pt_sig_digest_len(pt_hash_t alg)
+static apr_size_t pt_sig_digest_len(pt_hash_t alg)
 {
-    return alg == PT_HASH_SHA512 ? 64 : 32;
+    return (apr_size_t)EVP_MD_size(pt_sig_md(alg));
 }
 
 static int pt_sig_b64_value(char c)
@@ -174,8 +174,10 @@ const char *pt_sig_decode_header(const char *value, pt_hash_t alg,
     return "unsupported signature encoding";
 }
 
-apr_size_t pt_sig_hmac(pt_hash_t alg, const pt_key_t *key,
-                       const void *data, apr_size_t len, unsigned char *out)
+/* HMAC(alg, key, data) into out; returns the digest length. */
+static apr_size_t pt_sig_hmac(pt_hash_t alg, const pt_key_t *key,
+                              const void *data, apr_size_t len,
+                              unsigned char *out)
 {
     unsigned int out_len = 0;
 
@@ -208,17 +210,4 @@ int pt_sig_verify(pt_hash_t alg, const pt_key_t *keys, int nkeys,
         }
     }
     return found;
-}
-
-const char *pt_sig_encode(apr_pool_t *p, const unsigned char *bytes,
-                          apr_size_t len, pt_encoding_t enc)
-{
-    char *text;
-
-    if (enc == PT_ENC_HEX) {
-        return apr_pescape_hex(p, bytes, len, 0);
-    }
-    text = apr_palloc(p, apr_base64_encode_len((int)len));
-    apr_base64_encode_binary(text, bytes, (int)len);
-    return text;
 }

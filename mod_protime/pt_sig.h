@@ -2,7 +2,8 @@
  *
  * Pure unit: APR and OpenSSL only, no httpd. Protime's exact scheme is not
  * published, so algorithm, header encoding and key encoding are parameters
- * (SPEC section 2); the defaults are base64(HMAC-SHA256(key, raw body)).
+ * (README, "Directives"); the defaults are base64(HMAC-SHA256(key, raw
+ * body)).
  */
 #ifndef PT_SIG_H
 #define PT_SIG_H
@@ -29,9 +30,6 @@ typedef struct {
     apr_size_t len;
 } pt_key_t;
 
-/* Digest length of alg in bytes (32 or 64). */
-apr_size_t pt_sig_digest_len(pt_hash_t alg);
-
 /* Turns key text into key bytes allocated from p. Returns NULL on success,
  * else a message for the administrator that never quotes the key. An empty
  * key, or (base64/hex) one that does not decode strictly, is an error. */
@@ -41,16 +39,12 @@ const char *pt_sig_decode_key(apr_pool_t *p, const char *text,
 /* Decodes a signature header value into out (PT_SIG_MAX_LEN bytes of room).
  * Surrounding blanks and an optional "sha256=" or "sha512=" prefix (any case)
  * are ignored; the rest must be strict base64 (standard alphabet, padding
- * optional) or hex (either case) and exactly pt_sig_digest_len(alg) bytes
- * long. Returns NULL on success, else a short reason that does not quote
+ * optional) or hex (either case) and exactly as long as alg's digest
+ * (32 or 64 bytes). Returns NULL on success, else a short reason that does not quote
  * the value. */
 const char *pt_sig_decode_header(const char *value, pt_hash_t alg,
                                  pt_encoding_t enc, unsigned char *out,
                                  apr_size_t *out_len);
-
-/* Computes HMAC(alg, key, data) into out; returns the digest length. */
-apr_size_t pt_sig_hmac(pt_hash_t alg, const pt_key_t *key,
-                       const void *data, apr_size_t len, unsigned char *out);
 
 /* Checks sig against HMAC(key, body) for each of the nkeys keys, comparing in
  * constant time (CRYPTO_memcmp). Returns the index of the first key that
@@ -58,10 +52,5 @@ apr_size_t pt_sig_hmac(pt_hash_t alg, const pt_key_t *key,
 int pt_sig_verify(pt_hash_t alg, const pt_key_t *keys, int nkeys,
                   const void *body, apr_size_t len,
                   const unsigned char *sig, apr_size_t sig_len);
-
-/* Encodes bytes as base64 or hex (NUL-terminated, from p): for tools, tests
- * and log fingerprints. */
-const char *pt_sig_encode(apr_pool_t *p, const unsigned char *bytes,
-                          apr_size_t len, pt_encoding_t enc);
 
 #endif /* PT_SIG_H */

@@ -9,31 +9,8 @@
 #include "pt_sub.h"
 #include "pt_event.h"
 
-/* Messages carry their own log ids (PT007xx); the glue logs them as they
- * are. */
-#define PT_SUB_LOG_ERR 3
-#define PT_SUB_LOG_WARNING 4
-#define PT_SUB_LOG_NOTICE 5
-#define PT_SUB_LOG_INFO 6
-
 /* First wait after a failed step; doubles with each further failure. */
 #define PT_SUB_FIRST_BACKOFF apr_time_from_sec(5)
-
-static void pt_sub_log(const pt_sub_env_t *env, apr_pool_t *p, int level,
-                       const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void pt_sub_log(const pt_sub_env_t *env, apr_pool_t *p, int level,
-                       const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!env->log)
-        return;
-    va_start(ap, fmt);
-    env->log(env->baton, level, apr_pvsprintf(p, fmt, ap));
-    va_end(ap);
-}
 
 static unsigned pt_sub_random(const pt_sub_env_t *env)
 {
@@ -138,11 +115,9 @@ static apr_interval_time_t pt_sub_failed(const pt_sub_env_t *env,
     pt_sub_copy(st->state, sizeof(st->state), "error");
     pt_sub_copy(st->last_error, sizeof(st->last_error), what);
     st->last_error_at = now;
-    pt_sub_log(env, p, PT_SUB_LOG_ERR,
-               "PT00701: "
-               "subscription for %s: %s; next try "
-               "in %" APR_TIME_T_FMT " s", cfg->destination_url, what,
-               apr_time_sec(wait) + 1);
+    pt_log_error(env->log, PT_LOG_ERR, APR_SUCCESS, p, PTLOGNO(00701)
+                 "subscription for %s: %s; next try in %" APR_TIME_T_FMT " s",
+                 cfg->destination_url, what, apr_time_sec(wait) + 1);
     return wait;
 }
 
@@ -202,10 +177,10 @@ static const char *pt_sub_lease(apr_pool_t *p, const pt_sub_config_t *cfg,
     if (err)
         return apr_pstrcat(p, "the lease: ", err, NULL);
     if (!*held && !strcmp(st->state, "active"))
-        pt_sub_log(env, p, PT_SUB_LOG_NOTICE,
-                   "PT00708: "
-                   "%s now runs the subscription for %s; standing by",
-                   holder ? holder : "another server", cfg->destination_url);
+        pt_log_error(env->log, PT_LOG_NOTICE, APR_SUCCESS, p, PTLOGNO(00708)
+                     "%s now runs the subscription for %s; standing by",
+                     holder ? holder : "another server",
+                     cfg->destination_url);
     pt_sub_copy(st->owner, sizeof(st->owner), holder);
     st->lease_until = until;
     return NULL;
@@ -218,8 +193,9 @@ static const char pt_sub_lease_gone[] = "the step outlasted its lease";
  * unbroken: one held up by a slow Protime may outlast it, and another
  * server may then have taken the lease and changed the webhooks since this
  * step read them. Renews the lease while it holds, and bounds the calls of
- * the change by it (pt_api_set_deadline), retries included, until
- * pt_sub_unfence. */
+ * the change by it (pt_api_set_deadline), retries included, until the
+ * change lifts the bound: the reads that follow are not bound by the
+ * lease. */
 static const char *pt_sub_fence(apr_pool_t *p, const pt_sub_config_t *cfg,
                                 const pt_sub_env_t *env, pt_sub_status_t *st)
 {
@@ -238,12 +214,6 @@ static const char *pt_sub_fence(apr_pool_t *p, const pt_sub_config_t *cfg,
         return pt_sub_lease_gone;
     pt_api_set_deadline(env->api, st->lease_until, "the lease");
     return NULL;
-}
-
-/* After the change: the reads that follow are not bound by the lease. */
-static void pt_sub_unfence(const pt_sub_env_t *env)
-{
-    pt_api_set_deadline(env->api, 0, NULL);
 }
 
 /* Deletes, at Protime, webhooks for our destination that the database does
@@ -278,14 +248,12 @@ static const char *pt_sub_delete_unknown(apr_pool_t *p,
             continue;
         if ((err = pt_sub_fence(p, cfg, env, st)) != NULL)
             return err;
-        pt_sub_log(env, p, PT_SUB_LOG_WARNING,
-                   "PT00702: "
-                   "webhook %s at Protime calls "
-                   "%s but its key is not in the database (lost); deleting "
-                   "it before creating a new one", w->id,
-                   cfg->destination_url);
+        pt_log_error(env->log, PT_LOG_WARNING, APR_SUCCESS, p, PTLOGNO(00702)
+                     "webhook %s at Protime calls %s but its key is not in "
+                     "the database (lost); deleting it before creating a "
+                     "new one", w->id, cfg->destination_url);
         rv = pt_api_webhook_delete(env->api, p, w->id, aerr);
-        pt_sub_unfence(env);
+        pt_api_set_deadline(env->api, 0, NULL);
         if (rv != APR_SUCCESS)
             return pt_sub_api_error(p, apr_pstrcat(p, "deleting webhook ",
                                                    w->id, NULL), aerr);
@@ -366,7 +334,7 @@ static const char *pt_sub_replace(apr_pool_t *p, const pt_sub_config_t *cfg,
         || (err = pt_sub_fence(p, cfg, env, st)) != NULL)
         return err;
     err = pt_sub_create(p, cfg, env, now, w, aerr);
-    pt_sub_unfence(env);
+    pt_api_set_deadline(env->api, 0, NULL);
     if (err)
         return err;
     owed = *sync;
@@ -382,13 +350,12 @@ static const char *pt_sub_replace(apr_pool_t *p, const pt_sub_config_t *cfg,
         return err;
     *sync = owed;
     st->keys_changed++;
-    pt_sub_log(env, p, PT_SUB_LOG_NOTICE,
-               "PT00703: "
-               "created webhook %s for %s, valid "
-               "until %s; full re-synchronisation from %s follows",
-               w->webhook_id, cfg->destination_url,
-               pt_sub_date(p, (long)(apr_time_sec(w->valid_until) / 86400)),
-               cfg->sync_from);
+    pt_log_error(env->log, PT_LOG_NOTICE, APR_SUCCESS, p, PTLOGNO(00703)
+                 "created webhook %s for %s, valid until %s; full "
+                 "re-synchronisation from %s follows",
+                 w->webhook_id, cfg->destination_url,
+                 pt_sub_date(p, (long)(apr_time_sec(w->valid_until) / 86400)),
+                 cfg->sync_from);
     APR_ARRAY_PUSH(ours, pt_store_webhook_t) = *w;
     return NULL;
 }
@@ -418,11 +385,10 @@ static const char *pt_sub_check(apr_pool_t *p, const pt_sub_config_t *cfg,
     if (*dead) {
         pt_api_error_t ignored;
 
-        pt_sub_log(env, p, PT_SUB_LOG_WARNING,
-                   "PT00704: "
-                   "webhook %s for %s no longer "
-                   "delivers: %s; replacing it and re-synchronising",
-                   active->webhook_id, cfg->destination_url, *dead);
+        pt_log_error(env->log, PT_LOG_WARNING, APR_SUCCESS, p, PTLOGNO(00704)
+                     "webhook %s for %s no longer delivers: %s; replacing "
+                     "it and re-synchronising",
+                     active->webhook_id, cfg->destination_url, *dead);
         /* A disabled webhook is of no use to anybody: tidy up. */
         if (rv == APR_SUCCESS)
             pt_api_webhook_delete(env->api, p, active->webhook_id, &ignored);
@@ -453,7 +419,7 @@ static const char *pt_sub_rotate(apr_pool_t *p, const pt_sub_config_t *cfg,
     if ((err = pt_sub_fence(p, cfg, env, st)) != NULL)
         return err;
     err = pt_sub_create(p, cfg, env, now, w, aerr);
-    pt_sub_unfence(env);
+    pt_api_set_deadline(env->api, 0, NULL);
     if (err)
         return err;
     if (overlap > PT_SUB_MAX_OVERLAP)
@@ -466,12 +432,11 @@ static const char *pt_sub_rotate(apr_pool_t *p, const pt_sub_config_t *cfg,
         return err;
     *active = old;
     st->keys_changed++;
-    pt_sub_log(env, p, PT_SUB_LOG_NOTICE,
-               "PT00705: "
-               "renewed: webhook %s replaces %s "
-               "for %s; both keys are accepted, %s is deleted at Protime in "
-               "%" APR_TIME_T_FMT " s", w->webhook_id, old.webhook_id,
-               cfg->destination_url, old.webhook_id, apr_time_sec(overlap));
+    pt_log_error(env->log, PT_LOG_NOTICE, APR_SUCCESS, p, PTLOGNO(00705)
+                 "renewed: webhook %s replaces %s for %s; both keys are "
+                 "accepted, %s is deleted at Protime in %" APR_TIME_T_FMT
+                 " s", w->webhook_id, old.webhook_id, cfg->destination_url,
+                 old.webhook_id, apr_time_sec(overlap));
     APR_ARRAY_PUSH(ours, pt_store_webhook_t) = *w;
     return NULL;
 }
@@ -501,15 +466,14 @@ static const char *pt_sub_retire(apr_pool_t *p, const pt_sub_config_t *cfg,
             if ((err = pt_sub_fence(p, cfg, env, st)) != NULL)
                 return err;
             rv = pt_api_webhook_delete(env->api, p, w->webhook_id, aerr);
-            pt_sub_unfence(env);
+            pt_api_set_deadline(env->api, 0, NULL);
             if (rv != APR_SUCCESS)
                 return pt_sub_api_error(p, apr_pstrcat(p, "deleting the "
                                         "replaced webhook ", w->webhook_id,
                                         NULL), aerr);
-            pt_sub_log(env, p, PT_SUB_LOG_NOTICE,
-                       "PT00706: "
-                       "deleted the replaced "
-                       "webhook %s at Protime", w->webhook_id);
+            pt_log_error(env->log, PT_LOG_NOTICE, APR_SUCCESS, p,
+                         PTLOGNO(00706) "deleted the replaced webhook %s at "
+                         "Protime", w->webhook_id);
             w->state = PT_WEBHOOK_RETIRED;
             change.update = w;
         }
@@ -615,12 +579,13 @@ static const char *pt_sub_sync(apr_pool_t *p, const pt_sub_config_t *cfg,
         change.sync = sync;
         if ((err = pt_sub_save(page_pool, cfg, env, &change)) != NULL)
             err = apr_pstrdup(p, err);
-        pt_sub_log(env, p, sync->pending ? PT_SUB_LOG_INFO : PT_SUB_LOG_NOTICE,
-                   "PT00707: re-synchronisation for %s: %s, %" APR_INT64_T_FMT
-                   " pages, %" APR_INT64_T_FMT " rows", cfg->destination_url,
-                   sync->pending ? apr_psprintf(p, "window from %s",
-                                                sync->window_from)
-                                 : "finished", sync->pages, sync->rows);
+        pt_log_error(env->log, sync->pending ? PT_LOG_INFO : PT_LOG_NOTICE,
+                     APR_SUCCESS, p, PTLOGNO(00707) "re-synchronisation for "
+                     "%s: %s, %" APR_INT64_T_FMT " pages, %" APR_INT64_T_FMT
+                     " rows", cfg->destination_url,
+                     sync->pending ? apr_psprintf(p, "window from %s",
+                                                  sync->window_from)
+                                   : "finished", sync->pages, sync->rows);
     }
     apr_pool_destroy(page_pool);
     return err;
@@ -759,12 +724,11 @@ failed:
     if (err == pt_sub_lease_gone) {
         /* Not a failure of this server: the next step starts over from
          * the database, as the owner or standing by. */
-        pt_sub_log(env, p, PT_SUB_LOG_NOTICE,
-                   "PT00709: "
-                   "the step for %s waited on Protime past its lease "
-                   "(%" APR_TIME_T_FMT " s); it stops before its next "
-                   "change at Protime, and the next step starts over",
-                   cfg->destination_url, apr_time_sec(env->lease));
+        pt_log_error(env->log, PT_LOG_NOTICE, APR_SUCCESS, p, PTLOGNO(00709)
+                     "the step for %s waited on Protime past its lease "
+                     "(%" APR_TIME_T_FMT " s); it stops before its next "
+                     "change at Protime, and the next step starts over",
+                     cfg->destination_url, apr_time_sec(env->lease));
         pt_sub_publish(st, active, &sync);
         pt_sub_copy(st->state, sizeof(st->state), "standby");
         return 0;

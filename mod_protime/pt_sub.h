@@ -1,4 +1,5 @@
-/* pt_sub: the subscription lifecycle (SPEC §5), one step at a time.
+/* pt_sub: the subscription lifecycle (README, "Subscription"), one step at
+ * a time.
  *
  * Pure unit: pt_api for Protime, pt_store for the state, pt_event for the
  * re-synchronised items. The module runs pt_sub_step from a mod_watchdog
@@ -86,8 +87,8 @@ typedef struct {
     const pt_store_conn_t *(*acquire)(void *baton, int write,
                                       const char **err);
     void (*release)(void *baton, const pt_store_conn_t *conn, int write);
-    pt_api_log_fn *log;             /* may be NULL */
-    void *baton;
+    const pt_log_t *log;            /* NULL: nothing logged */
+    void *baton;                    /* for acquire, release, random, clock */
     apr_interval_time_t sync_budget;    /* how long a step may sync */
     /* Election among servers sharing the database: the job acts only while
      * this server (owner, unique to it) holds the subscription's lease,

@@ -49,6 +49,7 @@ static struct {
     int use_random;                 /* else random() gives rand_value */
     unsigned rand_value;
     apr_array_header_t *logs;
+    int logs_not_debug;             /* lines logged at another level */
     apr_time_t clock;               /* the client's (fake_now) */
     apr_interval_time_t attempt_takes;  /* each request moves it so far */
 } fake;
@@ -88,10 +89,15 @@ static apr_status_t fake_perform(void *baton, apr_pool_t *p,
     return APR_SUCCESS;
 }
 
-static void fake_log(void *baton, int level, const char *msg)
+static void fake_log_print(void *baton, const char *file, int line,
+                           pt_log_level_t level, apr_status_t rv,
+                           apr_pool_t *p, const char *fmt, va_list ap)
 {
-    APR_ARRAY_PUSH(fake.logs, const char *) = apr_pstrdup(pool, msg);
+    APR_ARRAY_PUSH(fake.logs, const char *) = apr_pvsprintf(pool, fmt, ap);
+    fake.logs_not_debug += level != PT_LOG_DEBUG;
 }
+
+static const pt_log_t fake_log = { NULL, fake_log_print, NULL };
 
 static int fake_sleep(void *baton, apr_interval_time_t how_long)
 {
@@ -143,7 +149,7 @@ static void config(pt_api_config_t *cfg)
     cfg->client_secret = SECRET;
     cfg->user_agent = UA;
     cfg->http.perform = fake_perform;
-    cfg->log = fake_log;
+    cfg->log = &fake_log;
     cfg->sleep = fake_sleep;
     cfg->random = fake_random;
     cfg->now = fake_now;
@@ -859,6 +865,8 @@ static void test_secrets(void)
                 "POST /tenants/acme/connect/token: 400 in ")
        && contains(APR_ARRAY_IDX(fake.logs, 0, const char *), " ms"),
        "log line: method, path, status, duration");
+    ok(!strncmp(APR_ARRAY_IDX(fake.logs, 0, const char *), "PT00802: ", 9)
+       && fake.logs_not_debug == 0, "with its id, at debug");
 }
 
 static apr_time_t parsed(const char *text)

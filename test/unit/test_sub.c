@@ -304,12 +304,18 @@ static apr_status_t fake_perform(void *baton, apr_pool_t *p,
 static char logged[16384];
 static int lock_fails;
 
-static void test_log(void *baton, int level, const char *msg)
+static void test_log_print(void *baton, const char *file, int line,
+                           pt_log_level_t level, apr_status_t rv,
+                           apr_pool_t *p, const char *fmt, va_list ap)
 {
-    apr_cpystrn(logged + strlen(logged), msg, sizeof(logged) - strlen(logged));
+    apr_size_t used = strlen(logged);
+
+    apr_vsnprintf(logged + used, sizeof(logged) - used, fmt, ap);
     apr_cpystrn(logged + strlen(logged), "\n",
                 sizeof(logged) - strlen(logged));
 }
+
+static const pt_log_t test_log = { NULL, test_log_print, NULL };
 
 static int test_sleep(void *baton, apr_interval_time_t d)
 {
@@ -445,7 +451,7 @@ static void setup(const char *dbfile)
     ac.user_agent = "test_sub/1";
     ac.allow_insecure = 1;
     ac.http.perform = fake_perform;
-    ac.log = test_log;
+    ac.log = &test_log;
     ac.sleep = test_sleep;
     ac.random = test_random;
     ac.now = test_clock;
@@ -465,7 +471,7 @@ static void setup(const char *dbfile)
     env.api = api;
     env.acquire = test_acquire;
     env.release = test_release;
-    env.log = test_log;
+    env.log = &test_log;
     env.sync_budget = SEC(60);
     env.random = test_random;
 }
