@@ -106,6 +106,11 @@ static const char *pt_value_check_program(apr_pool_t *p, const char *path)
     return NULL;
 }
 
+/* Not httpd's ap_get_exec_line, which would serve otherwise: it ignores
+ * the program's exit status, so a helper that fails after printing
+ * something would hand that over as the key, and it waits for the program
+ * after reading at most 8 KiB of its first line, so one that keeps writing
+ * would hold httpd's start for ever. */
 static const char *pt_value_exec(apr_pool_t *p, const char *cmdline,
                                  int run_exec, const char **out)
 {
