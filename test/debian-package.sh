@@ -1,12 +1,13 @@
 #!/bin/bash
 # The Debian package, end to end: builds libapache2-mod-protime from a copy
-# of the tree with `dpkg-buildpackage -us -uc -b`, installs it with dpkg -i,
-# enables it with a2enmod, starts a private httpd (a free loopback port,
-# everything in a scratch directory; not the system's Apache) that loads the
-# module through the links a2enmod made, sends it one signed delivery with
-# curl and finds the row with sqlite3, configtests the system's
-# configuration with the module enabled, then disables and purges the
-# package and checks that its files are gone.
+# of the tree with `dpkg-buildpackage -us -uc` (the source package too, for
+# lintian's checks of debian/copyright), runs lintian on both, installs it
+# with dpkg -i, enables it with a2enmod, starts a private httpd (a free
+# loopback port, everything in a scratch directory; not the system's Apache)
+# that loads the module through the links a2enmod made, sends it one signed
+# delivery with curl and finds the row with sqlite3, configtests the
+# system's configuration with the module enabled, then disables and purges
+# the package and checks that its files are gone.
 #
 # Needs root (apt-get, dpkg -i, a2enmod). Installs the Build-Depends and the
 # tools it uses when they are missing; those stay installed. Everything else
@@ -219,11 +220,12 @@ check "the Build-Depends are installed (dpkg-checkbuilddeps)" builddeps_ok
 version=$(cd "$src" && dpkg-parsechangelog -S Version)
 arch=$(dpkg --print-architecture)
 deb=$work/${pkg}_${version}_${arch}.deb
+changes=$work/${pkg}_${version}_${arch}.changes
 start=$SECONDS
-if (cd "$src" && dpkg-buildpackage -us -uc -b) >"$work/build.log" 2>&1 && [[ -f $deb ]]; then
-    ok "dpkg-buildpackage -us -uc -b builds $(basename "$deb") ($((SECONDS - start)) s)"
+if (cd "$src" && dpkg-buildpackage -us -uc) >"$work/build.log" 2>&1 && [[ -f $deb && -f $changes ]]; then
+    ok "dpkg-buildpackage -us -uc builds the source and $(basename "$deb") ($((SECONDS - start)) s)"
 else
-    not_ok "dpkg-buildpackage -us -uc -b builds $(basename "$deb")"
+    not_ok "dpkg-buildpackage -us -uc builds the source and $(basename "$deb")"
     tail -40 "$work/build.log" | diag
     finish
 fi
@@ -244,8 +246,10 @@ conffiles=$(dpkg-deb --ctrl-tarfile "$deb" | tar -xOf - ./conffiles)
 check "protime.load and protime.conf are conffiles" \
     has_words "$conffiles" "$mods_avail/protime.load" "$mods_avail/protime.conf"
 if command -v lintian >/dev/null; then
-    lintian -E "$deb" 2>/dev/null >"$work/lintian.log"
-    check "lintian finds no error in the package" not_grep '^E:' "$work/lintian.log"
+    # The .changes: the binary packages and the source package, whose
+    # checks are the ones that read debian/copyright's licences.
+    lintian -E "$changes" 2>/dev/null >"$work/lintian.log"
+    check "lintian finds no error in the source and binary packages" not_grep '^E:' "$work/lintian.log"
     diag <"$work/lintian.log"
 fi
 
