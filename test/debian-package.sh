@@ -184,24 +184,11 @@ if ((${#missing[@]})); then
     apt_install "${missing[@]}" || { not_ok "apt-get install ${missing[*]}"; finish; }
 fi
 
-# Only what the repository holds: git's files (tracked, and new ones not
-# ignored) as they are in the working tree, without .git and without the
-# build products of a developer's build. Outside git, the same through
-# .gitignore.
+# Only what the repository holds (tools/source-files): no .git and no build
+# products of a developer's build.
 src=$work/src
 mkdir -p "$src"
-if git -c safe.directory="$top" -C "$top" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-    git -c safe.directory="$top" -C "$top" ls-files -z --cached --others --exclude-standard \
-        | (cd "$top" && while IFS= read -r -d '' f; do [[ -e $f || -L $f ]] && printf '%s\0' "$f"; done) \
-        | tar -C "$top" --null -T - -cf - | tar -C "$src" -xf -
-else
-    # tar reads .gitignore's file patterns, but not its directories (".libs/").
-    excludes=()
-    while IFS= read -r pat; do
-        [[ $pat == */ && $pat != '#'* ]] && excludes+=("--exclude=${pat%/}")
-    done <"$top/.gitignore"
-    tar -C "$top" --exclude-vcs --exclude-vcs-ignores "${excludes[@]}" -cf - . | tar -C "$src" -xf -
-fi
+"$top/tools/source-files" | tar -C "$top" --null -T - -cf - | tar -C "$src" -xf -
 products=$(cd "$src" && find . \( -name '*.o' -o -name '*.lo' -o -name '*.la' -o -name .libs \
     -o -name config.status -o -path ./Makefile -o -path ./configure -o -path ./debian/$pkg \) -print)
 check "a copy of the tree without build products (configure, Makefile, objects)" test -z "$products"
