@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright 2026 the mod_protime authors */
+
 /* mod_protime: httpd glue shared by the module's source files.
  *
  * The glue is kept thin: signatures (pt_sig), events (pt_event), SQL

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright 2026 the mod_protime authors */
+
 /* mod_protime_db.c: storage glue between the handler, mod_dbd and pt_store.
  *
  * Three things live here.

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright 2026 the mod_protime authors */
+
 /* mod_protime_status.c: counters shared by all server processes, and the
  * protime-status handler that shows them as JSON or Prometheus text.
  *

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright 2026 the mod_protime authors */
+
 /* pt_sub: the subscription lifecycle (SPEC §5), one step at a time.
  *
  * Pure unit: pt_api for Protime, pt_store for the state, pt_event for the

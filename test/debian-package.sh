@@ -1,4 +1,7 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 the mod_protime authors
+
 # The Debian package, end to end: builds libapache2-mod-protime from a copy
 # of the tree with `dpkg-buildpackage -us -uc` (the source package too, for
 # lintian's checks of debian/copyright), runs lintian on both, installs it
