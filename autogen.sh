@@ -1,4 +1,7 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 the mod_protime authors
+
 # Generates ./configure from a git checkout (release tarballs ship it).
 set -e
 cd "$(dirname "$0")"

@@ -1,3 +1,6 @@
+-- SPDX-License-Identifier: Apache-2.0
+-- Copyright 2026 the mod_protime authors
+
 -- wrk script of bench/run: POSTs the pre-signed deliveries of
 -- bench/make-deliveries.pl ("signature<TAB>body" lines), never the same one
 -- twice in a run. Thread k of n takes lines k+1, k+1+n, k+1+2n, ... so that

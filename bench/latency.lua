@@ -1,3 +1,6 @@
+-- SPDX-License-Identifier: Apache-2.0
+-- Copyright 2026 the mod_protime authors
+
 -- What wrk measured, from what it reports to done(): used by
 -- bench/deliveries.lua, tested by test/bench-latency.lua.
 local M = {}

@@ -1,4 +1,7 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 the mod_protime authors
+
 # Writes N pre-signed, distinct Protime deliveries for bench/deliveries.lua,
 # one a line: "<signature>\t<body>\n", where signature is
 # base64(HMAC-SHA256(key, body)), the module's default scheme (see

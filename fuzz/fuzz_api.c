@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright 2026 the mod_protime authors */
+
 /* libFuzzer target: the Protime API client against hostile answers.
  *
  * A fake transport serves the answers from the input; the client runs its

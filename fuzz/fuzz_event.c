@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright 2026 the mod_protime authors */
+
 /* libFuzzer target: a delivery body through pt_event_parse.
  *
  * Whatever the bytes, parsing must return, account for the body (at least

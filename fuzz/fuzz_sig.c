@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright 2026 the mod_protime authors */
+
 /* libFuzzer target: signature header and key decoding, and verification.
  *
  * The first byte picks the algorithm and the encodings; the rest is split

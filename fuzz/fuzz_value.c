@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright 2026 the mod_protime authors */
+
 /* libFuzzer target: configuration values (durations, sizes, secrets).
  *
  * The text goes through each parser; a success must yield a value in the

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright 2026 the mod_protime authors */
+
 /* mod_protime.c: the module record, and every hook of the module, each
  * calling the parts it concerns (the layout: mod_protime.h).
  */

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright 2026 the mod_protime authors */
+
 /* mod_protime: receives Protime's webhook deliveries, verifies them and
  * stores every change exactly once through mod_dbd, and keeps its own
  * Protime subscription alive.

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright 2026 the mod_protime authors */
+
 /* mod_protime_config.c: the directive table, and config create/merge
  * (see mod_protime_config.h). */
 #include <httpd.h>

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright 2026 the mod_protime authors */
+
 /* mod_protime_config: the directive table and the module's configuration.
  *
  * Every scalar starts UNSET and merges as "add wins when set"; the getters

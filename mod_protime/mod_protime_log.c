@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright 2026 the mod_protime authors */
+
 /* mod_protime_log: the httpd sink of the pure units' logging (see
  * mod_protime_log.h), as mod_md's log_print is for md_log. */
 #include <httpd.h>

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright 2026 the mod_protime authors */
+
 /* mod_protime_log: the httpd sink of the pure units' logging (pt_log.h). */
 #ifndef MOD_PROTIME_LOG_H
 #define MOD_PROTIME_LOG_H

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright 2026 the mod_protime authors */
+
 /* mod_protime_shm.c: the memory every process of the server shares (see
  * mod_protime_shm.h). */
 #include <httpd.h>

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright 2026 the mod_protime authors */
+
 /* mod_protime_shm: the memory every process of the server shares.
  *
  * One anonymous segment, created by the parent and inherited by every

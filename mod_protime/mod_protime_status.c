@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright 2026 the mod_protime authors */
+
 /* mod_protime_status.c: the protime-status handler, and the module's part
  * of /server-status (see mod_protime_status.h).
  */

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright 2026 the mod_protime authors */
+
 /* mod_protime_status: what the module shows of itself, read from the
  * shared memory only, never from the database or the network: the
  * protime-status handler (JSON, or Prometheus text), and the module's part

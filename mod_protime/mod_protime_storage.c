@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright 2026 the mod_protime authors */
+
 /* mod_protime_storage.c: storage glue between the handler, the
  * subscription job, mod_dbd and pt_store (see mod_protime_storage.h).
  *

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright 2026 the mod_protime authors */
+
 /* mod_protime_storage: the module's database, through mod_dbd.
  *
  * Connections come from mod_dbd's pool (ap_dbd_open), each held for one

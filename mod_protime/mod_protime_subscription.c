@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright 2026 the mod_protime authors */
+
 /* mod_protime_subscription.c: the subscription job, and the keys it gives
  * the webhook handler (see mod_protime_subscription.h).
  *

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright 2026 the mod_protime authors */
+
 /* mod_protime_webhook.c: the protime-webhook handler.
  *
  * Order matters: method, content type and transfer coding, then the body

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright 2026 the mod_protime authors */
+
 /* mod_protime_webhook: the protime-webhook handler. */
 #ifndef MOD_PROTIME_WEBHOOK_H
 #define MOD_PROTIME_WEBHOOK_H

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright 2026 the mod_protime authors */
+
 /* pt_api: the Protime API client (see pt_api.h). */
 
 #include "pt_api.h"

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright 2026 the mod_protime authors */
+
 /* pt_api: the Protime API client (OAuth2 client credentials, webhooks,
  * the access-clockings list).
  *

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright 2026 the mod_protime authors */
+
 /* pt_curl: the libcurl transport of pt_api (see pt_curl.h). */
 
 #include "pt_curl.h"

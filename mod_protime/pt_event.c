@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright 2026 the mod_protime authors */
+
 /* pt_event: parsing and validation of access-clocking deliveries.
  * See pt_event.h for the accepted body forms and, in pt_event_t, what
  * each field must hold.

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright 2026 the mod_protime authors */
+
 /* pt_event: parsing and validation of access-clocking deliveries.
  *
  * Pure unit: APR and jansson only. A delivery body is one of

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright 2026 the mod_protime authors */
+
 /* pt_log: how the pure units log (see pt_log.h). */
 #include "pt_log.h"
 

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright 2026 the mod_protime authors */
+
 /* pt_log: how the pure units log, without knowing who writes the lines.
  *
  * As mod_md's md_log.h: the library hands file, line, level, status and a

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright 2026 the mod_protime authors */
+
 /* pt_sig: HMAC signatures of webhook deliveries.
  *
  * Pure unit: APR and OpenSSL only, no httpd. Protime's exact scheme is not

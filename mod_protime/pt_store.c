@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright 2026 the mod_protime authors */
+
 /* pt_store: the SQL of mod_protime, run through apr_dbd (see pt_store.h).
  *
  * What apr_dbd_sqlite3 (apr-util 1.6 and 1.7) does shapes this file:

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright 2026 the mod_protime authors */
+
 /* pt_store: the SQL of mod_protime, run through apr_dbd.
  *
  * Pure unit: APR, APR-util DBD and jansson only. The same code serves the

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright 2026 the mod_protime authors */
+
 /* pt_sub: the subscription lifecycle (see pt_sub.h). */
 #include <stdio.h>
 #include <string.h>

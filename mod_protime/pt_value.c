@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright 2026 the mod_protime authors */
+
 /* pt_value: parsing of configuration values (see pt_value.h). */
 
 #include "pt_value.h"

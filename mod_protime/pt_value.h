@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright 2026 the mod_protime authors */
+
 /* pt_value: parsing of configuration values (secrets, durations, sizes).
  *
  * Pure unit: APR only. Every function returns NULL on success or an error

@@ -1,3 +1,6 @@
+-- SPDX-License-Identifier: Apache-2.0
+-- Copyright 2026 the mod_protime authors
+
 -- mod_protime schema, PostgreSQL (10 or later). Idempotent: the module runs
 -- it at every start.
 

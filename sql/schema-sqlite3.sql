@@ -1,3 +1,6 @@
+-- SPDX-License-Identifier: Apache-2.0
+-- Copyright 2026 the mod_protime authors
+
 -- mod_protime schema, SQLite 3. Idempotent: the module runs it at every start.
 -- The module switches the file to WAL mode itself (PRAGMA journal_mode=WAL),
 -- so that readers never block the webhook's writes.

@@ -1,3 +1,6 @@
+-- SPDX-License-Identifier: Apache-2.0
+-- Copyright 2026 the mod_protime authors
+
 -- Tests bench/latency.lua, which takes wrk's coordinated-omission
 -- correction back out of the latencies it hands to done(). Runs inside wrk's
 -- own LuaJIT, where bench/deliveries.lua runs, and exits before wrk sends

@@ -1,4 +1,7 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 the mod_protime authors
+
 # A server stopped while its subscription job is calling Protime over
 # https. mod_watchdog ends the job's thread only as the child exits, so
 # OpenSSL's state of that thread must be gone before the child's exit

@@ -1,4 +1,7 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 the mod_protime authors
+
 # Several Apache nodes on one PostgreSQL, one subscription: two httpd
 # instances with the same subscription (ProtimeSubscribe On, one
 # destination: the "load balancer" URL) against the mock Protime API, both

@@ -1,4 +1,7 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 the mod_protime authors
+
 # apachectl configtest against the built module: every bad value of every
 # directive fails with a message that names the directive; good values pass.
 # Usage: perl test/configtest.pl /path/to/mod_protime.so

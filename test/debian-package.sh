@@ -1,12 +1,16 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 the mod_protime authors
+
 # The Debian package, end to end: builds libapache2-mod-protime from a copy
-# of the tree with `dpkg-buildpackage -us -uc -b`, installs it with dpkg -i,
-# enables it with a2enmod, starts a private httpd (a free loopback port,
-# everything in a scratch directory; not the system's Apache) that loads the
-# module through the links a2enmod made, sends it one signed delivery with
-# curl and finds the row with sqlite3, configtests the system's
-# configuration with the module enabled, then disables and purges the
-# package and checks that its files are gone.
+# of the tree with `dpkg-buildpackage -us -uc` (the source package too, for
+# lintian's checks of debian/copyright), runs lintian on both, installs it
+# with dpkg -i, enables it with a2enmod, starts a private httpd (a free
+# loopback port, everything in a scratch directory; not the system's Apache)
+# that loads the module through the links a2enmod made, sends it one signed
+# delivery with curl and finds the row with sqlite3, configtests the
+# system's configuration with the module enabled, then disables and purges
+# the package and checks that its files are gone.
 #
 # Needs root (apt-get, dpkg -i, a2enmod). Installs the Build-Depends and the
 # tools it uses when they are missing; those stay installed. Everything else
@@ -183,24 +187,11 @@ if ((${#missing[@]})); then
     apt_install "${missing[@]}" || { not_ok "apt-get install ${missing[*]}"; finish; }
 fi
 
-# Only what the repository holds: git's files (tracked, and new ones not
-# ignored) as they are in the working tree, without .git and without the
-# build products of a developer's build. Outside git, the same through
-# .gitignore.
+# Only what the repository holds (tools/source-files): no .git and no build
+# products of a developer's build.
 src=$work/src
 mkdir -p "$src"
-if git -c safe.directory="$top" -C "$top" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-    git -c safe.directory="$top" -C "$top" ls-files -z --cached --others --exclude-standard \
-        | (cd "$top" && while IFS= read -r -d '' f; do [[ -e $f || -L $f ]] && printf '%s\0' "$f"; done) \
-        | tar -C "$top" --null -T - -cf - | tar -C "$src" -xf -
-else
-    # tar reads .gitignore's file patterns, but not its directories (".libs/").
-    excludes=()
-    while IFS= read -r pat; do
-        [[ $pat == */ && $pat != '#'* ]] && excludes+=("--exclude=${pat%/}")
-    done <"$top/.gitignore"
-    tar -C "$top" --exclude-vcs --exclude-vcs-ignores "${excludes[@]}" -cf - . | tar -C "$src" -xf -
-fi
+"$top/tools/source-files" | tar -C "$top" --null -T - -cf - | tar -C "$src" -xf -
 products=$(cd "$src" && find . \( -name '*.o' -o -name '*.lo' -o -name '*.la' -o -name .libs \
     -o -name config.status -o -path ./Makefile -o -path ./configure -o -path ./debian/$pkg \) -print)
 check "a copy of the tree without build products (configure, Makefile, objects)" test -z "$products"
@@ -219,11 +210,12 @@ check "the Build-Depends are installed (dpkg-checkbuilddeps)" builddeps_ok
 version=$(cd "$src" && dpkg-parsechangelog -S Version)
 arch=$(dpkg --print-architecture)
 deb=$work/${pkg}_${version}_${arch}.deb
+changes=$work/${pkg}_${version}_${arch}.changes
 start=$SECONDS
-if (cd "$src" && dpkg-buildpackage -us -uc -b) >"$work/build.log" 2>&1 && [[ -f $deb ]]; then
-    ok "dpkg-buildpackage -us -uc -b builds $(basename "$deb") ($((SECONDS - start)) s)"
+if (cd "$src" && dpkg-buildpackage -us -uc) >"$work/build.log" 2>&1 && [[ -f $deb && -f $changes ]]; then
+    ok "dpkg-buildpackage -us -uc builds the source and $(basename "$deb") ($((SECONDS - start)) s)"
 else
-    not_ok "dpkg-buildpackage -us -uc -b builds $(basename "$deb")"
+    not_ok "dpkg-buildpackage -us -uc builds the source and $(basename "$deb")"
     tail -40 "$work/build.log" | diag
     finish
 fi
@@ -244,8 +236,10 @@ conffiles=$(dpkg-deb --ctrl-tarfile "$deb" | tar -xOf - ./conffiles)
 check "protime.load and protime.conf are conffiles" \
     has_words "$conffiles" "$mods_avail/protime.load" "$mods_avail/protime.conf"
 if command -v lintian >/dev/null; then
-    lintian -E "$deb" 2>/dev/null >"$work/lintian.log"
-    check "lintian finds no error in the package" not_grep '^E:' "$work/lintian.log"
+    # The .changes: the binary packages and the source package, whose
+    # checks are the ones that read debian/copyright's licences.
+    lintian -E "$changes" 2>/dev/null >"$work/lintian.log"
+    check "lintian finds no error in the source and binary packages" not_grep '^E:' "$work/lintian.log"
     diag <"$work/lintian.log"
 fi
 

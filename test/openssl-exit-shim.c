@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright 2026 the mod_protime authors */
+
 /* openssl-exit-shim: an LD_PRELOAD library for test/child-exit.pl that
  * makes the worst timing of a process exit certain. OpenSSL frees each
  * thread's state in a thread-exit destructor, and everything, that state

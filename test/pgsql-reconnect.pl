@@ -1,4 +1,7 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 the mod_protime authors
+
 # The module on PostgreSQL, and a database that goes away and comes back:
 # a real httpd with DBDriver pgsql on the tests' private cluster stores a
 # signed delivery (tables created on first use), answers 503 with

@@ -1,4 +1,7 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 the mod_protime authors
+
 # Greps the logs a test run left for every secret it used: the configured
 # webhook keys and client secret, and each webhook key and access token the
 # mock Protime API handed out (from its GET /_mock/state, saved to a file).

@@ -1,4 +1,7 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 the mod_protime authors
+
 # Valgrind's memcheck over the C unit tests and over the module in httpd:
 # each unit test binary given, then one httpd process (-X, SQLite) that
 # answers a range of deliveries (stored, re-sent, stale, deleted, badly

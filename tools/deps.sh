@@ -1,3 +1,6 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 the mod_protime authors
+
 # Debian packages mod_protime needs to build, test and run its demo and
 # benchmark, and to build its Debian package (debian/, test/debian-package.sh,
 # which also runs lintian on it); sourced by tools/run-tests, tools/demo and

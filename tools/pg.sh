@@ -1,3 +1,6 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 the mod_protime authors
+
 # A private PostgreSQL cluster for the tests: initdb into a scratch
 # directory, listening only on a Unix socket in that directory, stopped by
 # pg_stop. Sourced by tools/run-tests; never run as root (initdb refuses).

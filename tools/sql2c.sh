@@ -1,4 +1,7 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 the mod_protime authors
+
 # sql2c.sh: embeds SQL files in a C header, one array of statements per file.
 #
 #   sh tools/sql2c.sh FILE1 NAME1 [FILE2 NAME2 ...] > header.h

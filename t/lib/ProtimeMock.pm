@@ -1,3 +1,6 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 the mod_protime authors
+
 package ProtimeMock;
 # Starts tools/protime-simulator (the mock Protime API) or attaches to a
 # running one, and wraps its control API (/_mock/...) for .t files and

@@ -1,3 +1,6 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 the mod_protime authors
+
 package ProtimeSub;
 # Helpers for the subscription tests (t/subscription/*.t): the mock Protime
 # API that tools/run-tests started, the servers of t/conf/extra.conf.in

@@ -1,3 +1,6 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 the mod_protime authors
+
 package ProtimeTest;
 # Helpers shared by the Apache::Test files of mod_protime: signed deliveries,
 # events, and a look into the database the server writes.

@@ -1,3 +1,6 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 the mod_protime authors
+
 # Protime unreachable: httpd starts all the same and serves deliveries at
 # once; the job reports the error and recovers by itself. 429 and 503 are
 # retried after Retry-After, other 5xx after a backoff.

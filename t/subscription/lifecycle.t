@@ -1,3 +1,6 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 the mod_protime authors
+
 # The subscription over its life: created once at startup, with the id,
 # key and validUntil stored before use; deliveries signed with its key
 # accepted without any ProtimeWebhookKey; the same webhook (and key) after a

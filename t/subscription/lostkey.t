@@ -1,3 +1,6 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 the mod_protime authors
+
 # A webhook at Protime for our destination whose key the database does not
 # hold (a crash between its creation and the commit, a restored backup) is
 # deleted and replaced: nothing here could verify what it signs.

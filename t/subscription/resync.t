@@ -1,3 +1,6 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 the mod_protime authors
+
 # Disabled or expired: a new webhook, then a full re-synchronisation that
 # pages through GET /access-clockings in windows of at most a year (the
 # mock refuses longer ones) from ProtimeSyncFrom (2020-01-01 here),

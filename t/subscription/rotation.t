@@ -1,3 +1,6 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 the mod_protime authors
+
 # Renewal before validUntil - ProtimeRenewBefore (10 s here): the successor
 # is created first, both keys are accepted while they overlap, the old
 # webhook is deleted at Protime after the overlap, and its key is accepted

@@ -1,3 +1,6 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 the mod_protime authors
+
 # The API over https: verified against ProtimeCACertificateFile; without
 # the right CA every call fails and nothing is created.
 use strict;

@@ -1,3 +1,6 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 the mod_protime authors
+
 use strict;
 use warnings FATAL => 'all';
 use Apache::Test;

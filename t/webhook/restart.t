@@ -1,3 +1,6 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 the mod_protime authors
+
 # Faults under load: a graceful restart, and a child killed with SIGKILL,
 # while clients keep delivering. The server must keep answering, and every
 # delivery that was answered 2xx must be in the table.

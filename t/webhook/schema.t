@@ -1,3 +1,6 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 the mod_protime authors
+
 # The module's tables on PostgreSQL (SPEC.md section 4): change_version
 # compares as bytes because its column has the "C" collation, whatever the
 # database's default; date is a DATE, not text. Only when the main server

@@ -1,3 +1,6 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 the mod_protime authors
+
 # protime-status: counters summed over all server processes, as JSON and
 # in the Prometheus text format; the same in mod_status's /server-status.
 use strict;

@@ -1,3 +1,6 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 the mod_protime authors
+
 package ProtimeScript;
 # Helpers of the test scripts that run their own httpd, outside
 # Apache::Test (test/pgsql-reconnect.pl and test/cluster.pl, next to the

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright 2026 the mod_protime authors */
+
 /* tap.h: the few macros the unit tests need to print TAP.
  * Each test program ends with "N passed, N failed" and exits 1 on failure. */
 #ifndef PT_TAP_H

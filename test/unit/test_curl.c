@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright 2026 the mod_protime authors */
+
 /* Unit tests of pt_curl against a tiny HTTP/1.1 server run in a child
  * process on 127.0.0.1. */
 

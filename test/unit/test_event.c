@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright 2026 the mod_protime authors */
+
 /* Unit tests for pt_event: body forms, validation rules, rejects. */
 #include <stdlib.h>
 #include <string.h>

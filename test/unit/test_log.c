@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright 2026 the mod_protime authors */
+
 /* Unit tests for pt_log: what a sink is given, and that nothing is
  * formatted, nor any argument evaluated, when the level is off. */
 #include <apr_general.h>

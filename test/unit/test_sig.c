@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright 2026 the mod_protime authors */
+
 /* Unit tests of pt_sig: key and header decoding, HMAC, verification. */
 
 #include "pt_sig.h"

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright 2026 the mod_protime authors */
+
 /* test_store: pt_store against a real SQLite file through apr_dbd, and
  * against PostgreSQL when PROTIME_TEST_PGSQL holds a libpq conninfo string
  * (the tables then live in a schema of their own, dropped at the end). */

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright 2026 the mod_protime authors */
+
 /* test_sub: the subscription lifecycle (pt_sub_step) against a fake Protime
  * (a pt_http_t that answers like the API) and a real SQLite database
  * through apr_dbd. Time is the test's: every step is given its "now", and
