@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <apr_hash.h>
 #include <apr_strings.h>
 #include <jansson.h>
 
@@ -40,23 +39,17 @@ static char *pt_event_printable(apr_pool_t *p, const char *s, apr_size_t len,
     return out;
 }
 
-/* jansson's message, printable and short. */
-static const char *pt_event_json_text(apr_pool_t *p, const json_error_t *err)
+/* Reason for a body jansson refused, e.g.
+ * "not JSON: duplicate object key near '"id"' (line 1, column 18)". */
+static const char *pt_event_json_error(apr_pool_t *p, const json_error_t *err)
 {
     /* jansson keeps its error code in the last byte of text, so the text
      * proper is bounded by the byte before it. */
     const char *end = memchr(err->text, '\0', sizeof(err->text) - 1);
     apr_size_t len = end ? (apr_size_t)(end - err->text)
                          : sizeof(err->text) - 1;
-
-    return pt_event_printable(p, err->text, len, PT_EVENT_MAX_ERROR);
-}
-
-/* Reason for a body jansson refused, e.g.
- * "not JSON: duplicate object key near '"id"' (line 1, column 18)". */
-static const char *pt_event_json_error(apr_pool_t *p, const json_error_t *err)
-{
-    const char *msg = pt_event_json_text(p, err);
+    const char *msg = pt_event_printable(p, err->text, len,
+                                         PT_EVENT_MAX_ERROR);
 
     if (err->line < 0) {
         return apr_pstrcat(p, "not JSON: ", msg, NULL);
@@ -369,161 +362,6 @@ static void pt_event_items(apr_pool_t *p, const json_t *arr,
     }
 }
 
-/* ---- duplicate keys, item by item ---------------------------------------
- *
- * jansson refuses a document with a duplicate key anywhere, but a duplicate
- * key fails only the event it is in: its siblings are still applied. So
- * when that is the only fault, the items of an array or an envelope's
- * "value" array are read again one at a time, straight from the body.
- * Only valid JSON gets here (jansson read it without the duplicate check),
- * which keeps the walking below simple.
- */
-
-static void pt_event_skip_blanks(const char *s, apr_size_t len,
-                                 apr_size_t *pos)
-{
-    while (*pos < len && (s[*pos] == ' ' || s[*pos] == '\t'
-                          || s[*pos] == '\n' || s[*pos] == '\r')) {
-        ++*pos;
-    }
-}
-
-/* Where the JSON value at s[pos] ends. Objects and arrays are measured by
- * jansson (JSON_DISABLE_EOF_CHECK stops at their closing bracket); a
- * string ends at its closing quote; any other scalar at a blank, a comma
- * or a closing bracket. Returns 0 if there is no value there, so that the
- * callers always move on or stop. */
-static apr_size_t pt_event_value_end(const char *s, apr_size_t len,
-                                     apr_size_t pos)
-{
-    json_error_t err;
-    json_t *j;
-    apr_size_t end;
-
-    if (pos >= len) {
-        return 0;
-    }
-    if (s[pos] == '{' || s[pos] == '[') {
-        j = json_loadb(s + pos, len - pos, JSON_DISABLE_EOF_CHECK, &err);
-        if (!j) {
-            return 0;
-        }
-        json_decref(j);
-        return pos + err.position;
-    }
-    if (s[pos] == '"') {
-        for (++pos; pos < len && s[pos] != '"'; ++pos) {
-            if (s[pos] == '\\') {
-                ++pos;
-            }
-        }
-        return pos < len ? pos + 1 : 0;
-    }
-    for (end = pos; end < len && s[end] && !strchr(" \t\r\n,]}", s[end]);
-         ++end)
-        ;
-    return end > pos ? end : 0;
-}
-
-/* Where the array holding the items starts: the body itself, or the
- * "value" member of an envelope. -1 when neither, or when the envelope has
- * a duplicate key of its own (then the whole body is refused). */
-static apr_ssize_t pt_event_items_at(apr_pool_t *p, const char *s,
-                                     apr_size_t len)
-{
-    apr_hash_t *seen = apr_hash_make(p);
-    apr_size_t pos = 0, end;
-    apr_ssize_t found = -1;
-
-    pt_event_skip_blanks(s, len, &pos);
-    if (pos < len && s[pos] == '[') {
-        return (apr_ssize_t)pos;
-    }
-    if (pos >= len || s[pos] != '{') {
-        return -1;
-    }
-    for (++pos;;) {
-        json_t *key;
-        const char *name;
-
-        pt_event_skip_blanks(s, len, &pos);
-        if (pos >= len || s[pos] == '}') {
-            /* An event may have a "value" too; pt_event_parse's rule. */
-            return apr_hash_get(seen, "changeType", APR_HASH_KEY_STRING)
-                   ? -1 : found;
-        }
-        if (!(end = pt_event_value_end(s, len, pos))
-            || !(key = json_loadb(s + pos, end - pos, JSON_DECODE_ANY,
-                                  NULL))) {
-            return -1;
-        }
-        name = apr_pstrdup(p, json_string_value(key));
-        json_decref(key);
-        if (!name || apr_hash_get(seen, name, APR_HASH_KEY_STRING)) {
-            return -1;
-        }
-        apr_hash_set(seen, name, APR_HASH_KEY_STRING, name);
-        pos = end;
-        pt_event_skip_blanks(s, len, &pos);
-        if (pos >= len || s[pos] != ':') {
-            return -1;
-        }
-        ++pos;
-        pt_event_skip_blanks(s, len, &pos);
-        if (!strcmp(name, "value") && pos < len && s[pos] == '[') {
-            found = (apr_ssize_t)pos;
-        }
-        if (!(end = pt_event_value_end(s, len, pos))) {
-            return -1;
-        }
-        pos = end;
-        pt_event_skip_blanks(s, len, &pos);
-        if (pos < len && s[pos] == ',') {
-            ++pos;
-        }
-    }
-}
-
-/* Reads the items of the array at s[pos] one by one; an item with a
- * duplicate key becomes a reject holding its text as received. */
-static void pt_event_items_each(apr_pool_t *p, const char *s, apr_size_t len,
-                                apr_size_t pos, pt_delivery_t *out)
-{
-    int n = 0;
-
-    for (++pos;;) {
-        json_error_t err;
-        json_t *item;
-        apr_size_t end;
-
-        pt_event_skip_blanks(s, len, &pos);
-        if (pos >= len || s[pos] == ']' || !(end = pt_event_value_end(s, len,
-                                                                      pos))) {
-            return;
-        }
-        ++n;
-        item = json_loadb(s + pos, end - pos,
-                          JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &err);
-        if (item) {
-            pt_event_item(p, item, n, out);
-            json_decref(item);
-        }
-        else {
-            pt_reject_t *r = apr_array_push(out->rejects);
-
-            r->reason = apr_psprintf(p, "item %d: %s", n,
-                                     pt_event_json_text(p, &err));
-            r->body = apr_pstrmemdup(p, s + pos, end - pos);
-            r->body_len = end - pos;
-        }
-        pos = end;
-        pt_event_skip_blanks(s, len, &pos);
-        if (pos < len && s[pos] == ',') {
-            ++pos;
-        }
-    }
-}
-
 /* Replaces too many rejects by one holding the whole body: a delivery of
  * a million bad items must not cost a million quarantine rows. */
 static void pt_event_cap_rejects(apr_pool_t *p, const char *body,
@@ -560,28 +398,14 @@ void pt_event_parse(apr_pool_t *p, const char *body, apr_size_t len,
     }
 
     /* Without JSON_DECODE_ANY jansson accepts only an object or an array,
-     * so a scalar body is refused here like any other non-JSON body. */
+     * so a scalar body is refused here like any other non-JSON body; so is
+     * a body with a duplicate key anywhere, siblings and all. */
     root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &err);
-    if (!root && json_error_code(&err) == json_error_duplicate_key
-        && (root = json_loadb(body, len, 0, NULL)) != NULL) {
-        apr_ssize_t items = pt_event_items_at(p, body, len);
-
-        json_decref(root);
-        root = NULL;
-        if (items >= 0) {
-            pt_event_items_each(p, body, len, (apr_size_t)items, out);
-            pt_event_cap_rejects(p, body, len, out);
-            return;
-        }
-    }
     if (!root) {
         pt_reject_t *r = apr_array_push(out->rejects);
-        char *raw = apr_palloc(p, len + 1);
 
-        memcpy(raw, body, len);
-        raw[len] = '\0';
         r->reason = pt_event_json_error(p, &err);
-        r->body = raw;
+        r->body = apr_pstrmemdup(p, body, len);
         r->body_len = len;
         return;
     }

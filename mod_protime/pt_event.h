@@ -10,7 +10,8 @@
  *   { "value": [ <event or bare object>, ... ] }                    envelope
  * Parsing never throws anything away: every item that is not a valid event
  * becomes a reject with its reason and its own JSON text, so the caller can
- * quarantine it while applying the valid events of the same delivery.
+ * quarantine it while applying the valid events of the same delivery. A
+ * body jansson refuses is not split into items: it becomes one reject.
  */
 #ifndef PT_EVENT_H
 #define PT_EVENT_H
@@ -61,11 +62,12 @@ typedef struct {
 } pt_delivery_t;
 
 /* Parses body (len bytes, need not be NUL-terminated) into out, allocating
- * from p. A body that is not valid JSON (syntax, duplicate object keys,
- * invalid UTF-8, NUL escapes, integers out of range), or that is JSON of
- * another shape, becomes a single reject holding the raw body; so do the
- * rejects of a delivery with more than PT_EVENT_MAX_REJECTS of them, which
- * would otherwise cost a quarantine row each. */
+ * from p. A body that is not valid JSON (syntax, a duplicate object key
+ * anywhere, invalid UTF-8, NUL escapes, integers out of range), or that is
+ * JSON of another shape, becomes a single reject holding the raw body, with
+ * jansson's message in its reason; so do the rejects of a delivery with
+ * more than PT_EVENT_MAX_REJECTS of them, which would otherwise cost a
+ * quarantine row each. */
 void pt_event_parse(apr_pool_t *p, const char *body, apr_size_t len,
                     pt_delivery_t *out);
 

@@ -605,56 +605,31 @@ static void test_change_type(void)
             "data missing");
 }
 
-/* A duplicate key fails the item it is in, not its siblings (SPEC 3). */
+/* A duplicate key anywhere: jansson refuses the body, which is quarantined
+ * whole like any other body that is not JSON, valid siblings included. */
 static void test_duplicate_keys(void)
 {
     const char *valid = "{\"id\":5,\"changeVersion\":\"v\",\"date\":"
         "\"2026-01-01\",\"timeOfDayInMinutes\":1,\"status\":\"x\"}";
     const char *dup = "{\"id\":6,\"changeVersion\":\"v\",\"id\":7}";
-    const char *tricky = "{\"x\":\"]},\\\"\",\"x\":2}";
-    pt_delivery_t d;
+    const char *body;
 
-    d = parse(apr_psprintf(pool, " [ %s , %s ] ", valid, dup));
-    ok(d.events->nelts == 1 && EV(&d, 0)->id == 5 && d.rejects->nelts == 1,
-       "array: the valid sibling of a duplicate-key item is applied");
-    is_str(d.rejects->nelts ? RJ(&d, 0)->reason : NULL,
-           "item 2: duplicate object key near '\"id\"'",
-           "array: the item is refused for its duplicate key");
-    ok(d.rejects->nelts && RJ(&d, 0)->body_len == strlen(dup)
-       && memcmp(RJ(&d, 0)->body, dup, strlen(dup)) == 0,
-       "array: the item is kept as received, both keys included");
-
-    d = parse(apr_psprintf(pool, "{\"value\":[1,\"s]\\\"\",true,null,-1.5e3,"
-                           "%s,{\"changeType\":\"Delete\",\"data\":{\"id\":8,"
-                           "\"changeVersion\":\"a\",\"changeVersion\":\"b\"}},"
-                           "%s]}", tricky, valid));
-    ok(d.events->nelts == 1 && EV(&d, 0)->id == 5 && d.rejects->nelts == 7,
-       "envelope: scalars, strings with brackets and nested duplicates "
-       "walked (%d events, %d rejects)", d.events->nelts, d.rejects->nelts);
-    ok(d.rejects->nelts == 7
-       && RJ(&d, 5)->body_len == strlen(tricky)
-       && memcmp(RJ(&d, 5)->body, tricky, strlen(tricky)) == 0
-       && !strcmp(RJ(&d, 6)->reason, "item 7: duplicate object key near "
-                  "'\"changeVersion\"'"),
-       "envelope: each duplicate-key item refused alone, with its text");
-
-    d = parse(apr_psprintf(pool, "{\"value\":[%s],\"value\":[%s]}", valid,
-                           valid));
-    ok(d.events->nelts == 0 && d.rejects->nelts == 1
-       && !strncmp(RJ(&d, 0)->reason, "not JSON: duplicate", 19),
-       "envelope with two value members: the whole body refused");
+    body = apr_psprintf(pool, "[%s,%s]", valid, dup);
+    not_json(body, strlen(body),
+             "not JSON: duplicate object key near '\"id\"' "
+             "(line 1, column 118)",
+             "an array item with a duplicate key, beside a valid one");
+    body = apr_psprintf(pool, "{\"value\":[%s,{\"changeType\":\"Delete\","
+                        "\"data\":{\"id\":8,\"changeVersion\":\"a\","
+                        "\"changeVersion\":\"b\"}}]}", valid);
+    not_json(body, strlen(body),
+             "not JSON: duplicate object key near '\"changeVersion\"' "
+             "(line 1, column 168)",
+             "an envelope item with a duplicate key, beside a valid one");
+    body = apr_psprintf(pool, "{\"value\":[%s],\"value\":[%s]}", valid,
+                        valid);
+    not_json(body, strlen(body), NULL, "an envelope with two value members");
     not_json(dup, strlen(dup), NULL, "a single event with a duplicate key");
-    /* Found by fuzz_event: jansson takes a NUL byte after a number, where
-     * the walk stopped moving and looped for ever. */
-    d = parse_len("[{\"id\": 123, \"changeVersion\": \"AAAtr\", \"d\": "
-                  "123\0, \"changeVersion\": \"AA?B9E=\", \"date\": 48}]", 90);
-    ok(d.events->nelts == 0 && d.rejects->nelts == 1
-       && !strcmp(RJ(&d, 0)->reason, "item 1: duplicate object key near "
-                  "'\"changeVersion\"'"),
-       "a NUL byte between the tokens of a duplicate-key item: one reject");
-    d = parse(apr_psprintf(pool, "[%s,{\"a\":1,\"a\":1},\"\xff\"]", valid));
-    ok(d.events->nelts == 0 && d.rejects->nelts == 1,
-       "a duplicate key and invalid UTF-8: the whole body refused");
 }
 
 /* Many bad items: one quarantine row with the whole body, not one each. */
@@ -673,7 +648,7 @@ static void test_many_rejects(void)
     d = parse(apr_pstrcat(pool, body, "]", NULL));
     ok(d.events->nelts == 1 && d.rejects->nelts == PT_EVENT_MAX_REJECTS,
        "%d bad items: a reject each", PT_EVENT_MAX_REJECTS);
-    body = apr_pstrcat(pool, body, ",{\"a\":1,\"a\":2}]", NULL);
+    body = apr_pstrcat(pool, body, ",2]", NULL);
     d = parse(body);
     ok(d.events->nelts == 1 && d.rejects->nelts == 1,
        "one more: the valid event applied, one reject (%d)", d.rejects->nelts);
