@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pt_text.h"
+
 /* A server that keeps sending nextLink must not keep a call going for
  * ever. */
 #define PT_API_MAX_PAGES 100
@@ -39,14 +41,11 @@ struct pt_api_t {
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static int pt_api_has_ctl(const char *s)
+/* Whether s can go into a request line or a header as it is: printable,
+ * and without a blank, which would end the URL or the token. */
+static int pt_api_is_word(const char *s)
 {
-    for (; *s; ++s) {
-        if ((unsigned char)*s < 0x20 || *s == 0x7f) {
-            return 1;
-        }
-    }
-    return 0;
+    return pt_text_is_printable(s, strlen(s)) && !strchr(s, ' ');
 }
 
 /* Percent-encodes everything but RFC 3986's unreserved characters. In a
@@ -108,27 +107,24 @@ static const char *pt_api_redact_one(apr_pool_t *p, const char *text,
 }
 
 /* Makes text from outside (a server's error text, a transport error) fit
- * for a message: one line, at most PT_API_MAX_TEXT bytes, without the
+ * for a message: printable, at most PT_API_MAX_TEXT bytes, without the
  * client secret, the cached token or the token a request used. */
 static const char *pt_api_redact(pt_api_t *a, apr_pool_t *p,
                                  const char *text, const char *token)
 {
-    char *s = apr_pstrdup(p, text), *c;
+    apr_size_t len;
 
-    for (c = s; *c; ++c) {
-        if ((unsigned char)*c < 0x20 || *c == 0x7f) {
-            *c = ' ';
-        }
-    }
-    text = pt_api_redact_one(p, s, a->cfg.client_secret);
+    text = pt_api_redact_one(p, text, a->cfg.client_secret);
     text = pt_api_redact_one(p, text, a->token);
     text = pt_api_redact_one(p, text, token);
-    /* Cutting after redacting: a cut secret would no longer be found. */
-    if (strlen(text) > PT_API_MAX_TEXT) {
-        text = apr_pstrcat(p, apr_pstrndup(p, text, PT_API_MAX_TEXT), "...",
-                           NULL);
+    /* Made printable and cut only after redacting: a secret with a byte
+     * replaced or cut off would no longer be found. */
+    len = strlen(text);
+    if (len > PT_API_MAX_TEXT) {
+        return apr_pstrcat(p, pt_text_printable(p, text, PT_API_MAX_TEXT),
+                           "...", NULL);
     }
-    return text;
+    return pt_text_printable(p, text, len);
 }
 
 static apr_status_t pt_api_fail(pt_api_error_t *err, apr_status_t rv,
@@ -649,7 +645,7 @@ static const char *pt_api_next_url(pt_api_t *a, apr_pool_t *p,
 {
     apr_uri_t uri;
 
-    if (pt_api_has_ctl(link) || strchr(link, ' ')) {
+    if (!pt_api_is_word(link)) {
         err->message = "the nextLink is not a valid URL";
         return NULL;
     }
@@ -677,7 +673,7 @@ static const char *pt_api_check_url(apr_pool_t *p, const char *what,
     if (!url || !*url) {
         return apr_psprintf(p, "the %s is not set", what);
     }
-    if (pt_api_has_ctl(url) || strchr(url, ' ')
+    if (!pt_api_is_word(url)
         || apr_uri_parse(p, url, uri) != APR_SUCCESS || !uri->scheme
         || !uri->hostname || !*uri->hostname) {
         return apr_psprintf(p, "the %s is not an absolute URL: %s", what,
@@ -718,7 +714,7 @@ const char *pt_api_create(apr_pool_t *p, const pt_api_config_t *cfg,
     }
     /* Each ends up in a header line. */
     if (!cfg->user_agent || !*cfg->user_agent
-        || pt_api_has_ctl(cfg->user_agent)) {
+        || !pt_text_is_printable(cfg->user_agent, strlen(cfg->user_agent))) {
         return "the User-Agent is not set or not a single line";
     }
     if (!cfg->http.perform) {
@@ -757,7 +753,7 @@ static const char *pt_api_read_token(pt_api_t *a, apr_pool_t *p,
 {
     json_t *j = pt_api_json_object(resp);
     const json_t *tok, *ttl, *type;
-    const char *why = NULL, *c;
+    const char *why = NULL;
     json_int_t secs = 0;
 
     if (!j) {
@@ -777,14 +773,9 @@ static const char *pt_api_read_token(pt_api_t *a, apr_pool_t *p,
     else if (!json_is_integer(ttl) || (secs = json_integer_value(ttl)) <= 0) {
         why = "the answer has no positive expires_in";
     }
-    else {
+    else if (!pt_api_is_word(json_string_value(tok))) {
         /* The token goes into a header line as it is. */
-        for (c = json_string_value(tok); *c; ++c) {
-            if (*c <= ' ' || *c == 0x7f) {
-                why = "the access_token is not a valid header value";
-                break;
-            }
-        }
+        why = "the access_token is not a valid header value";
     }
     if (!why) {
         apr_interval_time_t life, margin;

@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "pt_event.h"
+#include "pt_text.h"
 
 /* Longest jansson message kept in a reason. jansson quotes at most 20 bytes
  * of the offending token, and that token comes straight from the body, so
@@ -19,25 +20,6 @@
 #define PT_EVENT_MAX_ERROR 100
 
 #define PT_EVENT_DUMP_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER)
-
-/* Copies at most max bytes of s, bytes outside printable ASCII becoming '?'. */
-static char *pt_event_printable(apr_pool_t *p, const char *s, apr_size_t len,
-                                apr_size_t max)
-{
-    char *out;
-    apr_size_t i;
-
-    if (len > max) {
-        len = max;
-    }
-    out = apr_palloc(p, len + 1);
-    for (i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        out[i] = (c >= 0x20 && c <= 0x7E) ? (char)c : '?';
-    }
-    out[len] = '\0';
-    return out;
-}
 
 /* Reason for a body jansson refused, e.g.
  * "not JSON: duplicate object key near '"id"' (line 1, column 18)". */
@@ -48,8 +30,9 @@ static const char *pt_event_json_error(apr_pool_t *p, const json_error_t *err)
     const char *end = memchr(err->text, '\0', sizeof(err->text) - 1);
     apr_size_t len = end ? (apr_size_t)(end - err->text)
                          : sizeof(err->text) - 1;
-    const char *msg = pt_event_printable(p, err->text, len,
-                                         PT_EVENT_MAX_ERROR);
+    const char *msg = pt_text_printable(p, err->text,
+                                        len < PT_EVENT_MAX_ERROR
+                                        ? len : PT_EVENT_MAX_ERROR);
 
     if (err->line < 0) {
         return apr_pstrcat(p, "not JSON: ", msg, NULL);
@@ -173,18 +156,14 @@ static const char *pt_event_version(apr_pool_t *p, const json_t *data,
                                     pt_event_t *ev)
 {
     const char *s, *why;
-    apr_size_t len, i;
+    apr_size_t len;
 
     if ((why = pt_event_get_str(p, data, "changeVersion", &s, &len))) {
         return why;
     }
-    if (len < 1 || len > PT_EVENT_MAX_VERSION) {
+    if (len < 1 || len > PT_EVENT_MAX_VERSION
+        || !pt_text_is_printable(s, len)) {
         return "changeVersion: not 1..64 printable ASCII characters";
-    }
-    for (i = 0; i < len; i++) {
-        if (s[i] < 0x20 || s[i] > 0x7E) {
-            return "changeVersion: not 1..64 printable ASCII characters";
-        }
     }
     ev->change_version = apr_pstrmemdup(p, s, len);
     return NULL;

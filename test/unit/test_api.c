@@ -422,6 +422,11 @@ static void test_webhook_create(void)
     is_str(err.message, "POST /webhooks: 400 Bad Request (InvalidDestination: "
            "bad URL)", "400: message with Protime's error");
     is_int(fake.nreqs, 4, "400 not retried");
+    script(400, "{\"error\":{\"code\":\"Bad\",\"message\":"
+           "\"bad\\r\\nURL caf\\u00e9\"}}", NULL, NULL);
+    pt_api_webhook_create(a, pool, "https://hook.example/pt", NULL, &w, &err);
+    is_str(err.message, "POST /webhooks: 400 Bad Request (Bad: bad??URL "
+           "caf?\?)", "Protime's error text made printable");
 }
 
 static void test_webhook_list_get_delete(void)
