@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 
+#include "pt_date.h"
 #include "pt_event.h"
 
 static apr_pool_t *fuzz_pool;
@@ -65,7 +66,7 @@ static void fuzz_check_event(const pt_event_t *e)
     fuzz_check_json(e->payload);
     if (e->change == PT_CHANGE_DELETE)
         return;
-    if (!e->date || !pt_event_valid_date(e->date) || !e->status
+    if (!e->date || pt_date_parse(e->date, NULL) != PT_DATE_OK || !e->status
         || fuzz_utf8_chars(e->status) < 1
         || fuzz_utf8_chars(e->status) > PT_EVENT_MAX_STATUS
         || e->time_of_day < 0 || e->time_of_day > 1439)
@@ -89,12 +90,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!r->reason || !*r->reason || !r->body)
             abort();
     }
-    /* The date check on its own, on the input as a string. */
-    if (size < 32) {
-        char s[32];
+    /* The date parsers on their own, on the input as a string. */
+    if (size < 48) {
+        char s[48];
+        apr_time_t t;
+
         memcpy(s, data, size);
         s[size] = '\0';
-        (void)pt_event_valid_date(s);
+        (void)pt_date_parse(s, &t);
+        (void)pt_date_parse_time(s, &t);
     }
     apr_pool_destroy(p);
     return 0;

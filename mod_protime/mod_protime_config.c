@@ -14,7 +14,7 @@
 
 #include "mod_protime.h"
 #include "mod_protime_config.h"
-#include "pt_event.h"
+#include "pt_date.h"
 #include "pt_value.h"
 
 APLOG_USE_MODULE(protime);
@@ -557,7 +557,7 @@ static const char *protime_set_duration(cmd_parms *cmd, void *dummy,
 static const char *protime_set_sync_from(cmd_parms *cmd, void *dummy,
                                          const char *arg)
 {
-    if (!pt_event_valid_date(arg))
+    if (pt_date_parse(arg, NULL) != PT_DATE_OK)
         return protime_cmd_error(cmd, "expects a date, YYYY-MM-DD");
     return protime_set_server_string(cmd, dummy, arg);
 }

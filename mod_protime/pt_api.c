@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pt_date.h"
 #include "pt_text.h"
 
 /* A server that keeps sending nextLink must not keep a call going for
@@ -269,109 +270,6 @@ static const char *pt_api_path(pt_api_t *a, apr_pool_t *p, const char *url,
 }
 
 /* ---- time --------------------------------------------------------------- */
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
- * days_from_civil). */
-static long pt_api_days_from_civil(long y, unsigned m, unsigned d)
-{
-    long era;
-    unsigned yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = (unsigned)(y - era * 400);
-    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (long)doe - 719468;
-}
-
-static int pt_api_valid_date(int y, int m, int d)
-{
-    static const int days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30,
-                                31 };
-    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-
-    if (m < 1 || m > 12 || d < 1) {
-        return 0;
-    }
-    return d <= days[m - 1] + (m == 2 && leap);
-}
-
-/* The n-digit decimal number at s, or -1. Stops at a NUL, so s may be
- * shorter than n. */
-static int pt_api_num(const char *s, int n)
-{
-    int v = 0;
-
-    while (n-- > 0) {
-        if (!apr_isdigit(*s)) {
-            return -1;
-        }
-        v = v * 10 + (*s++ - '0');
-    }
-    return v;
-}
-
-/* Checks a YYYY-MM-DD date. */
-static int pt_api_check_date(const char *s)
-{
-    int y, m, d;
-
-    return s && (y = pt_api_num(s, 4)) >= 0 && s[4] == '-'
-        && (m = pt_api_num(s + 5, 2)) >= 0 && s[7] == '-'
-        && (d = pt_api_num(s + 8, 2)) >= 0 && s[10] == '\0'
-        && pt_api_valid_date(y, m, d);
-}
-
-int pt_api_parse_time(const char *text, apr_time_t *out)
-{
-    const char *c = text;
-    int y, mo, d, h, mi, s, oh = 0, om = 0, sign = 0;
-    apr_time_t usec = 0, scale = 100000;
-    apr_int64_t secs;
-
-    if (!c || (y = pt_api_num(c, 4)) < 0 || c[4] != '-'
-        || (mo = pt_api_num(c + 5, 2)) < 0 || c[7] != '-'
-        || (d = pt_api_num(c + 8, 2)) < 0 || (c[10] != 'T' && c[10] != 't')
-        || (h = pt_api_num(c + 11, 2)) < 0 || c[13] != ':'
-        || (mi = pt_api_num(c + 14, 2)) < 0 || c[16] != ':'
-        || (s = pt_api_num(c + 17, 2)) < 0) {
-        return 0;
-    }
-    c += 19;
-    if (*c == '.') {
-        if (!apr_isdigit(*++c)) {
-            return 0;
-        }
-        /* Digits past the microsecond are read and dropped. */
-        for (; apr_isdigit(*c); ++c) {
-            usec += (*c - '0') * scale;
-            scale /= 10;
-        }
-    }
-    if (*c == 'Z' || *c == 'z') {
-        ++c;
-    }
-    else if (*c == '+' || *c == '-') {
-        sign = *c == '-' ? -1 : 1;
-        if ((oh = pt_api_num(c + 1, 2)) < 0 || c[3] != ':'
-            || (om = pt_api_num(c + 4, 2)) < 0) {
-            return 0;
-        }
-        c += 6;
-    }
-    else {
-        return 0;
-    }
-    if (*c || !pt_api_valid_date(y, mo, d) || h > 23 || mi > 59 || s > 59
-        || oh > 23 || om > 59) {
-        return 0;
-    }
-    secs = (apr_int64_t)pt_api_days_from_civil(y, (unsigned)mo, (unsigned)d)
-           * 86400 + h * 3600 + mi * 60 + s - sign * (oh * 3600 + om * 60);
-    *out = apr_time_from_sec(secs) + usec;
-    return 1;
-}
 
 /* The wait a Retry-After asks for, or -1 when absent or unparsable. */
 static apr_interval_time_t pt_api_retry_after(const char *v)
@@ -858,7 +756,7 @@ static void pt_api_read_webhook(apr_pool_t *p, const json_t *o,
     w->destination_url = pt_api_member(p, o, "destinationUrl");
     w->collection = pt_api_member(p, o, "collectionName");
     until = pt_api_member(p, o, "validUntil");
-    if (!until || !pt_api_parse_time(until, &w->valid_until)) {
+    if (!until || !pt_date_parse_time(until, &w->valid_until)) {
         w->valid_until = 0;
     }
 }
@@ -1062,7 +960,8 @@ apr_status_t pt_api_clockings_page(pt_api_t *a, apr_pool_t *p,
             return APR_EINVAL;
         }
     }
-    else if (!pt_api_check_date(from) || !pt_api_check_date(to)) {
+    else if (pt_date_parse(from, NULL) != PT_DATE_OK
+             || pt_date_parse(to, NULL) != PT_DATE_OK) {
         return pt_api_fail(err, APR_EINVAL, 0,
                            "the clocking window needs two YYYY-MM-DD dates");
     }

@@ -179,8 +179,4 @@ apr_status_t pt_api_clockings_page(pt_api_t *a, apr_pool_t *p,
                                    const char **items, const char **next,
                                    pt_api_error_t *err);
 
-/* Parses an ISO 8601 date-time with a UTC offset or Z ("2025-03-31T12:30:00+02:00",
- * fractional seconds allowed) into *out. Returns 1 on success. */
-int pt_api_parse_time(const char *text, apr_time_t *out);
-
 #endif /* PT_API_H */

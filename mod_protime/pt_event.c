@@ -11,6 +11,7 @@
 #include <apr_strings.h>
 #include <jansson.h>
 
+#include "pt_date.h"
 #include "pt_event.h"
 #include "pt_text.h"
 
@@ -69,47 +70,6 @@ static void pt_event_reject(apr_pool_t *p, pt_delivery_t *out, int item,
         r->body = "";
         r->body_len = 0;
     }
-}
-
-/* 0 valid, -1 not shaped YYYY-MM-DD, -2 shaped but no such day. */
-static int pt_event_check_date(const char *s)
-{
-    static const int mdays[12] = {31, 28, 31, 30, 31, 30,
-                                  31, 31, 30, 31, 30, 31};
-    int i, year, month, day, last;
-
-    for (i = 0; i < 10; i++) {
-        if (i == 4 || i == 7) {
-            if (s[i] != '-') {
-                return -1;
-            }
-        }
-        else if (s[i] < '0' || s[i] > '9') {
-            /* Also stops at the terminating NUL of a short string. */
-            return -1;
-        }
-    }
-    if (s[10] != '\0') {
-        return -1;
-    }
-    year = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10
-           + (s[3] - '0');
-    month = (s[5] - '0') * 10 + (s[6] - '0');
-    day = (s[8] - '0') * 10 + (s[9] - '0');
-    if (year < 1 || month < 1 || month > 12 || day < 1) {
-        return -2;
-    }
-    last = mdays[month - 1];
-    if (month == 2
-        && ((year % 4 == 0 && year % 100 != 0) || year % 400 == 0)) {
-        last = 29;
-    }
-    return day > last ? -2 : 0;
-}
-
-int pt_event_valid_date(const char *s)
-{
-    return s != NULL && pt_event_check_date(s) == 0;
 }
 
 /* Reads the integer member name of obj into *v; returns NULL or a reason.
@@ -239,11 +199,13 @@ static const char *pt_event_validate(apr_pool_t *p, const json_t *data,
         return why;
     }
     /* jansson rejects \u0000, so len == strlen(s) and s is a C string. */
-    switch (pt_event_check_date(s)) {
-    case -1:
+    switch (pt_date_parse(s, NULL)) {
+    case PT_DATE_MALFORMED:
         return "date: not YYYY-MM-DD";
-    case -2:
+    case PT_DATE_NO_SUCH_DAY:
         return "date: not a calendar date";
+    case PT_DATE_OK:
+        break;
     }
     ev->date = apr_pstrmemdup(p, s, len);
 

@@ -71,8 +71,4 @@ typedef struct {
 void pt_event_parse(apr_pool_t *p, const char *body, apr_size_t len,
                     pt_delivery_t *out);
 
-/* Validates a date string: YYYY-MM-DD naming a real day (leap years
- * included). Returns 1 if valid. Exposed for tests and the fuzzer. */
-int pt_event_valid_date(const char *s);
-
 #endif /* PT_EVENT_H */

@@ -2,7 +2,6 @@
  * Copyright 2026 the mod_protime authors */
 
 /* pt_sub: the subscription lifecycle (see pt_sub.h). */
-#include <stdio.h>
 #include <string.h>
 
 #include <apr_general.h>
@@ -10,6 +9,7 @@
 #include <apr_strings.h>
 
 #include "pt_sub.h"
+#include "pt_date.h"
 #include "pt_event.h"
 
 /* First wait after a failed step; doubles with each further failure. */
@@ -41,47 +41,6 @@ static apr_interval_time_t pt_sub_jitter(const pt_sub_env_t *env,
 static void pt_sub_copy(char *dst, apr_size_t size, const char *src)
 {
     apr_cpystrn(dst, src ? src : "", size);
-}
-
-/* ---- dates (UTC, proleptic Gregorian) ----------------------------------- */
-
-/* Days since 1970-01-01 of y-m-d; d may run past the month's end. */
-static long pt_sub_days(long y, long m, long d)
-{
-    long era, yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = y - era * 400;
-    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static const char *pt_sub_date(apr_pool_t *p, long days)
-{
-    long z = days + 719468, era, doe, yoe, y, doy, mp, d, m;
-
-    era = (z >= 0 ? z : z - 146096) / 146097;
-    doe = z - era * 146097;
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    y = yoe + era * 400;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-    d = doy - (153 * mp + 2) / 5 + 1;
-    m = mp + (mp < 10 ? 3 : -9);
-    return apr_psprintf(p, "%04ld-%02ld-%02ld", y + (m <= 2), m, d);
-}
-
-/* Parses YYYY-MM-DD (already validated by the configuration or by us). */
-static int pt_sub_parse_date(const char *s, long *y, long *m, long *d)
-{
-    return s && strlen(s) == 10 && sscanf(s, "%4ld-%2ld-%2ld", y, m, d) == 3;
-}
-
-static long pt_sub_today(apr_time_t now)
-{
-    return (long)(apr_time_sec(now) / 86400);
 }
 
 const char *pt_sub_default_sync_from(apr_pool_t *p, apr_time_t now)
@@ -357,8 +316,7 @@ static const char *pt_sub_replace(apr_pool_t *p, const pt_sub_config_t *cfg,
                  "created webhook %s for %s, valid until %s; full "
                  "re-synchronisation from %s follows",
                  w->webhook_id, cfg->destination_url,
-                 pt_sub_date(p, (long)(apr_time_sec(w->valid_until) / 86400)),
-                 cfg->sync_from);
+                 pt_date_format(p, w->valid_until), cfg->sync_from);
     APR_ARRAY_PUSH(ours, pt_store_webhook_t) = *w;
     return NULL;
 }
@@ -521,8 +479,7 @@ static const char *pt_sub_sync(apr_pool_t *p, const pt_sub_config_t *cfg,
                                pt_store_sync_t *sync, pt_sub_status_t *st,
                                pt_api_error_t *aerr)
 {
-    apr_time_t started = apr_time_now();
-    long today = pt_sub_today(now);
+    apr_time_t started = apr_time_now(), today = pt_date_midnight(now);
     apr_pool_t *page_pool;
     const char *err = NULL;
     int read = 0;
@@ -530,7 +487,7 @@ static const char *pt_sub_sync(apr_pool_t *p, const pt_sub_config_t *cfg,
     apr_pool_create(&page_pool, p);
     while (sync->pending && !err) {
         pt_store_sub_change_t change;
-        long y, m, d, from, to;
+        apr_time_t from, to;
         const char *items = NULL, *next = NULL;
 
         /* One page at least, so that every step gets on. */
@@ -540,19 +497,18 @@ static const char *pt_sub_sync(apr_pool_t *p, const pt_sub_config_t *cfg,
         apr_pool_clear(page_pool);
         if (!sync->window_from)
             sync->window_from = cfg->sync_from;
-        if (!pt_sub_parse_date(sync->window_from, &y, &m, &d)) {
+        if (pt_date_parse(sync->window_from, &from) != PT_DATE_OK) {
             err = "re-synchronisation: bad window start in protime_sync";
             break;
         }
-        from = pt_sub_days(y, m, d);
-        to = pt_sub_days(y + 1, m, d) - 1;      /* a year at most */
+        to = pt_date_add_years(from, 1) - PT_DATE_DAY;  /* a year at most */
         if (to > today)
             to = today;
         pt_sub_copy(st->sync_window, sizeof(st->sync_window),
                     sync->window_from);
         if (from <= today) {
             if (pt_api_clockings_page(env->api, page_pool, sync->window_from,
-                                      pt_sub_date(page_pool, to),
+                                      pt_date_format(page_pool, to),
                                       cfg->external_references,
                                       sync->next_link, &items, &next, aerr)
                 != APR_SUCCESS) {
@@ -575,7 +531,7 @@ static const char *pt_sub_sync(apr_pool_t *p, const pt_sub_config_t *cfg,
             sync->finished_at = apr_time_now();
         }
         else {
-            sync->window_from = apr_pstrdup(p, pt_sub_date(p, to + 1));
+            sync->window_from = pt_date_format(p, to + PT_DATE_DAY);
             sync->next_link = NULL;
         }
         memset(&change, 0, sizeof(change));
