@@ -7,6 +7,7 @@
 
 #include <apr_cstr.h>
 #include <apr_date.h>
+#include <apr_escape.h>
 #include <apr_general.h>
 #include <apr_lib.h>
 #include <apr_strings.h>
@@ -49,12 +50,12 @@ static int pt_api_is_word(const char *s)
     return pt_text_is_printable(s, strlen(s)) && !strchr(s, ' ');
 }
 
-/* Percent-encodes everything but RFC 3986's unreserved characters. In a
- * form body a blank becomes '+', in a URL "%20". Not APR's escapes, for
- * the URL: apr_pescape_path_segment leaves '&', '=' and '+' as they are,
- * which a query value cannot, and apr_pescape_urlencoded writes a blank as
- * '+', which means a blank only in a form body. */
-static const char *pt_api_escape(apr_pool_t *p, const char *s, int form)
+/* Percent-encodes everything but RFC 3986's unreserved characters, for a
+ * path segment or a query value. Not APR's escapes:
+ * apr_pescape_path_segment leaves '&', '=' and '+' as they are, which a
+ * query value cannot, and apr_pescape_urlencoded writes a blank as '+',
+ * which means a blank only in a form body. */
+static const char *pt_api_escape(apr_pool_t *p, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
     char *out = apr_palloc(p, strlen(s) * 3 + 1), *o = out;
@@ -64,9 +65,6 @@ static const char *pt_api_escape(apr_pool_t *p, const char *s, int form)
 
         if (apr_isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
             *o++ = (char)c;
-        }
-        else if (c == ' ' && form) {
-            *o++ = '+';
         }
         else {
             *o++ = '%';
@@ -710,10 +708,12 @@ apr_status_t pt_api_token(pt_api_t *a, apr_pool_t *p, const char **token,
     rv = pt_api_send(a, p, what, "POST", a->cfg.token_url,
                      "application/x-www-form-urlencoded",
                      apr_pstrcat(p, "grant_type=client_credentials&client_id=",
-                                 pt_api_escape(p, a->cfg.client_id, 1),
+                                 apr_pescape_urlencoded(p, a->cfg.client_id),
                                  "&client_secret=",
-                                 pt_api_escape(p, a->cfg.client_secret, 1),
-                                 "&scope=", pt_api_escape(p, PT_API_SCOPE, 1),
+                                 apr_pescape_urlencoded(p,
+                                                        a->cfg.client_secret),
+                                 "&scope=",
+                                 apr_pescape_urlencoded(p, PT_API_SCOPE),
                                  NULL),
                      0, &resp, err);
     if (rv == APR_SUCCESS && resp.status != 200) {
@@ -798,7 +798,7 @@ apr_status_t pt_api_webhook_create(pt_api_t *a, apr_pool_t *p,
     what = pt_api_what(a, p, "POST", url);
     if (external_references && *external_references) {
         url = apr_pstrcat(p, url, "?externalReferences=",
-                          pt_api_escape(p, external_references, 0), NULL);
+                          pt_api_escape(p, external_references), NULL);
     }
     j = json_pack("{s:s, s:s}", "destinationUrl", destination_url,
                   "collectionName", PT_API_COLLECTION);
@@ -844,7 +844,7 @@ apr_status_t pt_api_webhook_list(pt_api_t *a, apr_pool_t *p,
 {
     const char *url = apr_pstrcat(p, a->api_url, "/webhooks?filter=",
                                   pt_api_escape(p, "collection-name eq '"
-                                                PT_API_COLLECTION "'", 0),
+                                                PT_API_COLLECTION "'"),
                                   NULL);
     apr_array_header_t *list = apr_array_make(p, 4, sizeof(pt_webhook_t));
     int page;
@@ -905,7 +905,7 @@ apr_status_t pt_api_webhook_get(pt_api_t *a, apr_pool_t *p, const char *id,
         return pt_api_fail(err, APR_EINVAL, 0, "no webhook id");
     }
     rv = pt_api_get_object(a, p, apr_pstrcat(p, a->api_url, "/webhooks/",
-                                             pt_api_escape(p, id, 0), NULL),
+                                             pt_api_escape(p, id), NULL),
                            &j, err);
     if (rv != APR_SUCCESS) {
         return rv;
@@ -926,7 +926,7 @@ apr_status_t pt_api_webhook_delete(pt_api_t *a, apr_pool_t *p,
     if (!id || !*id) {
         return pt_api_fail(err, APR_EINVAL, 0, "no webhook id");
     }
-    url = apr_pstrcat(p, a->api_url, "/webhooks/", pt_api_escape(p, id, 0),
+    url = apr_pstrcat(p, a->api_url, "/webhooks/", pt_api_escape(p, id),
                       NULL);
     what = pt_api_what(a, p, "DELETE", url);
     rv = pt_api_send(a, p, what, "DELETE", url, NULL, NULL, 1, &resp, err);
@@ -969,11 +969,11 @@ apr_status_t pt_api_clockings_page(pt_api_t *a, apr_pool_t *p,
         url = apr_pstrcat(p, a->api_url, "/access-clockings?filter=",
                           pt_api_escape(p, apr_pstrcat(p, "date ge '", from,
                                                        "' and date le '", to,
-                                                       "'", NULL), 0),
+                                                       "'", NULL)),
                           NULL);
         if (external_references && *external_references) {
             url = apr_pstrcat(p, url, "&externalReferences=",
-                              pt_api_escape(p, external_references, 0), NULL);
+                              pt_api_escape(p, external_references), NULL);
         }
     }
     what = pt_api_what(a, p, "GET", url);

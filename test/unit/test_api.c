@@ -281,7 +281,7 @@ static void test_token(void)
     is_str(fake.reqs[0].method, "POST", "token request is a POST");
     is_str(fake.reqs[0].body,
            "grant_type=client_credentials&client_id=acme+client"
-           "&client_secret=s3cr3t-CLIENT%2F%2B%26%3D"
+           "&client_secret=s3cr3t-CLIENT%2f%2b%26%3d"
            "&scope=connector-protimeapi-webhooks.read+"
            "connector-protimeapi-webhooks.write+"
            "connector-protimeapi-access-clockings.read",
