@@ -102,8 +102,13 @@ static apr_status_t fuzz_perform(void *baton, apr_pool_t *p,
     resp->status = statuses[in->data[0] % (sizeof(statuses) / sizeof(*statuses))];
     flags = in->data[1];
     in->data += 2, in->size -= 2;
-    if (flags & 1)
-        resp->retry_after = fuzz_line(p, in);
+    /* As pt_curl gives it: seconds, > 0, at most a year; or -1. */
+    resp->retry_after = -1;
+    if (flags & 1) {
+        apr_int64_t secs = apr_atoi64(fuzz_line(p, in));
+        if (secs > 0)
+            resp->retry_after = apr_time_from_sec(secs % (366 * 86400) + 1);
+    }
     if (flags & 2)
         resp->location = fuzz_line(p, in);
     end = memmem(in->data, in->size, "\n--\n", 4);

@@ -6,7 +6,6 @@
 #include "pt_api.h"
 
 #include <apr_cstr.h>
-#include <apr_date.h>
 #include <apr_escape.h>
 #include <apr_general.h>
 #include <apr_lib.h>
@@ -267,39 +266,6 @@ static const char *pt_api_path(pt_api_t *a, apr_pool_t *p, const char *url,
     return *path ? pt_api_redact(a, p, path, NULL) : "/";
 }
 
-/* ---- time --------------------------------------------------------------- */
-
-/* The wait a Retry-After asks for, or -1 when absent or unparsable. */
-static apr_interval_time_t pt_api_retry_after(const char *v)
-{
-    apr_int64_t n = 0;
-    apr_time_t when;
-
-    if (!v) {
-        return -1;
-    }
-    while (*v == ' ' || *v == '\t') {
-        ++v;
-    }
-    if (apr_isdigit(*v)) {
-        for (; apr_isdigit(*v); ++v) {
-            /* Saturates far above any wait done inline. */
-            if (n < PT_API_MAX_TTL) {
-                n = n * 10 + (*v - '0');
-            }
-        }
-        while (*v == ' ' || *v == '\t') {
-            ++v;
-        }
-        return *v ? -1 : apr_time_from_sec(n);
-    }
-    if ((when = apr_date_parse_http(v)) == APR_DATE_BAD) {
-        return -1;
-    }
-    when -= apr_time_now();
-    return when > 0 ? when : 0;
-}
-
 /* ---- requests ----------------------------------------------------------- */
 
 static unsigned pt_api_random(pt_api_t *a)
@@ -449,7 +415,7 @@ static apr_status_t pt_api_send(pt_api_t *a, apr_pool_t *p,
                 wait = 0;
             }
             else if (resp->status == 429 || resp->status == 503) {
-                wait = pt_api_retry_after(resp->retry_after);
+                wait = resp->retry_after;
                 if (wait > PT_API_MAX_INLINE_WAIT) {
                     err->retry_after = wait;
                     return pt_api_fail(err, APR_EGENERAL, resp->status,

@@ -36,7 +36,8 @@ typedef struct {
     const char *body;               /* NUL-terminated; "" when empty */
     apr_size_t body_len;
     const char *location;           /* Location header, or NULL */
-    const char *retry_after;        /* Retry-After header, or NULL */
+    apr_interval_time_t retry_after;/* the wait a Retry-After asked for,
+                                     * > 0; -1 when there was none */
     const char *error;              /* why no response arrived (status 0) */
 } pt_http_response_t;
 

@@ -19,8 +19,12 @@ typedef struct {
     char *body;                     /* malloc'ed: it grows in steps */
     apr_size_t len, cap;
     int too_large;
-    const char *location, *retry_after;
+    const char *location;
 } pt_curl_state_t;
+
+/* Longest Retry-After passed on: a year, far above any wait the caller
+ * makes, and far below an overflow of apr_time_t. */
+#define PT_CURL_MAX_RETRY_AFTER (366 * 86400)
 
 static size_t pt_curl_write(char *data, size_t size, size_t n, void *baton)
 {
@@ -78,13 +82,10 @@ static size_t pt_curl_header(char *line, size_t size, size_t n, void *baton)
     /* A new status line (after a 100 Continue, say): only the headers of
      * the last response count. */
     if (len >= 5 && memcmp(line, "HTTP/", 5) == 0) {
-        st->location = st->retry_after = NULL;
+        st->location = NULL;
     }
     else if ((v = pt_curl_header_value(st->p, line, len, "Location"))) {
         st->location = v;
-    }
-    else if ((v = pt_curl_header_value(st->p, line, len, "Retry-After"))) {
-        st->retry_after = v;
     }
     return len;
 }
@@ -108,9 +109,11 @@ static apr_status_t pt_curl_perform(void *baton, apr_pool_t *p,
     CURL *curl;
     CURLcode rc = CURLE_OK;
     long status = 0;
+    curl_off_t retry_after = 0;
     int i, post = req->body || strcmp(req->method, "POST") == 0;
 
     memset(resp, 0, sizeof(*resp));
+    resp->retry_after = -1;
     memset(&st, 0, sizeof(st));
     st.opts = opts;
     st.p = p;
@@ -185,6 +188,10 @@ static apr_status_t pt_curl_perform(void *baton, apr_pool_t *p,
     }
     if (rc == CURLE_OK) {
         curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+        /* curl reads both forms, seconds and an HTTP date. It says 0 for
+         * none, and for 0 or a date gone by: those get the caller's own
+         * backoff. */
+        curl_easy_getinfo(curl, CURLINFO_RETRY_AFTER, &retry_after);
     }
     curl_easy_cleanup(curl);
     curl_slist_free_all(headers);
@@ -205,7 +212,9 @@ static apr_status_t pt_curl_perform(void *baton, apr_pool_t *p,
     resp->status = (int)status;
     resp->body_len = st.len;
     resp->location = st.location;
-    resp->retry_after = st.retry_after;
+    resp->retry_after = retry_after <= 0 ? -1
+        : apr_time_from_sec(retry_after < PT_CURL_MAX_RETRY_AFTER
+                            ? retry_after : PT_CURL_MAX_RETRY_AFTER);
     return APR_SUCCESS;
 }
 

@@ -31,7 +31,7 @@ typedef struct {
     int status;                     /* 0: transport failure */
     const char *body;
     const char *location;
-    const char *retry_after;
+    apr_interval_time_t retry_after;    /* -1: none */
 } fake_resp_t;
 
 typedef struct {
@@ -73,6 +73,7 @@ static apr_status_t fake_perform(void *baton, apr_pool_t *p,
 
     memset(resp, 0, sizeof(*resp));
     resp->body = "";
+    resp->retry_after = -1;
     if (fake.next >= fake.nscript) {
         resp->error = "script exhausted";
         return APR_EGENERAL;
@@ -132,6 +133,7 @@ static void reset(void)
     fake.logs = apr_array_make(pool, 8, sizeof(const char *));
 }
 
+/* retry_after: the Retry-After in seconds, as pt_curl gives it, or NULL. */
 static void script(int status, const char *body, const char *location,
                    const char *retry_after)
 {
@@ -140,7 +142,7 @@ static void script(int status, const char *body, const char *location,
     s->status = status;
     s->body = body;
     s->location = location;
-    s->retry_after = retry_after;
+    s->retry_after = retry_after ? apr_time_from_sec(atoi(retry_after)) : -1;
 }
 
 static void config(pt_api_config_t *cfg)
@@ -596,16 +598,19 @@ static void test_retries(void)
     is_int(fake.nsleeps, 1, "one sleep");
     is_int(fake.sleeps[0], apr_time_from_sec(2), "slept the Retry-After");
 
-    /* An HTTP-date Retry-After. */
+    /* A 429 without a wait to honour (none, 0 or a date gone by, all
+     * alike in pt_curl): the backoff. */
     reset();
     a = client();
+    fake.rand_value = 0;
     script(200, TOKEN_BODY(TOKEN1, 1800), NULL, NULL);
-    script(429, NULL, NULL, "Wed, 21 Oct 2015 07:28:00 GMT");
+    script(429, NULL, NULL, NULL);
     script(200, "{\"value\":[]}", NULL, NULL);
     is_int(pt_api_webhook_list(a, pool, &list, &err), APR_SUCCESS,
-           "429 with a past date then 200");
-    is_int(fake.nreqs, 3, "retried at once");
-    is_int(fake.nsleeps, 0, "no wait for a past date");
+           "429 without Retry-After then 200");
+    is_int(fake.nreqs, 3, "retried");
+    is_int(fake.nsleeps, 1, "after one wait");
+    is_int(fake.sleeps[0], apr_time_from_msec(500), "of the backoff");
 
     /* A long Retry-After is left to the caller. */
     reset();

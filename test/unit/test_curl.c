@@ -94,6 +94,13 @@ static void server_handle(int fd)
         server_reply(fd, 503, "Retry-After: Wed, 21 Oct 2015 07:28:00 GMT\r\n",
                      "down", 4);
     }
+    else if (strstr(buf, " /status/429 ")) {
+        char date[APR_RFC822_DATE_LEN];
+
+        apr_rfc822_date(date, apr_time_now() + apr_time_from_sec(30));
+        server_reply(fd, 429, apr_psprintf(pool, "Retry-After: %s\r\n", date),
+                     "", 0);
+    }
     else if (strstr(buf, " /status/204 ")) {
         server_reply(fd, 204, "", "", 0);
     }
@@ -196,7 +203,7 @@ static void test_methods(const pt_curl_options_t *opts)
     is_int(resp.body_len, strlen(resp.body), "body length");
     ok(resp.body[resp.body_len] == '\0', "body NUL-terminated");
     is_str(resp.location, NULL, "no Location");
-    is_str(resp.retry_after, NULL, "no Retry-After");
+    is_int(resp.retry_after, -1, "no Retry-After");
 
     is_int(perform(opts, "POST", "/echo", "{\"a\":1}", &resp), APR_SUCCESS,
            "POST");
@@ -214,15 +221,21 @@ static void test_methods(const pt_curl_options_t *opts)
            "201");
     is_int(resp.status, 201, "201 passed through");
     is_str(resp.location, "/api/v1/webhooks/abc?x=1", "Location, trimmed");
-    is_str(resp.retry_after, "7", "Retry-After, any case, trimmed");
+    is_int(resp.retry_after, apr_time_from_sec(7),
+           "Retry-After, any case, in blanks");
     is_str(resp.body, "{}", "201 body");
 
     is_int(perform(opts, "GET", "/status/503", NULL, &resp), APR_SUCCESS,
            "503 is a response");
     is_int(resp.status, 503, "503 passed through");
-    is_str(resp.retry_after, "Wed, 21 Oct 2015 07:28:00 GMT",
-           "Retry-After date");
+    is_int(resp.retry_after, -1, "Retry-After: a date gone by is none");
     is_str(resp.body, "down", "503 body");
+
+    is_int(perform(opts, "GET", "/status/429", NULL, &resp), APR_SUCCESS,
+           "429 is a response");
+    ok(resp.retry_after > apr_time_from_sec(25)
+       && resp.retry_after <= apr_time_from_sec(30),
+       "Retry-After date 30 s ahead: %g s", resp.retry_after / 1e6);
 
     is_int(perform(opts, "DELETE", "/status/204", NULL, &resp), APR_SUCCESS,
            "204");

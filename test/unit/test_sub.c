@@ -44,7 +44,7 @@ static struct {
     int tokens;
     apr_interval_time_t lifetime;
     int create_status;          /* answer POST /webhooks with this, 0: 201 */
-    const char *create_retry_after;
+    apr_interval_time_t create_retry_after; /* 0: none */
     int list_status;            /* answer GET /access-clockings with this */
     int nitems;                 /* clockings 1..nitems */
     int generation;             /* bumps every changeVersion */
@@ -153,7 +153,8 @@ static void fake_create(apr_pool_t *p, const pt_http_request_t *req,
     clock_now += fake.create_takes;
     fake.create_ended = clock_now;
     if (fake.create_status) {
-        resp->retry_after = fake.create_retry_after;
+        resp->retry_after = fake.create_retry_after
+                            ? fake.create_retry_after : -1;
         answer(resp, fake.create_status,
                "{\"error\":{\"code\":\"Unavailable\",\"message\":\"down\"}}");
         return;
@@ -257,6 +258,7 @@ static apr_status_t fake_perform(void *baton, apr_pool_t *p,
     fake_hook_t *h;
 
     memset(resp, 0, sizeof(*resp));
+    resp->retry_after = -1;
     if (!strcmp(path, "/token")) {
         fake.tokens++;
         answer(resp, 200, "{\"access_token\":\"tok-very-secret\","
@@ -662,7 +664,7 @@ int main(void)
     ok(next > SEC(5) && next <= SEC(10), "second backoff 5-10 s");
     is_int(st.failures, 2, "failures counted");
     fake.create_status = 429;
-    fake.create_retry_after = "120";
+    fake.create_retry_after = SEC(120);
     next = step(&st);
     ok(next >= SEC(120), "Retry-After 120 honoured (%" APR_TIME_T_FMT " s)",
        apr_time_sec(next));
@@ -754,7 +756,7 @@ int main(void)
         created = fake.created;
         now = clock_now + SEC(3600);    /* the check is due */
         fake.create_status = 503;
-        fake.create_retry_after = NULL;
+        fake.create_retry_after = 0;
         fake.create_takes = SEC(8);
         fake.create_calls = 0;
         step_at(&a, now, &sa);
