@@ -14,6 +14,7 @@
 
 #include "mod_protime.h"
 #include "mod_protime_config.h"
+#include "pt_curl.h"
 #include "pt_date.h"
 #include "pt_value.h"
 
@@ -213,6 +214,8 @@ void *protime_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     sc->check_interval = PROTIME_MERGE(check_interval);
     sc->sync_from = PROTIME_MERGE_PTR(sync_from);
     sc->ca_file = PROTIME_MERGE_PTR(ca_file);
+    sc->proxy = PROTIME_MERGE_PTR(proxy);
+    sc->proxy_user = PROTIME_MERGE_PTR(proxy_user);
     sc->http_timeout = PROTIME_MERGE(http_timeout);
     sc->allow_insecure = PROTIME_MERGE(allow_insecure);
     return sc;
@@ -494,7 +497,9 @@ static const char *protime_set_url(cmd_parms *cmd, void *dummy,
     return protime_set_server_string(cmd, dummy, arg);
 }
 
-static const char *protime_set_client_secret(cmd_parms *cmd, void *dummy,
+/* A secret (literal, file:, env: or exec:) into the string field at
+ * offset cmd->info. */
+static const char *protime_set_server_secret(cmd_parms *cmd, void *dummy,
                                              const char *arg)
 {
     const char *secret, *err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE);
@@ -502,8 +507,52 @@ static const char *protime_set_client_secret(cmd_parms *cmd, void *dummy,
     if (err || (err = protime_secret(cmd, arg, &secret)) != NULL)
         return err;
     /* Checked but not run yet (first pass): any placeholder will do. */
-    protime_srv(cmd)->client_secret = secret ? secret : "";
+    *(const char **)((char *)protime_srv(cmd) + (apr_size_t)cmd->info) =
+        secret ? secret : "";
     return NULL;
+}
+
+static const char *protime_set_proxy_user(cmd_parms *cmd, void *dummy,
+                                          const char *arg)
+{
+    const char *err = protime_set_server_secret(cmd, dummy, arg);
+    const char *v = protime_srv(cmd)->proxy_user;
+
+    /* "" is the placeholder of a program not run yet. */
+    if (!err && *v && (*v == ':' || !strchr(v, ':')))
+        return protime_cmd_error(cmd, "expects user:password (the value "
+                                 "is not shown)");
+    return err;
+}
+
+/* The URL of a forward proxy: http://host:port, or https://host:port when
+ * libcurl can talk TLS to a proxy. */
+static const char *protime_set_proxy(cmd_parms *cmd, void *dummy,
+                                     const char *arg)
+{
+    const char *usage = pt_curl_https_proxy()
+        ? "expects http://host:port or https://host:port"
+        : "expects http://host:port (this libcurl cannot reach a proxy over "
+          "https)";
+    apr_uri_t uri;
+
+    if (apr_uri_parse(cmd->pool, arg, &uri) != APR_SUCCESS || !uri.scheme
+        || !uri.hostname || !*uri.hostname
+        || (strcasecmp(uri.scheme, "http")
+            && (strcasecmp(uri.scheme, "https") || !pt_curl_https_proxy())))
+        return protime_cmd_error(cmd, usage);
+    if (uri.user || uri.password)
+        return protime_cmd_error(cmd, "the URL must not hold credentials: "
+                                 "set them with ProtimeProxyUser");
+    /* Without one, libcurl would pick 1080, which no HTTP proxy uses. */
+    if (!uri.port_str || !*uri.port_str)
+        return protime_cmd_error(cmd, apr_pstrcat(cmd->pool, usage,
+                                 ", with the port", NULL));
+    if ((uri.path && strcmp(uri.path, "/")) || uri.query || uri.fragment
+        || strpbrk(arg, " \t"))
+        return protime_cmd_error(cmd, apr_pstrcat(cmd->pool, usage,
+                                 ", nothing after the port", NULL));
+    return protime_set_server_string(cmd, dummy, arg);
 }
 
 /* (people,@badge-number)(terminals,@external-code): one or more
@@ -623,6 +672,12 @@ apr_status_t protime_config_check(server_rec *s, apr_pool_t *ptemp)
                          sp->server_hostname ? sp->server_hostname : "?");
             return APR_EGENERAL;
         }
+        if (sc->proxy_user && !sc->proxy) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, PTLOGNO(00507)
+                         "ProtimeProxyUser without ProtimeProxy (server %s)",
+                         sp->server_hostname ? sp->server_hostname : "?");
+            return APR_EGENERAL;
+        }
         if (!ap_find_linked_module("mod_dbd.c")) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, PTLOGNO(00503)
                          "ProtimeSubscribe On needs mod_dbd for its state: "
@@ -708,9 +763,10 @@ const command_rec protime_cmds[] = {
     AP_INIT_TAKE1("ProtimeClientID", protime_set_server_string,
                   PROTIME_SRV(client_id), RSRC_CONF,
                   "OAuth2 client id for the Protime API"),
-    AP_INIT_TAKE1("ProtimeClientSecret", protime_set_client_secret, NULL,
-                  RSRC_CONF, "OAuth2 client secret: literal, file:/path, "
-                  "env:NAME or exec:/program"),
+    AP_INIT_TAKE1("ProtimeClientSecret", protime_set_server_secret,
+                  PROTIME_SRV(client_secret), RSRC_CONF,
+                  "OAuth2 client secret: literal, file:/path, env:NAME or "
+                  "exec:/program"),
     AP_INIT_TAKE1("ProtimeUserAgent", protime_set_server_string,
                   PROTIME_SRV(user_agent), RSRC_CONF,
                   "User-Agent of API calls (default mod_protime/<version> "
@@ -738,6 +794,14 @@ const command_rec protime_cmds[] = {
                   PROTIME_SRV(ca_file), RSRC_CONF,
                   "CA certificates for the Protime API (default: the "
                   "system's)"),
+    AP_INIT_TAKE1("ProtimeProxy", protime_set_proxy, PROTIME_SRV(proxy),
+                  RSRC_CONF, "Forward proxy for the calls to Protime, "
+                  "http://host:port (default: none; the environment's "
+                  "http_proxy and the like are not used)"),
+    AP_INIT_TAKE1("ProtimeProxyUser", protime_set_proxy_user,
+                  PROTIME_SRV(proxy_user), RSRC_CONF,
+                  "user:password for the proxy (Basic): literal, "
+                  "file:/path, env:NAME or exec:/program"),
     AP_INIT_TAKE1("ProtimeHTTPTimeout", protime_set_http_timeout, NULL,
                   RSRC_CONF, "Timeout of one API call in seconds (default 10)"),
     AP_INIT_TAKE1("ProtimeCheckInterval", protime_set_duration,

@@ -47,6 +47,8 @@ typedef struct {
     apr_interval_time_t check_interval;
     const char *sync_from;
     const char *ca_file;
+    const char *proxy;              /* ProtimeProxy URL, or NULL */
+    const char *proxy_user;         /* resolved user:password; never logged */
     int http_timeout;               /* seconds */
     int allow_insecure;
 

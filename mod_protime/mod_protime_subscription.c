@@ -285,6 +285,8 @@ static struct protime_sub *protime_sub_make(apr_pool_t *pconf, server_rec *s,
 
     sub->curl.timeout_sec = protime_http_timeout(sc);
     sub->curl.ca_file = sc->ca_file;
+    sub->curl.proxy = sc->proxy;
+    sub->curl.proxy_user = sc->proxy_user;
     sub->curl.allow_insecure = protime_allow_insecure(sc);
     sub->curl.abort = protime_sub_abort;
     sub->curl.baton = sub;

@@ -17,6 +17,8 @@ open my $kf, '>', "$dir/key" or die; print $kf "a2V5\n"; close $kf;
 open my $cf, '>', "$dir/ca.pem" or die; print $cf "# CA bundle\n"; close $cf;
 delete $ENV{PROTIME_CONFIGTEST_UNSET};
 $ENV{PROTIME_CONFIGTEST_SECRET} = 's3cret';
+$ENV{PROTIME_CONFIGTEST_PROXY_USER} = 'user:s3cret';
+open my $pf, '>', "$dir/proxy-user" or die; print $pf "user:s3cret\n"; close $pf;
 
 # A subscription with everything it needs, and a <VirtualHost> of the
 # listener holding the given lines.
@@ -136,6 +138,40 @@ my @cases = (
     ['ProtimeCACertificateFile ca.pem', 'srv', 'ok'],    # relative to ServerRoot
     ['ProtimeCACertificateFile /nonexistent/ca.pem', 'srv', qr/ProtimeCACertificateFile: cannot read the file \/nonexistent/],
     ["ProtimeCACertificateFile $dir", 'srv', qr/ProtimeCACertificateFile: cannot read the file/],
+    ['ProtimeProxy http://proxy.example.com:3128', 'srv', 'ok'],
+    ['ProtimeProxy http://proxy.example.com:3128/', 'srv', 'ok'],
+    ['ProtimeProxy http://[::1]:3128', 'srv', 'ok'],
+    ['ProtimeProxy https://proxy.example.com:3129', 'srv', 'ok'],
+    [vhost('a.example', 'ProtimeProxy http://proxy.example.com:3128'), 'srv', 'ok'],
+    ['ProtimeProxy http://proxy.example.com', 'srv', qr/ProtimeProxy: expects http:\/\/host:port.*, with the port/],
+    ['ProtimeProxy proxy.example.com:3128', 'srv', qr/ProtimeProxy: expects http:\/\/host:port/],
+    ['ProtimeProxy socks5://proxy.example.com:1080', 'srv', qr/ProtimeProxy: expects http:\/\/host:port/],
+    ['ProtimeProxy ftp://proxy.example.com:21', 'srv', qr/ProtimeProxy: expects http:\/\/host:port/],
+    ['ProtimeProxy http://:3128', 'srv', qr/ProtimeProxy: expects http:\/\/host:port/],
+    ['ProtimeProxy http://proxy.example.com:port', 'srv', qr/ProtimeProxy: expects http:\/\/host:port/],
+    ['ProtimeProxy http://u:pw\@proxy.example.com:3128', 'srv', qr/ProtimeProxy: the URL must not hold credentials: set them with ProtimeProxyUser/],
+    ['ProtimeProxy http://u\@proxy.example.com:3128', 'srv', qr/ProtimeProxy: the URL must not hold credentials/],
+    ['ProtimeProxy http://proxy.example.com:3128/path', 'srv', qr/ProtimeProxy: .*nothing after the port/],
+    ['ProtimeProxy http://proxy.example.com:3128?x=1', 'srv', qr/ProtimeProxy: .*nothing after the port/],
+    ['ProtimeProxy http://proxy.example.com:3128#f', 'srv', qr/ProtimeProxy: .*nothing after the port/],
+    ['ProtimeProxy "http://proxy example.com:3128"', 'srv', qr/ProtimeProxy: /],
+    ['ProtimeProxy ""', 'srv', qr/ProtimeProxy\b/],
+    ['ProtimeProxy http://proxy.example.com:3128', 'loc', qr/ProtimeProxy\b.*not allowed/],
+    ['ProtimeProxyUser user:s3cret', 'srv', 'ok'],
+    ['ProtimeProxyUser user:s3:cr%et', 'srv', 'ok'],
+    ['ProtimeProxyUser env:PROTIME_CONFIGTEST_PROXY_USER', 'srv', 'ok'],
+    ['ProtimeProxyUser "exec:/bin/echo user:s3cret"', 'srv', 'ok'],
+    ["ProtimeProxyUser file:$dir/proxy-user", 'srv', 'ok'],
+    ['ProtimeProxyUser s3cret-without-colon', 'srv', qr/ProtimeProxyUser: expects user:password \(the value is not shown\)/],
+    ['ProtimeProxyUser :s3cret-without-user', 'srv', qr/ProtimeProxyUser: expects user:password/],
+    # A program runs only when httpd starts, as for ProtimeClientSecret:
+    # configtest cannot see what it prints.
+    ['ProtimeProxyUser "exec:/bin/echo s3cret-without-colon"', 'srv', 'ok'],
+    ["ProtimeProxyUser file:$dir/key", 'srv', qr/ProtimeProxyUser: expects user:password/],
+    ['ProtimeProxyUser env:PROTIME_CONFIGTEST_UNSET', 'srv', qr/ProtimeProxyUser: .*PROTIME_CONFIGTEST_UNSET/],
+    ['ProtimeProxyUser file:/nonexistent/proxy-user', 'srv', qr/ProtimeProxyUser: .*nonexistent/],
+    ['ProtimeProxyUser ""', 'srv', qr/ProtimeProxyUser\b/],
+    ['ProtimeProxyUser user:s3cret', 'loc', qr/ProtimeProxyUser\b.*not allowed/],
     ['ProtimeHTTPTimeout 10', 'srv', 'ok'],
     ['ProtimeHTTPTimeout 300', 'srv', 'ok'],
     ['ProtimeHTTPTimeout 0', 'srv', qr/ProtimeHTTPTimeout: expects seconds, 1 to 300/],
@@ -168,6 +204,12 @@ my @cases = (
     ["ProtimeSubscribe On\nProtimeTenant acme\nProtimeClientID c\n"
         . "ProtimeClientSecret s", 'srv', qr/ProtimeSubscribe On needs ProtimeDestinationURL/],
     ['ProtimeSubscribe On', 'srv', qr/ProtimeSubscribe On needs ProtimeTenant/],
+    ["ProtimeSubscribe On\n$sub\nProtimeProxy http://proxy.example.com:3128\n"
+        . "ProtimeProxyUser user:s3cret", 'srv', 'ok'],
+    ["ProtimeSubscribe On\n$sub\nProtimeProxyUser user:s3cret", 'srv',
+        qr/PT00507: ProtimeProxyUser without ProtimeProxy/],
+    ["ProtimeProxyUser user:s3cret\n" . vhost('a.example', "ProtimeSubscribe On\n$sub",
+        'ProtimeProxy http://proxy.example.com:3128'), 'srv', 'ok'],
     ["ProtimeSubscribe On\n$sub", 'srv', qr/ProtimeSubscribe On needs mod_dbd/, {nodbd => 1}],
     # What would otherwise stop httpd only at start, after a configtest
     # that said Syntax OK.

@@ -68,6 +68,15 @@ static long server_read(int fd, char *buf, size_t size)
     return -1;
 }
 
+/* The credentials the server accepts as a proxy: "user:p%41ss:x" (a %
+ * that must not be URL-decoded, a colon inside the password). */
+#define PROXY_USER "user:p%41ss:x"
+#define PROXY_AUTH "Proxy-Authorization: Basic dXNlcjpwJTQxc3M6eA=="
+
+/* The head of the CONNECT that opened the tunnel being served, echoed in
+ * front of the request that comes through it. */
+static char server_connect[4096];
+
 static void server_handle(int fd)
 {
     char buf[65536];
@@ -75,6 +84,23 @@ static void server_handle(int fd)
     long len = server_read(fd, buf, sizeof(buf));
 
     if (len < 0) {
+        return;
+    }
+    if (strncmp(buf, "CONNECT ", 8) == 0) {
+        /* A proxy that tunnels to this same server. */
+        if (!strstr(buf, "\r\n" PROXY_AUTH "\r\n")) {
+            server_reply(fd, 407, "Proxy-Authenticate: Basic realm=\"t\"\r\n",
+                         "", 0);
+            close(fd);
+            return;
+        }
+        apr_cpystrn(server_connect, buf, sizeof(server_connect));
+        if (write(fd, "HTTP/1.1 200 Connection established\r\n\r\n", 39)
+            < 0) {
+            return;
+        }
+        server_handle(fd);
+        server_connect[0] = '\0';
         return;
     }
     if (strncmp(buf, "GET /hang ", 10) == 0) {
@@ -105,9 +131,11 @@ static void server_handle(int fd)
         server_reply(fd, 204, "", "", 0);
     }
     else {
-        /* Echoes the request. */
-        server_reply(fd, 200, "Content-Type: text/plain\r\n", buf,
-                     (size_t)len);
+        /* Echoes the request, after the CONNECT it came through. */
+        char *echo = apr_pstrcat(pool, server_connect, buf, NULL);
+
+        server_reply(fd, 200, "Content-Type: text/plain\r\n", echo,
+                     strlen(echo));
     }
     close(fd);
 }
@@ -294,6 +322,65 @@ static void test_limits(const pt_curl_options_t *base)
        resp.error);
 }
 
+static void test_proxy(const pt_curl_options_t *base)
+{
+    pt_curl_options_t opts = *base;
+    pt_http_response_t resp;
+    const char *proxy = apr_psprintf(pool, "http://127.0.0.1:%d",
+                                     server_port);
+
+    /* The environment names proxies that refuse every connection, then
+     * hosts to reach without one: none of it may count. */
+    setenv("http_proxy", "http://127.0.0.1:1", 1);
+    setenv("HTTPS_PROXY", "http://127.0.0.1:1", 1);
+    setenv("ALL_PROXY", "http://127.0.0.1:1", 1);
+    setenv("all_proxy", "http://127.0.0.1:1", 1);
+    is_int(perform(&opts, "GET", "/echo", NULL, &resp), APR_SUCCESS,
+           "no proxy configured: the environment's is not used");
+    ok(!contains(resp.body, "CONNECT"), "no tunnel without a proxy");
+
+    setenv("no_proxy", "*", 1);
+    setenv("NO_PROXY", "*", 1);
+    opts.proxy = proxy;
+    opts.proxy_user = PROXY_USER;
+    is_int(perform(&opts, "POST", "http://origin.test:8080/echo", "{}",
+                   &resp), APR_SUCCESS, "through the proxy");
+    is_int(resp.status, 200, "the origin's status: %s", resp.error);
+    ok(contains(resp.body, "CONNECT origin.test:8080 HTTP/1.1\r\n"),
+       "a CONNECT tunnel for http:// too, despite no_proxy=*");
+    ok(contains(resp.body, "\r\n" PROXY_AUTH "\r\n"),
+       "Basic credentials, name and password as given");
+    ok(contains(resp.body, "\r\n\r\nPOST /echo HTTP/1.1\r\n"),
+       "the request inside the tunnel");
+
+    opts.proxy_user = "user:wrong-secret";
+    ok(perform(&opts, "GET", "http://origin.test:8080/echo", NULL, &resp)
+       != APR_SUCCESS, "credentials refused (407)");
+    is_int(resp.status, 0, "407: no origin status");
+    ok(contains(resp.error, "407")
+       && contains(resp.error, apr_pstrcat(pool, "through proxy ", proxy,
+                                           NULL)), "407 names the proxy: %s",
+       resp.error);
+    ok(!contains(resp.error, "wrong-secret"), "but not the password");
+
+    opts.proxy_user = NULL;
+    ok(perform(&opts, "GET", "http://origin.test:8080/echo", NULL, &resp)
+       != APR_SUCCESS, "no credentials: 407");
+
+    opts.proxy = "http://127.0.0.1:1";
+    opts.proxy_user = PROXY_USER;
+    ok(perform(&opts, "GET", "/echo", NULL, &resp) != APR_SUCCESS
+       && contains(resp.error, "through proxy http://127.0.0.1:1"),
+       "a proxy that refuses connections is named: %s", resp.error);
+
+    unsetenv("http_proxy");
+    unsetenv("HTTPS_PROXY");
+    unsetenv("ALL_PROXY");
+    unsetenv("all_proxy");
+    unsetenv("no_proxy");
+    unsetenv("NO_PROXY");
+}
+
 int main(int argc, const char *const *argv)
 {
     pt_curl_options_t opts;
@@ -308,6 +395,7 @@ int main(int argc, const char *const *argv)
     opts.allow_insecure = 1;
     test_methods(&opts);
     test_limits(&opts);
+    test_proxy(&opts);
 
     server_stop();
     curl_global_cleanup();
