@@ -22,8 +22,10 @@ sub children {
     my @kids;
     for my $stat (glob '/proc/[0-9]*/stat') {
         open my $fh, '<', $stat or next;
-        my @f = split ' ', (<$fh> // '');
-        push @kids, $f[0] if @f > 3 && $f[3] == $parent;
+        # pid (comm) state ppid ...: comm may hold blanks and parentheses,
+        # so the fields are read after its last ")".
+        my ($pid, $ppid) = (<$fh> // '') =~ /^(\d+) \(.*\) \S+ (\d+) /s or next;
+        push @kids, $pid if $ppid == $parent;
     }
     return @kids;
 }
