@@ -17,6 +17,7 @@
  * - After a failed statement in a transaction, the driver refuses the
  *   following ones and ends the transaction with ROLLBACK.
  */
+#include <dlfcn.h>
 #include <limits.h>
 #include <string.h>
 
@@ -24,6 +25,7 @@
 #include <apr_lib.h>
 #include <apr_strings.h>
 #include <jansson.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "pt_store.h"
@@ -32,8 +34,9 @@
 #define PT_STORE_SQLITE_TRIES 16
 /* PostgreSQL advisory lock key of the schema creation ("PT" in ASCII). */
 #define PT_STORE_SCHEMA_LOCK 20564
-/* Runs of a PostgreSQL transaction chosen as a deadlock's victim. */
-#define PT_STORE_DEADLOCK_TRIES 3
+/* The SQLSTATEs pt_store tells apart (PostgreSQL manual, appendix A). */
+#define PT_STORE_SQLSTATE_DEADLOCK "40P01"
+#define PT_STORE_SQLSTATE_NO_STATEMENT "26000"
 /* pt_store_checkpoint: at most this many passes while others write; a
  * pass that found no more than TAIL new frames (a page each) is the last.
  * Then the database file is flushed, one more pass copies what came in the
@@ -183,6 +186,66 @@ static const char *pt_store_error(apr_pool_t *p, const pt_store_conn_t *c,
     while (e > s && e[-1] == ' ')
         *--e = '\0';
     return s;
+}
+
+/* PostgreSQL's errors are told apart by their SQLSTATE, never by their
+ * text, which the server translates (lc_messages). apr_dbd hands out only
+ * the text (libpq's PQerrorMessage), and libpq puts the SQLSTATE into it
+ * at PQERRORS_VERBOSE, after the severity, whatever the language:
+ * "FEHLER:  40P01: Verklemmung (Deadlock) entdeckt". The verbosity belongs
+ * to the connection, which mod_dbd shares with other modules: it is set
+ * for pt_store_commit's statements only and put back after them.
+ *
+ * libpq is not linked: a site on SQLite must not need it. It is looked up
+ * in the process, where the apr_dbd_pgsql driver brought it: APR loads
+ * the driver, and with it libpq, RTLD_GLOBAL (apr_dso_load). Should it not
+ * be found there, the errors keep their default form and no SQLSTATE is
+ * found in them: a deadlock's victim is not run again, and a connection
+ * whose session the server ended keeps failing until mod_dbd replaces it.
+ *
+ * Sets the verbosity of c's libpq connection and returns the one it had,
+ * or -1 (not PostgreSQL, or no libpq found); a verbosity of -1 does
+ * nothing. */
+static int pt_store_pg_verbosity(const pt_store_conn_t *c, int verbosity)
+{
+    PGVerbosity (*set)(PGconn *, PGVerbosity);
+    PGconn *conn;
+
+    if (c->dialect != PT_DB_PGSQL || verbosity < 0)
+        return -1;
+    set = (PGVerbosity (*)(PGconn *, PGVerbosity))
+          dlsym(RTLD_DEFAULT, "PQsetErrorVerbosity");
+    conn = apr_dbd_native_handle(c->driver, c->handle);
+    return set && conn ? (int)set(conn, (PGVerbosity)verbosity) : -1;
+}
+
+const char *pt_store_sqlstate(apr_pool_t *p, const char *err)
+{
+    /* "<severity>:  <SQLSTATE>: <message>", after pt_store_error's
+     * "what: ": the severity ends with the first colon and two spaces. */
+    const char *s = err ? strstr(err, ":  ") : NULL;
+    int i;
+
+    if (!s)
+        return NULL;
+    s += 3;
+    for (i = 0; i < 5; i++) {
+        if (!apr_isdigit(s[i]) && !apr_isupper(s[i]))
+            return NULL;
+    }
+    return s[5] == ':' ? apr_pstrmemdup(p, s, 5) : NULL;
+}
+
+/* Whether err is a PostgreSQL error of that SQLSTATE. */
+static int pt_store_pg_error_is(apr_pool_t *p, const pt_store_conn_t *c,
+                                const char *err, const char *sqlstate)
+{
+    const char *got;
+
+    if (c->dialect != PT_DB_PGSQL)
+        return 0;
+    got = pt_store_sqlstate(p, err);
+    return got && !strcmp(got, sqlstate);
 }
 
 static const char *pt_store_begin(apr_pool_t *p, const pt_store_conn_t *c,
@@ -440,15 +503,15 @@ const char *pt_store_checkpoint(apr_pool_t *p, const pt_store_conn_t *c,
  * administrator's CREATE INDEX or VACUUM: SQLite cannot recompile them.
  * Returns 1 when err is that and the statements were prepared again, into
  * the pool of the prepared hash, which lives as long as the connection. */
-static int pt_store_reprepared(const pt_store_conn_t *c, const char *err)
+static int pt_store_reprepared(apr_pool_t *p, const pt_store_conn_t *c,
+                               const char *err)
 {
     /* PostgreSQL: apr_dbd_pgsql revives a connection the server dropped
      * (a restart) with PQreset, on the same handle: the session, and the
      * statements prepared in it, are gone, while our hash still holds
      * them. */
     if (c->dialect == PT_DB_PGSQL) {
-        if (!strstr(err, "prepared statement")
-            || !strstr(err, "does not exist"))
+        if (!pt_store_pg_error_is(p, c, err, PT_STORE_SQLSTATE_NO_STATEMENT))
             return 0;
     }
     else if (!strstr(err, "database schema has changed")) {
@@ -647,38 +710,44 @@ int pt_store_commit(apr_pool_t *p, const pt_store_conn_t *c,
 {
     const char *err;
     int i, commits = 0, begin_failed = 0, long_wait, tries;
+    int verbosity = pt_store_pg_verbosity(c, PQERRORS_VERBOSE);
     apr_time_t started = apr_time_now();
 
     err = pt_store_run(p, c, jobs, njobs, now_us, &begin_failed);
-    if (err && pt_store_reprepared(c, err))
+    if (err && pt_store_reprepared(p, c, err))
         err = pt_store_run(p, c, jobs, njobs, now_us, &begin_failed);
     /* PostgreSQL: batches of other processes or servers that upsert the
      * same ids in another order may deadlock; the server then rolls back
      * one of them after deadlock_timeout. The other has gone on by then:
      * run the victim again, from its start. */
     for (tries = 1; err && tries < PT_STORE_DEADLOCK_TRIES
-                    && c->dialect == PT_DB_PGSQL
-                    && strstr(err, "deadlock detected"); tries++) {
+                    && pt_store_pg_error_is(p, c, err,
+                                            PT_STORE_SQLSTATE_DEADLOCK);
+         tries++) {
         started = apr_time_now();
         err = pt_store_run(p, c, jobs, njobs, now_us, &begin_failed);
     }
     long_wait = err && apr_time_now() - started >= PT_STORE_WAITED;
     if (waited)
         *waited = long_wait;
-    if (!err)
-        return 1;
-    for (i = 0; i < njobs; i++) {
-        /* After a failed BEGIN (database locked or unreachable) no job is
-         * to blame either. */
-        if (njobs > 1 && !begin_failed && !long_wait) {
-            err = pt_store_run(p, c, &jobs[i], 1, now_us, &begin_failed);
-            if (!err) {
-                commits++;
-                continue;
-            }
-        }
-        pt_store_fail(p, jobs[i], err);
+    if (!err) {
+        commits = 1;
     }
+    else {
+        for (i = 0; i < njobs; i++) {
+            /* After a failed BEGIN (database locked or unreachable) no job
+             * is to blame either. */
+            if (njobs > 1 && !begin_failed && !long_wait) {
+                err = pt_store_run(p, c, &jobs[i], 1, now_us, &begin_failed);
+                if (!err) {
+                    commits++;
+                    continue;
+                }
+            }
+            pt_store_fail(p, jobs[i], err);
+        }
+    }
+    pt_store_pg_verbosity(c, verbosity);
     return commits;
 }
 

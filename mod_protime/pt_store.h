@@ -1,8 +1,9 @@
 /* pt_store: the SQL of mod_protime, run through apr_dbd.
  *
- * Pure unit: APR, APR-util DBD and jansson only. The same code serves the
- * module (connections from mod_dbd), the unit tests (apr_dbd_open on a test
- * database) and, later, the subscription job.
+ * Pure unit: APR, APR-util DBD and jansson only, and libpq's header for the
+ * one libpq call it makes (pt_store.c says why and how). The same code
+ * serves the module (connections from mod_dbd), the unit tests
+ * (apr_dbd_open on a test database) and the subscription job.
  *
  * The changeVersion rule lives in one statement, "protime_upsert": per id the
  * row keeps the change with the highest changeVersion, compared as bytes (C
@@ -93,6 +94,11 @@ const char *pt_store_checkpoint(apr_pool_t *p, const pt_store_conn_t *c,
                                 int (*lock)(void *baton),
                                 void (*unlock)(void *baton), void *baton);
 
+/* The SQLSTATE (5 characters, from p) in err, an error of pt_store's
+ * from a PostgreSQL connection whose libpq put it in the message
+ * (PQERRORS_VERBOSE: "ERROR:  40P01: deadlock detected"), else NULL. */
+const char *pt_store_sqlstate(apr_pool_t *p, const char *err);
+
 /* What applying one delivery did. */
 typedef struct {
     const pt_delivery_t *delivery;  /* in */
@@ -113,8 +119,15 @@ typedef struct {
  * transaction failed only after PT_STORE_WAITED or longer, it failed for
  * waiting (a lock held elsewhere, a timeout, a slow network), not because of
  * a job's data: then no job is retried alone, which would only multiply the
- * wait, and *waited (if not NULL) is set to 1, else to 0. */
+ * wait, and *waited (if not NULL) is set to 1, else to 0.
+ *
+ * Retried as a whole first: after statements the connection lost (SQLite:
+ * the schema changed; PostgreSQL: apr_dbd_pgsql revived the connection
+ * with PQreset, SQLSTATE 26000), prepared again; PostgreSQL, after being
+ * chosen as a deadlock's victim (40P01), up to PT_STORE_DEADLOCK_TRIES
+ * runs in all. */
 #define PT_STORE_WAITED apr_time_from_msec(500)
+#define PT_STORE_DEADLOCK_TRIES 3
 int pt_store_commit(apr_pool_t *p, const pt_store_conn_t *c,
                     pt_store_job_t **jobs, int njobs, apr_int64_t now_us,
                     int *waited);

@@ -3,7 +3,9 @@
 # a real httpd with DBDriver pgsql on the tests' private cluster stores a
 # signed delivery (tables created on first use), answers 503 with
 # Retry-After while PostgreSQL is stopped, and stores again once it is back,
-# without a restart of httpd.
+# without a restart of httpd; then, PostgreSQL restarted between two
+# deliveries and speaking German (lc_messages), the statements the revived
+# connection lost are prepared again (told by SQLSTATE, not by the text).
 # Usage: perl test/pgsql-reconnect.pl mod_protime.so PGDIR CONNINFO
 use strict;
 use warnings;
@@ -97,6 +99,34 @@ ok($codes[-1] == 204, 'PostgreSQL back: stored again without restarting httpd',
    "answers: @codes");
 ok((stored_version(1002) // '') eq 'v1', 'PostgreSQL back: the row is there');
 note("answers after the restart of PostgreSQL: @codes");
+
+# Restarted between two deliveries: the pooled connection finds the server
+# gone (one 503), then mod_dbd's check revives it with PQreset on the same
+# handle, in a new session without the module's prepared statements.
+($res) = deliver(1003, 'v1');
+ok($res->{status} == 204, 'before the second restart: stored', "got $res->{status}");
+my $german = 'de_DE.UTF-8';
+my $log_from = -s "$pgdir/server.log";
+pg_stop($pgdir);
+pg_start($pgdir, "$pg_opts -c lc_messages=$german");
+ok((pg()->selectrow_array('SHOW lc_messages') // '') eq $german,
+   "PostgreSQL restarted with lc_messages $german");
+@codes = ();
+for my $try (1 .. 5) {
+    my ($r) = deliver(1004, 'v1');
+    push @codes, $r->{status};
+    last if $r->{status} == 204;
+    sleep 0.5;
+}
+ok($codes[-1] == 204, "PostgreSQL back in German: stored again", "answers: @codes");
+ok((stored_version(1004) // '') eq 'v1', 'PostgreSQL back in German: the row is there');
+note("answers after the restart in German: @codes");
+my $server_log = slurp("$pgdir/server.log");
+ok(substr($server_log, $log_from) =~ /vorbereitete Anweisung \S*protime_upsert\S* existiert nicht/,
+   'PostgreSQL back in German: it was the lost statements, told apart in German');
+# The tests after this one get the server as it was.
+pg_stop($pgdir);
+pg_start($pgdir, $pg_opts);
 
 system($httpd, '-f', "$dir/httpd.conf", '-k', 'stop');
 for (1 .. 50) { last unless -f "$dir/httpd.pid"; sleep 0.1 }
