@@ -26,7 +26,6 @@
 #include <apr_strings.h>
 #include <jansson.h>
 #include <libpq-fe.h>
-#include <sqlite3.h>
 
 #include "pt_store.h"
 #include "pt_schema.h"
@@ -38,11 +37,8 @@
 #define PT_STORE_SQLSTATE_DEADLOCK "40P01"
 #define PT_STORE_SQLSTATE_NO_STATEMENT "26000"
 /* pt_store_checkpoint: at most this many passes while others write; a
- * pass that found no more than TAIL new frames (a page each) is the last.
- * Then the database file is flushed, one more pass copies what came in the
- * meantime, and what remains is copied while they wait: in bench/run,
- * 11 to 260 frames in 2 to 11.5 ms (3.5 to 5.2 ms at the median), most
- * of it the two fsyncs of the copy. */
+ * pass that found no more than TAIL new frames (a page each) is the last,
+ * and what remains is copied while they wait. */
 #define PT_STORE_CHECKPOINT_PASSES 4
 #define PT_STORE_CHECKPOINT_TAIL 64
 #define PT_STORE_SQLITE_SLEEP_MS 100
@@ -422,53 +418,51 @@ const char *pt_store_prepare(apr_pool_t *p, pt_store_conn_t *c, int sync_full)
 }
 
 /* One PASSIVE checkpoint pass: copies what the WAL holds when it starts,
- * never waiting for anyone. *frames gets the WAL's length in frames, unless
- * *busy: the pass could not start, because a commit was just updating the
- * WAL's index or another connection was checkpointing. */
-static const char *pt_store_checkpoint_pass(apr_pool_t *p, sqlite3 *db,
+ * never waiting for anyone, and syncs the database file when that was all
+ * of the WAL. *frames gets the WAL's length in frames, unless *busy: the
+ * pass could not start, because a commit was just updating the WAL's index
+ * or another connection was checkpointing. The PRAGMA's one row is
+ * (busy, log, checkpointed). */
+static const char *pt_store_checkpoint_pass(apr_pool_t *p,
+                                            const pt_store_conn_t *c,
                                             int *frames, int *busy)
 {
-    int copied, rc;
+    static const char sql[] = "PRAGMA wal_checkpoint(PASSIVE)";
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    int rv;
 
-    rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE,
-                                   frames, &copied);
-    *busy = (rc == SQLITE_BUSY);
-    return rc == SQLITE_OK || rc == SQLITE_BUSY ? NULL
-           : apr_pstrcat(p, "wal_checkpoint: ", sqlite3_errstr(rc), NULL);
-}
+    *frames = 0;
+    *busy = 1;
+    rv = apr_dbd_select(c->driver, p, c->handle, &res, sql, 0);
+    if (rv)
+        return pt_store_error(p, c, rv, sql);
+    while (apr_dbd_get_row(c->driver, p, res, &row, -1) == 0) {
+        const char *b = apr_dbd_get_entry(c->driver, row, 0);
+        const char *log = apr_dbd_get_entry(c->driver, row, 1);
 
-/* Flushes the database file through SQLite's own handle of it: a
- * descriptor of our own would, once closed, drop every POSIX lock this
- * process holds on the file, SQLite's included. */
-static const char *pt_store_sync_database(apr_pool_t *p, sqlite3 *db)
-{
-    sqlite3_file *file = NULL;
-    int rc;
-
-    rc = sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &file);
-    if (rc == SQLITE_OK && file && file->pMethods)
-        rc = file->pMethods->xSync(file, SQLITE_SYNC_NORMAL);
-    return rc == SQLITE_OK ? NULL
-           : apr_pstrcat(p, "syncing the database file: ",
-                         sqlite3_errstr(rc), NULL);
+        *busy = !b || apr_atoi64(b) != 0;
+        *frames = log ? (int)apr_atoi64(log) : 0;
+    }
+    return NULL;
 }
 
 const char *pt_store_checkpoint(apr_pool_t *p, const pt_store_conn_t *c,
                                 int (*lock)(void *baton),
                                 void (*unlock)(void *baton), void *baton)
 {
-    sqlite3 *db;
     const char *err;
     int pass, frames, copied_to = 0, busy;
 
     if (c->dialect != PT_DB_SQLITE3)
         return NULL;
-    /* Straight to SQLite: apr_dbd_sqlite3 holds one mutex for the whole
-     * process around each statement, so a PRAGMA wal_checkpoint would stop
-     * every other connection of the process for the length of the copy. */
-    db = apr_dbd_native_handle(c->driver, c->handle);
+    /* apr_dbd_sqlite3 holds one mutex for the whole process around each
+     * statement, this PRAGMA's copy included: the other connections of
+     * this process wait for each pass, those of other processes do not.
+     * bench/README.md has what that costs ("Checkpoints through
+     * apr_dbd"). */
     for (pass = 0; pass < PT_STORE_CHECKPOINT_PASSES; pass++) {
-        if ((err = pt_store_checkpoint_pass(p, db, &frames, &busy)) != NULL)
+        if ((err = pt_store_checkpoint_pass(p, c, &frames, &busy)) != NULL)
             return err;
         if (busy)
             continue;
@@ -481,18 +475,13 @@ const char *pt_store_checkpoint(apr_pool_t *p, const pt_store_conn_t *c,
             break;
         copied_to = frames;
     }
-    /* A pass that leaves frames behind writes pages into the database file
-     * without syncing it; the last pass syncs it, before SQLite may start
-     * the WAL over, and would flush the pages of every pass while the
-     * writers wait: 7 to 12 ms half of the time in bench/run, up to 21 ms.
-     * Flush them first, and copy what came in the meantime. */
-    if ((err = pt_store_sync_database(p, db)) != NULL
-        || (err = pt_store_checkpoint_pass(p, db, &frames, &busy)) != NULL)
-        return err;
+    /* The last pass, with no writer of ours, copies all of the WAL and
+     * syncs the database file, the pages of the passes before it
+     * included. */
     if (lock(baton) != 0)
         return "wal_checkpoint: cannot keep the writers out for the last "
                "frames";
-    err = pt_store_checkpoint_pass(p, db, &frames, &busy);
+    err = pt_store_checkpoint_pass(p, c, &frames, &busy);
     unlock(baton);
     return err;
 }

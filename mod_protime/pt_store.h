@@ -80,15 +80,16 @@ const char *pt_store_prepare(apr_pool_t *p, pt_store_conn_t *c, int sync_full);
  *
  * Copying is not enough: SQLite starts the WAL over only when a writer
  * finds every frame of it copied, which never happens while others keep
- * writing during the copy: in bench/run the file grew by 100 MB a
- * second. So pt_store_checkpoint copies in PASSIVE passes while
- * others write, each pass taking what the previous one left, and copies the
- * last few frames with lock(baton) held; lock must keep every writer of
- * this database that the caller knows of out until unlock(baton), and
- * returns 0 when it did. The next commit then starts the WAL over, and
- * PRAGMA journal_size_limit (set by pt_store_prepare) gives back the space
- * a burst made it take. Returns NULL or an error; does nothing for
- * PostgreSQL. */
+ * writing during the copy, and the WAL then grows without bound. So
+ * pt_store_checkpoint copies (PRAGMA wal_checkpoint(PASSIVE)) in passes
+ * while others write, each pass taking what the previous one left, and
+ * copies the last few frames with lock(baton) held; lock must keep every
+ * writer of this database that the caller knows of out until
+ * unlock(baton), and returns 0 when it did. That last pass copies all of
+ * the WAL and syncs the database file; the next commit then starts the WAL
+ * over, and PRAGMA journal_size_limit (set by pt_store_prepare) gives back
+ * the space a burst made it take. Returns NULL or an error; does nothing
+ * for PostgreSQL. */
 #define PT_STORE_CHECKPOINT_COMMITS 1000
 const char *pt_store_checkpoint(apr_pool_t *p, const pt_store_conn_t *c,
                                 int (*lock)(void *baton),

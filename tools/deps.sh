@@ -4,8 +4,8 @@
 # bench/run.
 PROTIME_DEPS="build-essential autoconf automake libtool pkg-config
   apache2 apache2-dev libaprutil1-dbd-sqlite3 libaprutil1-dbd-pgsql
-  libjansson-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev
-  libpq-dev sqlite3 perl libapache2-mod-perl2 libwww-perl libjson-perl
+  libjansson-dev libcurl4-openssl-dev libssl-dev libpq-dev
+  sqlite3 perl libapache2-mod-perl2 libwww-perl libjson-perl
   libdbi-perl libdbd-sqlite3-perl libdbd-pg-perl libhttp-daemon-perl
   dpkg-dev debhelper lintian
   libio-socket-ssl-perl openssl postgresql wrk curl clang libclang-rt-14-dev
