@@ -20,6 +20,7 @@
  * - After a failed statement in a transaction, the driver refuses the
  *   following ones and ends the transaction with ROLLBACK.
  */
+#include <dlfcn.h>
 #include <limits.h>
 #include <string.h>
 
@@ -27,7 +28,7 @@
 #include <apr_lib.h>
 #include <apr_strings.h>
 #include <jansson.h>
-#include <sqlite3.h>
+#include <libpq-fe.h>
 
 #include "pt_store.h"
 #include "pt_schema.h"
@@ -35,14 +36,12 @@
 #define PT_STORE_SQLITE_TRIES 16
 /* PostgreSQL advisory lock key of the schema creation ("PT" in ASCII). */
 #define PT_STORE_SCHEMA_LOCK 20564
-/* Runs of a PostgreSQL transaction chosen as a deadlock's victim. */
-#define PT_STORE_DEADLOCK_TRIES 3
+/* The SQLSTATEs pt_store tells apart (PostgreSQL manual, appendix A). */
+#define PT_STORE_SQLSTATE_DEADLOCK "40P01"
+#define PT_STORE_SQLSTATE_NO_STATEMENT "26000"
 /* pt_store_checkpoint: at most this many passes while others write; a
- * pass that found no more than TAIL new frames (a page each) is the last.
- * Then the database file is flushed, one more pass copies what came in the
- * meantime, and what remains is copied while they wait: in bench/run,
- * 11 to 260 frames in 2 to 11.5 ms (3.5 to 5.2 ms at the median), most
- * of it the two fsyncs of the copy. */
+ * pass that found no more than TAIL new frames (a page each) is the last,
+ * and what remains is copied while they wait. */
 #define PT_STORE_CHECKPOINT_PASSES 4
 #define PT_STORE_CHECKPOINT_TAIL 64
 #define PT_STORE_SQLITE_SLEEP_MS 100
@@ -186,6 +185,66 @@ static const char *pt_store_error(apr_pool_t *p, const pt_store_conn_t *c,
     while (e > s && e[-1] == ' ')
         *--e = '\0';
     return s;
+}
+
+/* PostgreSQL's errors are told apart by their SQLSTATE, never by their
+ * text, which the server translates (lc_messages). apr_dbd hands out only
+ * the text (libpq's PQerrorMessage), and libpq puts the SQLSTATE into it
+ * at PQERRORS_VERBOSE, after the severity, whatever the language:
+ * "FEHLER:  40P01: Verklemmung (Deadlock) entdeckt". The verbosity belongs
+ * to the connection, which mod_dbd shares with other modules: it is set
+ * for pt_store_commit's statements only and put back after them.
+ *
+ * libpq is not linked: a site on SQLite must not need it. It is looked up
+ * in the process, where the apr_dbd_pgsql driver brought it: APR loads
+ * the driver, and with it libpq, RTLD_GLOBAL (apr_dso_load). Should it not
+ * be found there, the errors keep their default form and no SQLSTATE is
+ * found in them: a deadlock's victim is not run again, and a connection
+ * whose session the server ended keeps failing until mod_dbd replaces it.
+ *
+ * Sets the verbosity of c's libpq connection and returns the one it had,
+ * or -1 (not PostgreSQL, or no libpq found); a verbosity of -1 does
+ * nothing. */
+static int pt_store_pg_verbosity(const pt_store_conn_t *c, int verbosity)
+{
+    PGVerbosity (*set)(PGconn *, PGVerbosity);
+    PGconn *conn;
+
+    if (c->dialect != PT_DB_PGSQL || verbosity < 0)
+        return -1;
+    set = (PGVerbosity (*)(PGconn *, PGVerbosity))
+          dlsym(RTLD_DEFAULT, "PQsetErrorVerbosity");
+    conn = apr_dbd_native_handle(c->driver, c->handle);
+    return set && conn ? (int)set(conn, (PGVerbosity)verbosity) : -1;
+}
+
+const char *pt_store_sqlstate(apr_pool_t *p, const char *err)
+{
+    /* "<severity>:  <SQLSTATE>: <message>", after pt_store_error's
+     * "what: ": the severity ends with the first colon and two spaces. */
+    const char *s = err ? strstr(err, ":  ") : NULL;
+    int i;
+
+    if (!s)
+        return NULL;
+    s += 3;
+    for (i = 0; i < 5; i++) {
+        if (!apr_isdigit(s[i]) && !apr_isupper(s[i]))
+            return NULL;
+    }
+    return s[5] == ':' ? apr_pstrmemdup(p, s, 5) : NULL;
+}
+
+/* Whether err is a PostgreSQL error of that SQLSTATE. */
+static int pt_store_pg_error_is(apr_pool_t *p, const pt_store_conn_t *c,
+                                const char *err, const char *sqlstate)
+{
+    const char *got;
+
+    if (c->dialect != PT_DB_PGSQL)
+        return 0;
+    got = pt_store_sqlstate(p, err);
+    return got && !strcmp(got, sqlstate);
 }
 
 static const char *pt_store_begin(apr_pool_t *p, const pt_store_conn_t *c,
@@ -362,53 +421,51 @@ const char *pt_store_prepare(apr_pool_t *p, pt_store_conn_t *c, int sync_full)
 }
 
 /* One PASSIVE checkpoint pass: copies what the WAL holds when it starts,
- * never waiting for anyone. *frames gets the WAL's length in frames, unless
- * *busy: the pass could not start, because a commit was just updating the
- * WAL's index or another connection was checkpointing. */
-static const char *pt_store_checkpoint_pass(apr_pool_t *p, sqlite3 *db,
+ * never waiting for anyone, and syncs the database file when that was all
+ * of the WAL. *frames gets the WAL's length in frames, unless *busy: the
+ * pass could not start, because a commit was just updating the WAL's index
+ * or another connection was checkpointing. The PRAGMA's one row is
+ * (busy, log, checkpointed). */
+static const char *pt_store_checkpoint_pass(apr_pool_t *p,
+                                            const pt_store_conn_t *c,
                                             int *frames, int *busy)
 {
-    int copied, rc;
+    static const char sql[] = "PRAGMA wal_checkpoint(PASSIVE)";
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    int rv;
 
-    rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE,
-                                   frames, &copied);
-    *busy = (rc == SQLITE_BUSY);
-    return rc == SQLITE_OK || rc == SQLITE_BUSY ? NULL
-           : apr_pstrcat(p, "wal_checkpoint: ", sqlite3_errstr(rc), NULL);
-}
+    *frames = 0;
+    *busy = 1;
+    rv = apr_dbd_select(c->driver, p, c->handle, &res, sql, 0);
+    if (rv)
+        return pt_store_error(p, c, rv, sql);
+    while (apr_dbd_get_row(c->driver, p, res, &row, -1) == 0) {
+        const char *b = apr_dbd_get_entry(c->driver, row, 0);
+        const char *log = apr_dbd_get_entry(c->driver, row, 1);
 
-/* Flushes the database file through SQLite's own handle of it: a
- * descriptor of our own would, once closed, drop every POSIX lock this
- * process holds on the file, SQLite's included. */
-static const char *pt_store_sync_database(apr_pool_t *p, sqlite3 *db)
-{
-    sqlite3_file *file = NULL;
-    int rc;
-
-    rc = sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &file);
-    if (rc == SQLITE_OK && file && file->pMethods)
-        rc = file->pMethods->xSync(file, SQLITE_SYNC_NORMAL);
-    return rc == SQLITE_OK ? NULL
-           : apr_pstrcat(p, "syncing the database file: ",
-                         sqlite3_errstr(rc), NULL);
+        *busy = !b || apr_atoi64(b) != 0;
+        *frames = log ? (int)apr_atoi64(log) : 0;
+    }
+    return NULL;
 }
 
 const char *pt_store_checkpoint(apr_pool_t *p, const pt_store_conn_t *c,
                                 int (*lock)(void *baton),
                                 void (*unlock)(void *baton), void *baton)
 {
-    sqlite3 *db;
     const char *err;
     int pass, frames, copied_to = 0, busy;
 
     if (c->dialect != PT_DB_SQLITE3)
         return NULL;
-    /* Straight to SQLite: apr_dbd_sqlite3 holds one mutex for the whole
-     * process around each statement, so a PRAGMA wal_checkpoint would stop
-     * every other connection of the process for the length of the copy. */
-    db = apr_dbd_native_handle(c->driver, c->handle);
+    /* apr_dbd_sqlite3 holds one mutex for the whole process around each
+     * statement, this PRAGMA's copy included: the other connections of
+     * this process wait for each pass, those of other processes do not.
+     * bench/README.md has what that costs ("Checkpoints through
+     * apr_dbd"). */
     for (pass = 0; pass < PT_STORE_CHECKPOINT_PASSES; pass++) {
-        if ((err = pt_store_checkpoint_pass(p, db, &frames, &busy)) != NULL)
+        if ((err = pt_store_checkpoint_pass(p, c, &frames, &busy)) != NULL)
             return err;
         if (busy)
             continue;
@@ -421,18 +478,13 @@ const char *pt_store_checkpoint(apr_pool_t *p, const pt_store_conn_t *c,
             break;
         copied_to = frames;
     }
-    /* A pass that leaves frames behind writes pages into the database file
-     * without syncing it; the last pass syncs it, before SQLite may start
-     * the WAL over, and would flush the pages of every pass while the
-     * writers wait: 7 to 12 ms half of the time in bench/run, up to 21 ms.
-     * Flush them first, and copy what came in the meantime. */
-    if ((err = pt_store_sync_database(p, db)) != NULL
-        || (err = pt_store_checkpoint_pass(p, db, &frames, &busy)) != NULL)
-        return err;
+    /* The last pass, with no writer of ours, copies all of the WAL and
+     * syncs the database file, the pages of the passes before it
+     * included. */
     if (lock(baton) != 0)
         return "wal_checkpoint: cannot keep the writers out for the last "
                "frames";
-    err = pt_store_checkpoint_pass(p, db, &frames, &busy);
+    err = pt_store_checkpoint_pass(p, c, &frames, &busy);
     unlock(baton);
     return err;
 }
@@ -443,15 +495,15 @@ const char *pt_store_checkpoint(apr_pool_t *p, const pt_store_conn_t *c,
  * administrator's CREATE INDEX or VACUUM: SQLite cannot recompile them.
  * Returns 1 when err is that and the statements were prepared again, into
  * the pool of the prepared hash, which lives as long as the connection. */
-static int pt_store_reprepared(const pt_store_conn_t *c, const char *err)
+static int pt_store_reprepared(apr_pool_t *p, const pt_store_conn_t *c,
+                               const char *err)
 {
     /* PostgreSQL: apr_dbd_pgsql revives a connection the server dropped
      * (a restart) with PQreset, on the same handle: the session, and the
      * statements prepared in it, are gone, while our hash still holds
      * them. */
     if (c->dialect == PT_DB_PGSQL) {
-        if (!strstr(err, "prepared statement")
-            || !strstr(err, "does not exist"))
+        if (!pt_store_pg_error_is(p, c, err, PT_STORE_SQLSTATE_NO_STATEMENT))
             return 0;
     }
     else if (!strstr(err, "database schema has changed")) {
@@ -650,38 +702,44 @@ int pt_store_commit(apr_pool_t *p, const pt_store_conn_t *c,
 {
     const char *err;
     int i, commits = 0, begin_failed = 0, long_wait, tries;
+    int verbosity = pt_store_pg_verbosity(c, PQERRORS_VERBOSE);
     apr_time_t started = apr_time_now();
 
     err = pt_store_run(p, c, jobs, njobs, now_us, &begin_failed);
-    if (err && pt_store_reprepared(c, err))
+    if (err && pt_store_reprepared(p, c, err))
         err = pt_store_run(p, c, jobs, njobs, now_us, &begin_failed);
     /* PostgreSQL: batches of other processes or servers that upsert the
      * same ids in another order may deadlock; the server then rolls back
      * one of them after deadlock_timeout. The other has gone on by then:
      * run the victim again, from its start. */
     for (tries = 1; err && tries < PT_STORE_DEADLOCK_TRIES
-                    && c->dialect == PT_DB_PGSQL
-                    && strstr(err, "deadlock detected"); tries++) {
+                    && pt_store_pg_error_is(p, c, err,
+                                            PT_STORE_SQLSTATE_DEADLOCK);
+         tries++) {
         started = apr_time_now();
         err = pt_store_run(p, c, jobs, njobs, now_us, &begin_failed);
     }
     long_wait = err && apr_time_now() - started >= PT_STORE_WAITED;
     if (waited)
         *waited = long_wait;
-    if (!err)
-        return 1;
-    for (i = 0; i < njobs; i++) {
-        /* After a failed BEGIN (database locked or unreachable) no job is
-         * to blame either. */
-        if (njobs > 1 && !begin_failed && !long_wait) {
-            err = pt_store_run(p, c, &jobs[i], 1, now_us, &begin_failed);
-            if (!err) {
-                commits++;
-                continue;
-            }
-        }
-        pt_store_fail(p, jobs[i], err);
+    if (!err) {
+        commits = 1;
     }
+    else {
+        for (i = 0; i < njobs; i++) {
+            /* After a failed BEGIN (database locked or unreachable) no job
+             * is to blame either. */
+            if (njobs > 1 && !begin_failed && !long_wait) {
+                err = pt_store_run(p, c, &jobs[i], 1, now_us, &begin_failed);
+                if (!err) {
+                    commits++;
+                    continue;
+                }
+            }
+            pt_store_fail(p, jobs[i], err);
+        }
+    }
+    pt_store_pg_verbosity(c, verbosity);
     return commits;
 }
 

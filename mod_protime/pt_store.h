@@ -3,9 +3,10 @@
 
 /* pt_store: the SQL of mod_protime, run through apr_dbd.
  *
- * Pure unit: APR, APR-util DBD and jansson only. The same code serves the
- * module (connections from mod_dbd), the unit tests (apr_dbd_open on a test
- * database) and, later, the subscription job.
+ * Pure unit: APR, APR-util DBD and jansson only, and libpq's header for the
+ * one libpq call it makes (pt_store.c says why and how). The same code
+ * serves the module (connections from mod_dbd), the unit tests
+ * (apr_dbd_open on a test database) and the subscription job.
  *
  * The changeVersion rule lives in one statement, "protime_upsert": per id the
  * row keeps the change with the highest changeVersion, compared as bytes (C
@@ -82,19 +83,25 @@ const char *pt_store_prepare(apr_pool_t *p, pt_store_conn_t *c, int sync_full);
  *
  * Copying is not enough: SQLite starts the WAL over only when a writer
  * finds every frame of it copied, which never happens while others keep
- * writing during the copy: in bench/run the file grew by 100 MB a
- * second. So pt_store_checkpoint copies in PASSIVE passes while
- * others write, each pass taking what the previous one left, and copies the
- * last few frames with lock(baton) held; lock must keep every writer of
- * this database that the caller knows of out until unlock(baton), and
- * returns 0 when it did. The next commit then starts the WAL over, and
- * PRAGMA journal_size_limit (set by pt_store_prepare) gives back the space
- * a burst made it take. Returns NULL or an error; does nothing for
- * PostgreSQL. */
+ * writing during the copy, and the WAL then grows without bound. So
+ * pt_store_checkpoint copies (PRAGMA wal_checkpoint(PASSIVE)) in passes
+ * while others write, each pass taking what the previous one left, and
+ * copies the last few frames with lock(baton) held; lock must keep every
+ * writer of this database that the caller knows of out until
+ * unlock(baton), and returns 0 when it did. That last pass copies all of
+ * the WAL and syncs the database file; the next commit then starts the WAL
+ * over, and PRAGMA journal_size_limit (set by pt_store_prepare) gives back
+ * the space a burst made it take. Returns NULL or an error; does nothing
+ * for PostgreSQL. */
 #define PT_STORE_CHECKPOINT_COMMITS 1000
 const char *pt_store_checkpoint(apr_pool_t *p, const pt_store_conn_t *c,
                                 int (*lock)(void *baton),
                                 void (*unlock)(void *baton), void *baton);
+
+/* The SQLSTATE (5 characters, from p) in err, an error of pt_store's
+ * from a PostgreSQL connection whose libpq put it in the message
+ * (PQERRORS_VERBOSE: "ERROR:  40P01: deadlock detected"), else NULL. */
+const char *pt_store_sqlstate(apr_pool_t *p, const char *err);
 
 /* What applying one delivery did. */
 typedef struct {
@@ -116,8 +123,15 @@ typedef struct {
  * transaction failed only after PT_STORE_WAITED or longer, it failed for
  * waiting (a lock held elsewhere, a timeout, a slow network), not because of
  * a job's data: then no job is retried alone, which would only multiply the
- * wait, and *waited (if not NULL) is set to 1, else to 0. */
+ * wait, and *waited (if not NULL) is set to 1, else to 0.
+ *
+ * Retried as a whole first: after statements the connection lost (SQLite:
+ * the schema changed; PostgreSQL: apr_dbd_pgsql revived the connection
+ * with PQreset, SQLSTATE 26000), prepared again; PostgreSQL, after being
+ * chosen as a deadlock's victim (40P01), up to PT_STORE_DEADLOCK_TRIES
+ * runs in all. */
 #define PT_STORE_WAITED apr_time_from_msec(500)
+#define PT_STORE_DEADLOCK_TRIES 3
 int pt_store_commit(apr_pool_t *p, const pt_store_conn_t *c,
                     pt_store_job_t **jobs, int njobs, apr_int64_t now_us,
                     int *waited);

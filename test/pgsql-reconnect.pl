@@ -10,6 +10,9 @@
 # with the module (its statement prepared by mod_dbd, in the hash mod_dbd
 # keeps for every module): it must log users in before the outage and
 # after it, however often the module prepared its own statements again.
+# Then, PostgreSQL restarted between two deliveries and speaking German
+# (lc_messages), the statements the revived connection lost are prepared
+# again (told by SQLSTATE, not by the text).
 # Usage: perl test/pgsql-reconnect.pl mod_protime.so PGDIR CONNINFO
 use strict;
 use warnings;
@@ -159,6 +162,63 @@ ok(!$found_missing, "no module's statement went missing from mod_dbd's hash");
 
 system($httpd, '-f', "$dir/httpd.conf", '-k', 'stop');
 for (1 .. 50) { last unless -f "$dir/httpd.pid"; sleep 0.1 }
+
+# PostgreSQL restarted between two deliveries, and speaking German: the
+# pooled connection finds the server gone (one 503), then mod_dbd's check
+# revives it with PQreset on the same handle, in a new session without the
+# module's prepared statements, which the module must tell from the German
+# message. On an httpd of its own with one child and one connection, so
+# that the delivery after the restart always gets that connection: the
+# event MPM's spare threads would start more children, each with a pool,
+# and a new connection would need no reprepare.
+$port = free_port();
+open $fh, '>', "$dir/german.conf" or die;
+print $fh httpd_conf_head(so => $so, root => $dir, port => $port), <<CONF;
+StartServers 1
+ServerLimit 1
+ThreadsPerChild 4
+MaxRequestWorkers 4
+MinSpareThreads 1
+MaxSpareThreads 4
+DBDriver pgsql
+DBDParams "$dbd_params"
+DBDMin 1
+DBDKeep 1
+DBDMax 1
+<Location /hook>
+    SetHandler protime-webhook
+    ProtimeWebhookKey $key
+</Location>
+CONF
+close $fh;
+system($httpd, '-f', "$dir/german.conf", '-k', 'start') == 0 or die "httpd did not start\n";
+for (1 .. 50) { last if IO::Socket::INET->new("127.0.0.1:$port"); sleep 0.1 }
+($res) = deliver(2001, 'v1');
+ok($res->{status} == 204, 'before the restart in German: stored', "got $res->{status}");
+my $german = 'de_DE.UTF-8';
+my $log_from = -s "$pgdir/server.log";
+pg_stop($pgdir);
+pg_start($pgdir, "$pg_opts -c lc_messages=$german");
+ok((pg()->selectrow_array('SHOW lc_messages') // '') eq $german,
+   "PostgreSQL restarted with lc_messages $german");
+@codes = ();
+for my $try (1 .. 5) {
+    my ($r) = deliver(2002, 'v1');
+    push @codes, $r->{status};
+    last if $r->{status} == 204;
+    sleep 0.5;
+}
+ok($codes[-1] == 204, 'PostgreSQL back in German: stored again', "answers: @codes");
+ok((stored_version(2002) // '') eq 'v1', 'PostgreSQL back in German: the row is there');
+note("answers after the restart in German: @codes");
+my $lost = substr(slurp("$pgdir/server.log"), $log_from)
+    =~ /vorbereitete Anweisung \S*protime_upsert\S* existiert nicht/ ? 1 : 0;
+ok($lost, 'PostgreSQL back in German: it was the lost statements, told apart in German');
+system($httpd, '-f', "$dir/german.conf", '-k', 'stop');
+for (1 .. 50) { last unless -f "$dir/httpd.pid"; sleep 0.1 }
+# The tests after this one get the server as it was.
+pg_stop($pgdir);
+pg_start($pgdir, $pg_opts);
 pg()->do('DROP TABLE protime_access_clockings, protime_quarantine, protime_test_users');
 if (failures() && open my $log, '<', "$dir/error_log") {
     print "# error_log: $_" for grep { !/AH00489|AH00094|AH00491|AH00558/ } <$log>;

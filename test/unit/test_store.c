@@ -15,7 +15,6 @@
 #include <apr_thread_mutex.h>
 #include <apr_thread_proc.h>
 #include <apr_time.h>
-#include <sqlite3.h>
 
 #include "pt_store.h"
 #include "tap.h"
@@ -490,6 +489,22 @@ static void busy_writer_unlock(void *baton)
     apr_thread_mutex_unlock(w->lock);
 }
 
+/* The WAL's length in frames, as a PASSIVE checkpoint reports it in the
+ * second column of its row (busy, log, checkpointed); -1 on error. */
+static int wal_frames(const pt_store_conn_t *c)
+{
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    const char *log = NULL;
+
+    if (apr_dbd_select(c->driver, pool, c->handle, &res,
+                       "PRAGMA wal_checkpoint(PASSIVE)", 0))
+        return -1;
+    while (apr_dbd_get_row(c->driver, pool, res, &row, -1) == 0)
+        log = apr_pstrdup(pool, apr_dbd_get_entry(c->driver, row, 1));
+    return log ? atoi(log) : -1;
+}
+
 /* SQLite starts its WAL over only when a writer finds all of it copied.
  * With writes going on during every copy, that needs pt_store_checkpoint's
  * last pass under the writers' lock; without it the WAL grows forever. */
@@ -501,7 +516,7 @@ static void sqlite_wal_starts_over(const apr_dbd_driver_t *driver,
     apr_thread_t *thread;
     apr_status_t rv;
     const char *err = NULL;
-    int round, frames = -1, copied, after, mark = 0;
+    int round, frames, after, mark = 0;
 
     apr_allocator_create(&allocator);
     apr_pool_create_ex(&w.pool, NULL, NULL, allocator);
@@ -538,9 +553,7 @@ static void sqlite_wal_starts_over(const apr_dbd_driver_t *driver,
     is_str(w.error, NULL, "sqlite3: ... the writer's %d commits all worked",
            w.commits);
 
-    /* A PASSIVE checkpoint of nothing new reports the WAL's length. */
-    sqlite3_wal_checkpoint_v2(apr_dbd_native_handle(driver, c->handle), NULL,
-                              SQLITE_CHECKPOINT_PASSIVE, &frames, &copied);
+    frames = wal_frames(c);
     after = w.commits - mark;
     printf("# WAL: %d frames after %d commits, %d of them after the last "
            "checkpoint\n", frames, w.commits, after);
@@ -697,6 +710,154 @@ static void pgsql_locked(const apr_dbd_driver_t *driver, const char *conninfo,
     apr_dbd_close(driver, c2.handle);
 }
 
+/* The locale of the messages of the PostgreSQL sessions in pgsql_german:
+ * the server needs it among its operating system's locales (tools/deps.sh
+ * provides it). */
+#define GERMAN "de_DE.UTF-8"
+
+/* Runs sql on c until its first column reads want (1), or 10 s passed (0). */
+static int wait_for(const pt_store_conn_t *c, const char *want,
+                    const char *sql)
+{
+    int i;
+
+    for (i = 0; i < 1000; i++) {
+        if (!strcmp(q(c, "%s", sql), want))
+            return 1;
+        apr_sleep(apr_time_from_msec(10));
+    }
+    return 0;
+}
+
+/* The victim of a deadlock, in a thread of its own: one job with a pool
+ * of its own, the main thread meanwhile holding the other end. */
+typedef struct {
+    pt_store_conn_t c;
+    apr_pool_t *pool;
+    pt_store_job_t job;
+    int commits;
+} deadlock_victim;
+
+static void *APR_THREAD_FUNC deadlock_victim_main(apr_thread_t *t, void *data)
+{
+    deadlock_victim *v = data;
+    pt_store_job_t *jobs[1] = { &v->job };
+
+    v->commits = pt_store_commit(v->pool, &v->c, jobs, 1, 2, NULL);
+    return NULL;
+}
+
+/* A connection of pt_store whose server speaks German; its search_path
+ * and lc_messages in the conninfo, so that a reset session gets them too. */
+static int german_conn(const apr_dbd_driver_t *driver, const char *conninfo,
+                       const char *schema, pt_store_conn_t *de)
+{
+    const char *err = NULL;
+
+    de->prepared = apr_hash_make(pool);
+    ok(apr_dbd_open_ex(driver, pool,
+                       apr_psprintf(pool, "%s options='-c search_path=%s"
+                                    " -c lc_messages=" GERMAN "'",
+                                    conninfo, schema), &de->handle, &err) == 0
+       && pt_store_prepare(pool, de, 0) == NULL,
+       "pgsql " GERMAN ": connected, statements prepared (%s)",
+       err ? err : "ok");
+    return err == NULL;
+}
+
+/* What pt_store tells apart among PostgreSQL's errors, a server that
+ * speaks German: statements gone with the session of a connection that
+ * apr_dbd_pgsql revived (PQreset), and a transaction chosen as a
+ * deadlock's victim. */
+static void pgsql_german(const apr_dbd_driver_t *driver, const char *conninfo,
+                         const char *schema, const pt_store_conn_t *c)
+{
+    pt_store_conn_t de = *c, c2 = *c;
+    deadlock_victim v;
+    apr_allocator_t *allocator;
+    apr_thread_t *thread;
+    apr_status_t rv;
+    pt_store_job_t *job;
+    pt_delivery_t *d;
+    const char *err = NULL, *pid;
+
+    if (!german_conn(driver, conninfo, schema, &de))
+        return;
+    rv = exec(&de, "SELECT no_such_column");
+    err = apr_dbd_error(driver, de.handle, rv);
+    ok(rv && strstr(err, "existiert nicht") != NULL,
+       "pgsql " GERMAN ": the server's messages are German: %.*s",
+       (int)strcspn(err, "\n"), err);
+
+    /* The server ends the session; mod_dbd's check of the connection
+     * (apr_dbd_check_conn) then resets it on the same handle. */
+    pid = q(&de, "SELECT pg_backend_pid()");
+    is_str(q(c, "SELECT CAST(pg_terminate_backend(%s) AS TEXT)", pid), "true",
+           "pgsql " GERMAN ": session %s ended by the server", pid);
+    ok(wait_for(c, "0", apr_psprintf(pool, "SELECT COUNT(*) FROM"
+                                     " pg_stat_activity WHERE pid = %s",
+                                     pid)),
+       "pgsql " GERMAN ": ... and gone");
+    job = commit1(&de, upsert(84, "1"));
+    ok(job->error != NULL, "pgsql " GERMAN ": the connection is lost: %s",
+       job->error ? job->error : "(no error)");
+    ok(apr_dbd_check_conn(driver, pool, de.handle) == APR_SUCCESS,
+       "pgsql " GERMAN ": ... and reset (apr_dbd_check_conn)");
+    job = commit1(&de, upsert(84, "1"));
+    ok(!job->error && job->applied == 1,
+       "pgsql " GERMAN ": the statements are prepared again, the commit "
+       "works: %s", job->error ? job->error : "ok");
+
+    /* A deadlock: the victim (de, in a thread) upserts 85 then 86; c2
+     * holds 86, and asks for 85 once the victim waits, so that the
+     * victim's deadlock_timeout runs out first. Run again at once, it may
+     * take 85 before c2 woke up: c2, waiting first then, is the next
+     * victim, and de commits all the same. */
+    apr_dbd_close(driver, de.handle);
+    if (!german_conn(driver, conninfo, schema, &de))
+        return;
+    job = commit1(&de, upsert(85, "1"));
+    job = commit1(&de, upsert(86, "1"));
+    ok(apr_dbd_open_ex(driver, pool, conninfo, &c2.handle, &err) == 0
+       && exec(&c2, apr_psprintf(pool, "SET search_path TO %s", schema)) == 0
+       && exec(&c2, "BEGIN") == 0
+       && exec(&c2, "UPDATE protime_access_clockings SET status = 'c2'"
+                    " WHERE id = 86") == 0,
+       "pgsql " GERMAN ": a second connection holds row 86");
+    pid = q(&de, "SELECT pg_backend_pid()");
+    apr_allocator_create(&allocator);
+    apr_pool_create_ex(&v.pool, NULL, NULL, allocator);
+    apr_allocator_owner_set(allocator, v.pool);
+    v.c = de;
+    memset(&v.job, 0, sizeof(v.job));
+    d = apr_pcalloc(v.pool, sizeof(*d));
+    d->events = apr_array_make(v.pool, 2, sizeof(pt_event_t));
+    APR_ARRAY_PUSH(d->events, pt_event_t) = upsert(85, "2");
+    APR_ARRAY_PUSH(d->events, pt_event_t) = upsert(86, "2");
+    v.job.delivery = d;
+    v.commits = -1;
+    apr_thread_create(&thread, NULL, deadlock_victim_main, &v, pool);
+    ok(wait_for(c, "Lock", apr_psprintf(pool, "SELECT wait_event_type FROM"
+                                        " pg_stat_activity WHERE pid = %s",
+                                        pid)),
+       "pgsql " GERMAN ": the victim waits for row 86");
+    rv = exec(&c2, "UPDATE protime_access_clockings SET status = 'c2'"
+                   " WHERE id = 85");
+    printf("# pgsql " GERMAN ": the second connection asked for row 85: "
+           "%s\n", rv ? "chosen as a victim in its turn" : "got it");
+    ok(exec(&c2, "ROLLBACK") == 0, "pgsql " GERMAN ": the second connection "
+       "lets go");
+    apr_thread_join(&rv, thread);
+    is_int(v.commits, 1, "pgsql " GERMAN ": the victim ran again and "
+           "committed: %s", v.job.error ? v.job.error : "ok");
+    is_str(q(c, "SELECT string_agg(change_version, ',' ORDER BY id) FROM"
+             " protime_access_clockings WHERE id IN (85, 86)"), "2,2",
+           "pgsql " GERMAN ": ... both rows stored");
+    apr_pool_destroy(v.pool);
+    apr_dbd_close(driver, c2.handle);
+    apr_dbd_close(driver, de.handle);
+}
+
 static void test_pgsql(void)
 {
     const char *conninfo = getenv("PROTIME_TEST_PGSQL");
@@ -737,10 +898,40 @@ static void test_pgsql(void)
     core(&c, "pgsql");
 
     pgsql_locked(driver, conninfo, schema, &c);
+    pgsql_german(driver, conninfo, schema, &c);
 
     ok(exec(&c, apr_psprintf(pool, "DROP SCHEMA %s CASCADE", schema)) == 0,
        "pgsql: private schema dropped");
     apr_dbd_close(driver, c.handle);
+}
+
+/* pt_store_sqlstate: libpq's verbose messages, as pt_store_error passes
+ * them on (one line, "what: " first), in any language. */
+static void test_sqlstate(void)
+{
+    is_str(pt_store_sqlstate(pool, "protime_upsert (id 86): ERROR:  40P01: "
+                             "deadlock detected  DETAIL:  Process 1 waits"),
+           "40P01", "sqlstate: English");
+    is_str(pt_store_sqlstate(pool, "protime_upsert (id 86): FEHLER:  40P01: "
+                             "Verklemmung (Deadlock) entdeckt"),
+           "40P01", "sqlstate: German");
+    is_str(pt_store_sqlstate(pool, "protime_upsert (id 84): "
+                             "\xd0\x9e\xd0\xa8\xd0\x98\xd0\x91\xd0\x9a\xd0\x90:  26000: "
+                             "\xd0\xbf\xd0\xbe\xd0\xb4\xd0\xb3\xd0\xbe\xd1\x82\xd0\xbe\xd0\xb2\xd0\xbb\xd0\xb5\xd0\xbd\xd0\xbd\xd1\x8b\xd0\xb9 ..."),
+           "26000", "sqlstate: Russian (a severity not in ASCII)");
+    is_str(pt_store_sqlstate(pool, "COMMIT: ERROR:  23505: duplicate key"),
+           "23505", "sqlstate: after a what without parentheses");
+    is_str(pt_store_sqlstate(pool, "protime_upsert (id 86): ERROR:  "
+                             "deadlock detected"), NULL,
+           "sqlstate: none in a message of the default verbosity");
+    is_str(pt_store_sqlstate(pool, "BEGIN: server closed the connection "
+                             "unexpectedly"), NULL,
+           "sqlstate: none in libpq's own errors");
+    is_str(pt_store_sqlstate(pool, "BEGIN: ERROR:  40P0"), NULL,
+           "sqlstate: none when cut short");
+    is_str(pt_store_sqlstate(pool, "BEGIN: ERROR:  40p01: x"), NULL,
+           "sqlstate: digits and capitals only");
+    is_str(pt_store_sqlstate(pool, NULL), NULL, "sqlstate: none in NULL");
 }
 
 int main(void)
@@ -758,6 +949,7 @@ int main(void)
        "dialect pgsql");
     ok(pt_store_dialect("mysql", &d) != NULL, "dialect mysql refused");
 
+    test_sqlstate();
     test_sqlite();
     test_pgsql();
     return tap_done();
