@@ -40,8 +40,8 @@ void protime_count(protime_counter_t which, apr_uint64_t n);
 apr_uint64_t protime_counter(protime_counter_t which);
 
 /* When a storage transaction last gave up waiting for a lock that another
- * program held (0: never): the batches queued behind it give up too,
- * instead of waiting a timeout each. */
+ * program held (0: never), on pt_clock_monotonic(): the batches queued
+ * behind it give up too, instead of waiting a timeout each. */
 apr_time_t protime_shm_gave_up_at(void);
 void protime_shm_set_gave_up_at(apr_time_t when);
 
@@ -73,8 +73,9 @@ typedef struct {
     char error[256];
 } protime_queue_result;
 
-/* Copies body into a free slot and queues it; returns the slot, or -1 when
- * the body is larger than a slot or no slot is free. */
+/* Copies body into a free slot and queues it, arrived on
+ * pt_clock_monotonic(); returns the slot, or -1 when the body is larger
+ * than a slot or no slot is free. */
 int protime_queue_put(const char *body, apr_size_t len, apr_time_t arrived);
 /* With the writers' mutex held: marks the queued slots taken, and those a
  * writer took before it died, at most max of them, into slots; returns how

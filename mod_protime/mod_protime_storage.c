@@ -66,6 +66,7 @@
 #include "mod_protime_config.h"
 #include "mod_protime_shm.h"
 #include "mod_protime_storage.h"
+#include "pt_clock.h"
 
 APLOG_USE_MODULE(protime);
 
@@ -495,7 +496,7 @@ static int protime_commit_batch(request_rec *r, pt_store_job_t **jobs, int n,
     commits = pt_store_commit(p, &conn, jobs, n, apr_time_now(), &waited);
     /* Nothing committed after a long wait: the lock is held elsewhere. */
     if (commits == 0 && waited)
-        protime_shm_set_gave_up_at(apr_time_now());
+        protime_shm_set_gave_up_at(pt_clock_monotonic());
     apr_pool_destroy(p);
     protime_storage_close(r->server, dbd);
     protime_count(PROTIME_C_COMMITS, commits);
@@ -539,7 +540,7 @@ static int protime_write(request_rec *r, pt_store_job_t *own)
 {
     int slots[PROTIME_MAX_BATCH];
     pt_store_job_t *jobs[PROTIME_MAX_BATCH + 1];
-    apr_time_t arrived = own ? apr_time_now() : APR_INT64_MAX;
+    apr_time_t arrived = own ? pt_clock_monotonic() : APR_INT64_MAX;
     apr_pool_t *p;
     int i, n, njobs = 0, commits;
 
@@ -584,7 +585,7 @@ static int protime_write(request_rec *r, pt_store_job_t *own)
 void protime_storage_store(request_rec *r, pt_store_job_t *job,
                            const char *body, apr_size_t len)
 {
-    int slot = protime_queue_put(body, len, apr_time_now());
+    int slot = protime_queue_put(body, len, pt_clock_monotonic());
     int checkpoint = 0;
     protime_queue_result result;
 

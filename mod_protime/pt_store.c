@@ -30,6 +30,7 @@
 #include <sqlite3.h>
 
 #include "pt_store.h"
+#include "pt_clock.h"
 #include "pt_schema.h"
 
 #define PT_STORE_SQLITE_TRIES 16
@@ -650,7 +651,7 @@ int pt_store_commit(apr_pool_t *p, const pt_store_conn_t *c,
 {
     const char *err;
     int i, commits = 0, begin_failed = 0, long_wait, tries;
-    apr_time_t started = apr_time_now();
+    apr_time_t started = pt_clock_monotonic();
 
     err = pt_store_run(p, c, jobs, njobs, now_us, &begin_failed);
     if (err && pt_store_reprepared(c, err))
@@ -662,10 +663,10 @@ int pt_store_commit(apr_pool_t *p, const pt_store_conn_t *c,
     for (tries = 1; err && tries < PT_STORE_DEADLOCK_TRIES
                     && c->dialect == PT_DB_PGSQL
                     && strstr(err, "deadlock detected"); tries++) {
-        started = apr_time_now();
+        started = pt_clock_monotonic();
         err = pt_store_run(p, c, jobs, njobs, now_us, &begin_failed);
     }
-    long_wait = err && apr_time_now() - started >= PT_STORE_WAITED;
+    long_wait = err && pt_clock_monotonic() - started >= PT_STORE_WAITED;
     if (waited)
         *waited = long_wait;
     if (!err)
