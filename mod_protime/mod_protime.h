@@ -14,10 +14,12 @@
  *   mod_protime_config.c        the directive table, per-server and
  *                               per-location configuration, their defaults
  *   mod_protime_shm.c           the memory all processes share: counters,
- *                               the storage's give-up mark, status slots
+ *                               the storage's give-up mark, status slots,
+ *                               the queue of deliveries to commit
  *   mod_protime_storage.c       mod_dbd: connections, the module's own
- *                               prepared statements, the group commit,
- *                               the SQLite file set up at startup
+ *                               prepared statements, the server's one
+ *                               group commit, the SQLite file set up at
+ *                               startup
  *   mod_protime_subscription.c  the subscription job (run by mod_watchdog)
  *                               and the keys it gives the webhook
  *   mod_protime_webhook.c       the protime-webhook handler

@@ -83,7 +83,7 @@ apr_off_t protime_max_body(const protime_dir_conf *dc)
 
 int protime_sqlite_sync_full(const protime_srv_conf *sc)
 {
-    return sc->sqlite_sync_full == PROTIME_UNSET ? 0 : sc->sqlite_sync_full;
+    return sc->sqlite_sync_full == PROTIME_UNSET ? 1 : sc->sqlite_sync_full;
 }
 
 int protime_subscribes(const protime_srv_conf *sc)
@@ -747,8 +747,9 @@ const command_rec protime_cmds[] = {
                   "Largest delivery body in bytes (default 1048576)"),
     AP_INIT_TAKE1("ProtimeSQLiteSynchronous", protime_set_sqlite_sync, NULL,
                   RSRC_CONF,
-                  "SQLite durability: Normal (default; survives crashes of "
-                  "httpd) or Full (also survives power loss)"),
+                  "SQLite durability: Full (default; every acknowledged "
+                  "change survives a power cut) or Normal (faster; survives "
+                  "crashes of httpd, not of the machine)"),
     AP_INIT_TAKE1("ProtimeTenant", protime_set_tenant, PROTIME_SRV(tenant),
                   RSRC_CONF, "Tenant: acme for https://acme.myprotime.eu"),
     AP_INIT_TAKE1("ProtimeEnvironment", protime_set_environment, NULL,

@@ -53,7 +53,6 @@ typedef struct {
     int allow_insecure;
 
     /* Set after the configuration is read, each by the part that owns it. */
-    struct protime_committer *committer;    /* storage, per child */
     struct protime_sub *sub;                /* subscription, when subscribing */
     struct protime_status_slot *status_slot;    /* where the job publishes */
 } protime_srv_conf;

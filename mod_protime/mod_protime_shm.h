@@ -3,11 +3,12 @@
 
 /* mod_protime_shm: the memory every process of the server shares.
  *
- * One anonymous segment, created by the parent and inherited by every
- * child, holds what must be the same in all of them: the counters of the
- * status page, the storage's "gave up waiting" mark, and one status slot
- * per subscription. This unit owns it; the others write and read it only
- * through these functions.
+ * Anonymous segments, created by the parent and inherited by every child,
+ * hold what must be the same in all of them: the counters of the status
+ * page, the storage's "gave up waiting" mark, one status slot per
+ * subscription, and the queue of deliveries waiting for their commit. This
+ * unit owns them; the others write and read them only through these
+ * functions.
  */
 #ifndef MOD_PROTIME_SHM_H
 #define MOD_PROTIME_SHM_H
@@ -39,8 +40,8 @@ void protime_count(protime_counter_t which, apr_uint64_t n);
 apr_uint64_t protime_counter(protime_counter_t which);
 
 /* When a storage transaction last gave up waiting for a lock that another
- * program held (0: never): the batches queued behind it give up too,
- * instead of waiting a timeout each. */
+ * program held (0: never), on pt_clock_monotonic(): the batches queued
+ * behind it give up too, instead of waiting a timeout each. */
 apr_time_t protime_shm_gave_up_at(void);
 void protime_shm_set_gave_up_at(apr_time_t when);
 
@@ -54,5 +55,44 @@ struct protime_status_slot *protime_shm_slot(const char *tenant,
 void protime_shm_publish(struct protime_status_slot *slot,
                          const pt_sub_status_t *st);
 void protime_shm_read(struct protime_status_slot *slot, pt_sub_status_t *st);
+
+/* The queue of deliveries waiting for the server's one writer (see
+ * mod_protime_storage.c): a fixed number of slots, each holding one signed
+ * body, in a segment of each generation's own, as the writers' mutex is.
+ * Every process puts into it; the writer of the moment, holding that
+ * mutex, takes what is queued, commits it, and leaves each slot its
+ * result. Parent only, in post_config. */
+#define PROTIME_QUEUE_SLOTS 128
+#define PROTIME_QUEUE_BODY (8 * 1024)
+apr_status_t protime_shm_queue_init(apr_pool_t *pconf, server_rec *s);
+
+/* What a writer left in a slot for its owner. */
+typedef struct {
+    int applied, deletes, stale, quarantined;
+    int failed;
+    char error[256];
+} protime_queue_result;
+
+/* Copies body into a free slot and queues it, arrived on
+ * pt_clock_monotonic(); returns the slot, or -1 when the body is larger
+ * than a slot or no slot is free. */
+int protime_queue_put(const char *body, apr_size_t len, apr_time_t arrived);
+/* With the writers' mutex held: marks the queued slots taken, and those a
+ * writer took before it died, at most max of them, into slots; returns how
+ * many. Slots whose owner died after their commit are freed on the way. */
+int protime_queue_take(int *slots, int max);
+const char *protime_queue_body(int slot, apr_size_t *len,
+                               apr_time_t *arrived);
+/* With the writers' mutex held: the result of a taken slot. */
+void protime_queue_finish(int slot, const protime_queue_result *result);
+/* Whether a writer finished the slot; if so, its result into *result. */
+int protime_queue_done(int slot, protime_queue_result *result);
+void protime_queue_free(int slot);
+/* Takes a slot out of the queue before a writer took it; 0 when too late. */
+int protime_queue_cancel(int slot);
+
+/* Adds n to the server's count of commits since it started; returns the
+ * new count (modulo 2^32). */
+apr_uint32_t protime_shm_commits_add(apr_uint32_t n);
 
 #endif /* MOD_PROTIME_SHM_H */

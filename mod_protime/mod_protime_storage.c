@@ -19,18 +19,28 @@
  *    for every connection of every module, in databases that are none of
  *    our business.
  *
- * 2. Group commit. Each delivery must be committed before it is answered,
- *    and a commit is the expensive part (an fsync with synchronous=FULL).
- *    So the deliveries that arrive while a commit is under way in this
- *    process queue up, and the next thread to find no commit running takes
- *    all of them into one transaction (leader/follower): one commit for many
- *    deliveries under load, no added wait when idle. pt_store_commit retries
- *    each delivery alone if the shared transaction fails quickly, so one bad
- *    delivery never costs the others.
+ * 2. One group commit for the whole server. Each delivery must be
+ *    committed before it is answered, and a commit is the expensive part
+ *    (an fsync with synchronous=FULL, a WAL flush on PostgreSQL). So a
+ *    delivery puts its body into the queue in shared memory
+ *    (mod_protime_shm.h), whichever process it arrived in, and waits for
+ *    the writers' mutex. Whoever holds the mutex commits everything queued
+ *    by every process in one transaction and leaves each delivery its
+ *    result; a delivery that gets the mutex after its body was committed
+ *    by someone else answers at once. It is the shape of PostgreSQL's WAL
+ *    flush: one commit for many deliveries under load, no added wait when
+ *    idle, and no process's page cache thrown away by another's turn more
+ *    often than there are commits. The mutex is robust: a writer killed in
+ *    the middle of its commit releases it, and the next holder commits what
+ *    the dead one had taken again (the changeVersion rule makes a second
+ *    commit harmless). A body larger than a slot, or one that finds the
+ *    queue full, is committed by its own request, with whatever is queued.
+ *    pt_store_commit retries each delivery alone if the shared transaction
+ *    fails quickly, so one bad delivery never costs the others.
  *
  * 3. SQLite set-up. SQLite takes one writer at a time; processes that find
  *    the lock taken would sleep and poll in SQLite's busy handler, which
- *    ruins latency. Our writers instead queue on a global mutex ("Mutex
+ *    ruins latency. Our writers instead queue on the writers' mutex ("Mutex
  *    protime-db" tunes it). The database file is created by the parent at
  *    startup, with the schema and WAL mode, and handed to the User that
  *    children run as, so that "DBDriver sqlite3" and "DBDParams <file>" are
@@ -56,6 +66,7 @@
 #include "mod_protime_config.h"
 #include "mod_protime_shm.h"
 #include "mod_protime_storage.h"
+#include "pt_clock.h"
 
 APLOG_USE_MODULE(protime);
 
@@ -70,37 +81,6 @@ APLOG_USE_MODULE(protime);
 static APR_OPTIONAL_FN_TYPE(ap_dbd_open) *protime_dbd_open;
 static APR_OPTIONAL_FN_TYPE(ap_dbd_close) *protime_dbd_close;
 static apr_global_mutex_t *protime_storage_mutex;
-
-/* Where a delivery stands in its process's group commit. */
-typedef enum {
-    PROTIME_QUEUED,             /* waits for a leader to take it */
-    PROTIME_LEAD,               /* is to commit what is queued */
-    PROTIME_DONE                /* committed, or its job holds the error */
-} protime_turn;
-
-/* A delivery waiting for its commit. Each has its own mutex and condition,
- * so that a finished commit wakes exactly the deliveries it holds, plus the
- * oldest waiting one to lead the next: waking every waiter each time would
- * cost more than the commits themselves. A woken delivery takes only its
- * own mutex: were turn guarded by the committer's lock, every delivery the
- * leader woke would block on that lock, still held by the leader waking
- * the others, and be woken once more (bench/README.md has the figures). */
-typedef struct protime_pending {
-    pt_store_job_t *job;
-    apr_time_t arrived;
-    apr_thread_mutex_t *lock;
-    apr_thread_cond_t *wake;
-    protime_turn turn;
-    struct protime_pending *next;
-} protime_pending;
-
-struct protime_committer {
-    apr_thread_mutex_t *lock;
-    protime_pending *head;
-    protime_pending **tail;
-    int committing;
-    int commits_unchecked;      /* since this process's last checkpoint */
-};
 
 void protime_storage_pre_config(apr_pool_t *pconf)
 {
@@ -377,8 +357,10 @@ apr_status_t protime_storage_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
     if ((rv = protime_storage_resolve(1, ptemp, s)) != APR_SUCCESS)
         return rv;
 
-    rv = ap_global_mutex_create(&protime_storage_mutex, NULL, PROTIME_DB_MUTEX_TYPE,
-                                NULL, s, pconf, 0);
+    if ((rv = protime_shm_queue_init(pconf, s)) != APR_SUCCESS)
+        return rv;
+    rv = ap_global_mutex_create(&protime_storage_mutex, NULL,
+                                PROTIME_DB_MUTEX_TYPE, NULL, s, pconf, 0);
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, PTLOGNO(00411)
                      "cannot create the " PROTIME_DB_MUTEX_TYPE " mutex");
@@ -389,7 +371,6 @@ apr_status_t protime_storage_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
 
 void protime_storage_child_init(apr_pool_t *pchild, server_rec *s)
 {
-    server_rec *sp;
     apr_status_t rv;
 
     rv = apr_global_mutex_child_init(&protime_storage_mutex,
@@ -401,13 +382,6 @@ void protime_storage_child_init(apr_pool_t *pchild, server_rec *s)
                      "the child; exiting");
         /* else the parent would spawn failing children forever */
         exit(APEXIT_CHILDSICK);
-    }
-    for (sp = s; sp; sp = sp->next) {
-        struct protime_committer *c = apr_pcalloc(pchild, sizeof(*c));
-
-        apr_thread_mutex_create(&c->lock, APR_THREAD_MUTEX_DEFAULT, pchild);
-        c->tail = &c->head;
-        protime_srv_config(sp)->committer = c;
     }
 }
 
@@ -492,7 +466,8 @@ static void protime_fail_jobs(pt_store_job_t **jobs, int n, const char *error)
         jobs[i]->error = error;
 }
 
-/* Commits one batch; returns the number of transactions committed. */
+/* Commits one batch, the writers' mutex held; returns the number of
+ * transactions committed. */
 static int protime_commit_batch(request_rec *r, pt_store_job_t **jobs, int n,
                                 apr_time_t arrived)
 {
@@ -500,22 +475,17 @@ static int protime_commit_batch(request_rec *r, pt_store_job_t **jobs, int n,
     const char *err;
     ap_dbd_t *dbd = protime_storage_open(r->pool, r->server, &conn, &err);
     apr_pool_t *p;
-    int locked = 0, commits, waited;
+    int commits, waited;
 
     if (!dbd) {
         protime_fail_jobs(jobs, n, err);
         return 0;
     }
-    if (conn.dialect == PT_DB_SQLITE3)
-        locked = (protime_storage_lock() == 0);
     /* A batch whose deliveries arrived before another batch gave up
      * waiting (a lock held by another program, a statement timeout) gives
-     * up with it: else the n-th batch in the queue (this process's
-     * committer, and for SQLite the mutex) would wait n timeouts.
+     * up with it: else each writer in turn would wait a timeout.
      * Deliveries that come later try again. */
     if (arrived < protime_shm_gave_up_at()) {
-        if (locked)
-            protime_storage_unlock();
         protime_fail_jobs(jobs, n, "the database is locked by another "
                           "program, or too slow: an earlier transaction "
                           "gave up waiting");
@@ -526,9 +496,7 @@ static int protime_commit_batch(request_rec *r, pt_store_job_t **jobs, int n,
     commits = pt_store_commit(p, &conn, jobs, n, apr_time_now(), &waited);
     /* Nothing committed after a long wait: the lock is held elsewhere. */
     if (commits == 0 && waited)
-        protime_shm_set_gave_up_at(apr_time_now());
-    if (locked)
-        protime_storage_unlock();
+        protime_shm_set_gave_up_at(pt_clock_monotonic());
     apr_pool_destroy(p);
     protime_storage_close(r->server, dbd);
     protime_count(PROTIME_C_COMMITS, commits);
@@ -565,79 +533,94 @@ static void protime_checkpoint(request_rec *r)
                       "WAL checkpoint: %s", err);
 }
 
-static void protime_give_turn(protime_pending *p, protime_turn turn)
+/* Commits what the queue holds, and own (NULL, or a delivery that is not
+ * in the queue), the writers' mutex held. Returns whether a checkpoint is
+ * due. */
+static int protime_write(request_rec *r, pt_store_job_t *own)
 {
-    apr_thread_mutex_lock(p->lock);
-    p->turn = turn;
-    apr_thread_cond_signal(p->wake);
-    apr_thread_mutex_unlock(p->lock);
+    int slots[PROTIME_MAX_BATCH];
+    pt_store_job_t *jobs[PROTIME_MAX_BATCH + 1];
+    apr_time_t arrived = own ? pt_clock_monotonic() : APR_INT64_MAX;
+    apr_pool_t *p;
+    int i, n, njobs = 0, commits;
+
+    apr_pool_create(&p, r->pool);
+    n = protime_queue_take(slots, PROTIME_MAX_BATCH);
+    for (i = 0; i < n; i++) {
+        pt_store_job_t *job = apr_pcalloc(p, sizeof(*job));
+        pt_delivery_t *delivery = apr_palloc(p, sizeof(*delivery));
+        apr_time_t when;
+        apr_size_t len;
+        const char *body = protime_queue_body(slots[i], &len, &when);
+
+        /* Parsed again here rather than shipped parsed: the same body
+         * gives the same events, and a few microseconds each are nothing
+         * next to the commit. */
+        pt_event_parse(p, body, len, delivery);
+        job->delivery = delivery;
+        jobs[njobs++] = job;
+        if (when < arrived)
+            arrived = when;
+    }
+    if (own)
+        jobs[njobs++] = own;
+    commits = njobs ? protime_commit_batch(r, jobs, njobs, arrived) : 0;
+    for (i = 0; i < n; i++) {
+        protime_queue_result result;
+
+        result.applied = jobs[i]->applied;
+        result.deletes = jobs[i]->deletes;
+        result.stale = jobs[i]->stale;
+        result.quarantined = jobs[i]->quarantined;
+        result.failed = jobs[i]->error != NULL;
+        apr_cpystrn(result.error, jobs[i]->error ? jobs[i]->error : "",
+                    sizeof(result.error));
+        protime_queue_finish(slots[i], &result);
+    }
+    apr_pool_destroy(p);
+    return protime_shm_commits_add(commits) % PT_STORE_CHECKPOINT_COMMITS
+           < (apr_uint32_t)commits;
 }
 
-void protime_storage_store(request_rec *r, pt_store_job_t *job)
+void protime_storage_store(request_rec *r, pt_store_job_t *job,
+                           const char *body, apr_size_t len)
 {
-    struct protime_committer *c = protime_srv_config(r->server)->committer;
-    protime_pending me = { job, 0, NULL, NULL, PROTIME_QUEUED, NULL };
+    int slot = protime_queue_put(body, len, pt_clock_monotonic());
     int checkpoint = 0;
+    protime_queue_result result;
 
-    me.arrived = apr_time_now();
-    apr_thread_mutex_create(&me.lock, APR_THREAD_MUTEX_DEFAULT, r->pool);
-    apr_thread_cond_create(&me.wake, r->pool);
-    apr_thread_mutex_lock(c->lock);
-    *c->tail = &me;
-    c->tail = &me.next;
-    if (!c->committing) {
-        c->committing = 1;
-        me.turn = PROTIME_LEAD;
-    }
-    apr_thread_mutex_unlock(c->lock);
     for (;;) {
-        pt_store_job_t *jobs[PROTIME_MAX_BATCH];
-        protime_pending *batch[PROTIME_MAX_BATCH], *next;
-        protime_turn turn;
-        int n = 0, i, commits;
-        apr_time_t arrived = APR_INT64_MAX;
-
-        apr_thread_mutex_lock(me.lock);
-        while (me.turn == PROTIME_QUEUED)
-            apr_thread_cond_wait(me.wake, me.lock);
-        turn = me.turn;
-        apr_thread_mutex_unlock(me.lock);
-        if (turn == PROTIME_DONE)
+        if (apr_global_mutex_lock(protime_storage_mutex) != APR_SUCCESS) {
+            job->error = "cannot take the writers' mutex";
+            /* A slot a writer has taken already is its result's until
+             * then; this process frees it no more, a writer will once the
+             * process is gone. */
+            if (slot >= 0 && !protime_queue_cancel(slot))
+                return;
+            slot = -1;
             break;
-        /* Lead: take what is queued, our own delivery included. */
-        apr_thread_mutex_lock(c->lock);
-        while (c->head && n < PROTIME_MAX_BATCH) {
-            batch[n] = c->head;
-            jobs[n++] = c->head->job;
-            if (c->head->arrived < arrived)
-                arrived = c->head->arrived;
-            c->head = c->head->next;
         }
-        if (!c->head)
-            c->tail = &c->head;
-        apr_thread_mutex_unlock(c->lock);
-
-        commits = protime_commit_batch(r, jobs, n, arrived);
-
-        /* The lead passes straight to the oldest delivery still queued, if
-         * any, and it is woken first: the next commit is what the queue
-         * waits for. */
-        apr_thread_mutex_lock(c->lock);
-        next = c->head;
-        if (!next)
-            c->committing = 0;
-        c->commits_unchecked += commits;
-        if (c->commits_unchecked >= PT_STORE_CHECKPOINT_COMMITS) {
-            c->commits_unchecked = 0;
-            checkpoint = 1;
+        if (slot >= 0 && protime_queue_done(slot, &result)) {
+            apr_global_mutex_unlock(protime_storage_mutex);
+            break;
         }
-        apr_thread_mutex_unlock(c->lock);
-        if (next)
-            protime_give_turn(next, PROTIME_LEAD);
-        me.turn = PROTIME_DONE;     /* in the batch: no one else writes it */
-        for (i = 0; i < n; i++)
-            if (batch[i] != &me)
-                protime_give_turn(batch[i], PROTIME_DONE);
+        checkpoint |= protime_write(r, slot >= 0 ? NULL : job);
+        apr_global_mutex_unlock(protime_storage_mutex);
+        /* Committed ourselves, or in the batch we just wrote (unless the
+         * queue held more than one batch: then the mutex again). */
+        if (slot < 0 || protime_queue_done(slot, &result))
+            break;
+    }
+    if (slot >= 0) {
+        if (protime_queue_done(slot, &result)) {
+            job->applied = result.applied;
+            job->deletes = result.deletes;
+            job->stale = result.stale;
+            job->quarantined = result.quarantined;
+            job->error = result.failed ? apr_pstrdup(r->pool, result.error)
+                                       : NULL;
+        }
+        protime_queue_free(slot);
     }
     /* The next batch is already on its way: only this delivery's answer
      * waits for the checkpoint, and only once in many commits. */

@@ -37,14 +37,15 @@ ap_dbd_t *protime_storage_open(apr_pool_t *p, server_rec *s,
                                pt_store_conn_t *conn, const char **err);
 void protime_storage_close(server_rec *s, ap_dbd_t *dbd);
 
-/* The SQLite writers' lock, for writers outside the group commit (the
- * subscription job); 0 on success. */
+/* The writers' lock, for writers outside the group commit (the
+ * subscription job's, with SQLite); 0 on success. */
 int protime_storage_lock(void);
 void protime_storage_unlock(void);
 
-/* Applies a parsed delivery: queues it with the concurrent deliveries of
- * this process and returns once it is committed or rolled back
- * (job->error). */
-void protime_storage_store(request_rec *r, pt_store_job_t *job);
+/* Applies a delivery, body as received and job->delivery as parsed from
+ * it: queues it with the concurrent deliveries of every process of the
+ * server and returns once it is committed or rolled back (job->error). */
+void protime_storage_store(request_rec *r, pt_store_job_t *job,
+                           const char *body, apr_size_t len);
 
 #endif /* MOD_PROTIME_STORAGE_H */

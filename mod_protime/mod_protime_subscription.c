@@ -48,6 +48,7 @@
 #include "mod_protime_shm.h"
 #include "mod_protime_storage.h"
 #include "mod_protime_subscription.h"
+#include "pt_clock.h"
 #include "pt_curl.h"
 #include "pt_sub.h"
 
@@ -95,7 +96,7 @@ struct protime_sub {
     apr_pool_t *keys_pool;
     apr_array_header_t *keys;       /* of const char *, as stored */
     apr_uint32_t keys_seen;         /* keys_changed they reflect */
-    apr_time_t keys_loaded_at;      /* 0: never */
+    apr_time_t keys_loaded_at;      /* pt_clock_monotonic(); 0: never */
     /* Held while a step runs. A child that exits does not wait for
      * mod_watchdog's threads (their pools outlive pchild), so it would run
      * the process's exit handlers, OpenSSL's among them, under a step that
@@ -134,10 +135,10 @@ static int protime_sub_abort(void *baton)
  * held up by a Retry-After. */
 static int protime_sub_sleep(void *baton, apr_interval_time_t how_long)
 {
-    apr_time_t until = apr_time_now() + how_long;
+    apr_time_t until = pt_clock_monotonic() + how_long;
 
     while (!protime_stopping()) {
-        apr_time_t left = until - apr_time_now();
+        apr_time_t left = until - pt_clock_monotonic();
         if (left <= 0)
             return 0;
         apr_sleep(left < apr_time_from_msec(100) ? left
@@ -438,7 +439,8 @@ void protime_subscription_child_init(apr_pool_t *pchild, server_rec *s)
 
 /* Reads the keys again from the database; keeps the old ones on failure. */
 static void protime_sub_load_keys(request_rec *r, struct protime_sub *sub,
-                                  apr_uint32_t changed, apr_time_t now)
+                                  apr_uint32_t changed, apr_time_t now,
+                                  apr_time_t loaded_at)
 {
     apr_array_header_t *keys;
     pt_store_conn_t conn;
@@ -451,7 +453,7 @@ static void protime_sub_load_keys(request_rec *r, struct protime_sub *sub,
                                     sub->cfg.destination_url, now, &keys);
         protime_storage_close(r->server, dbd);
     }
-    sub->keys_loaded_at = now;
+    sub->keys_loaded_at = loaded_at;
     if (err) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, PTLOGNO(00611)
                       "cannot read the subscription's keys: %s", err);
@@ -470,7 +472,9 @@ void protime_subscription_keys(request_rec *r, pt_encoding_t enc, int reload,
                                apr_array_header_t *keys)
 {
     struct protime_sub *sub = protime_subscribing_config(r->server)->sub;
-    apr_time_t now = apr_time_now();
+    /* Which keys are valid goes by the wall clock, as validUntil does; how
+     * old the cache is, by the clock that only goes forward. */
+    apr_time_t now = apr_time_now(), age, tick = pt_clock_monotonic();
     pt_sub_status_t st;
     int i;
 
@@ -480,10 +484,11 @@ void protime_subscription_keys(request_rec *r, pt_encoding_t enc, int reload,
     if (sub->slot)
         protime_shm_read(sub->slot, &st);
     apr_thread_mutex_lock(sub->keys_lock);
+    age = tick - sub->keys_loaded_at;
     if (!sub->keys_loaded_at || st.keys_changed != sub->keys_seen
-        || now - sub->keys_loaded_at >= PROTIME_KEYS_MAX_AGE
-        || (reload && now - sub->keys_loaded_at >= PROTIME_KEYS_RETRY))
-        protime_sub_load_keys(r, sub, st.keys_changed, now);
+        || age >= PROTIME_KEYS_MAX_AGE
+        || (reload && age >= PROTIME_KEYS_RETRY))
+        protime_sub_load_keys(r, sub, st.keys_changed, now, tick);
     for (i = 0; sub->keys && i < sub->keys->nelts; i++) {
         pt_key_t key;
 

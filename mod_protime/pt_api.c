@@ -4,6 +4,7 @@
 /* pt_api: the Protime API client (see pt_api.h). */
 
 #include "pt_api.h"
+#include "pt_clock.h"
 
 #include <apr_cstr.h>
 #include <apr_escape.h>
@@ -35,7 +36,8 @@ struct pt_api_t {
     const char *origin;             /* scheme://host[:port] of api_url */
     apr_pool_t *token_pool;         /* cleared whenever the token goes */
     const char *token;              /* NULL when none is cached */
-    apr_time_t token_until;         /* used while apr_time_now() is before */
+    apr_time_t token_until;         /* used while pt_clock_monotonic() is
+                                     * before */
     apr_time_t deadline;            /* 0: none (pt_api_set_deadline) */
     const char *deadline_what;
 };
@@ -379,7 +381,7 @@ static apr_status_t pt_api_send(pt_api_t *a, apr_pool_t *p,
         req.body_len = body ? strlen(body) : 0;
         memset(resp, 0, sizeof(*resp));
 
-        start = apr_time_now();
+        start = pt_clock_monotonic();
         rv = a->cfg.http.perform(a->cfg.http.baton, p, &req, resp);
         if (rv != APR_SUCCESS || resp->status == 0) {
             resp->status = 0;
@@ -391,7 +393,8 @@ static apr_status_t pt_api_send(pt_api_t *a, apr_pool_t *p,
                          PTLOGNO(00801)
                          "%s %s: failed in %" APR_TIME_T_FMT " ms: %s",
                          method, path,
-                         apr_time_as_msec(apr_time_now() - start), failure);
+                         apr_time_as_msec(pt_clock_monotonic() - start),
+                         failure);
             wait = pt_api_backoff(a, attempt);
         }
         else {
@@ -400,7 +403,7 @@ static apr_status_t pt_api_send(pt_api_t *a, apr_pool_t *p,
             pt_log_error(a->cfg.log, PT_LOG_DEBUG, APR_SUCCESS, p,
                          PTLOGNO(00802) "%s %s: %d in %" APR_TIME_T_FMT " ms",
                          method, path, resp->status,
-                         apr_time_as_msec(apr_time_now() - start));
+                         apr_time_as_msec(pt_clock_monotonic() - start));
             if (!renew && resp->status != 429 && resp->status < 500) {
                 return APR_SUCCESS;
             }
@@ -664,13 +667,13 @@ apr_status_t pt_api_token(pt_api_t *a, apr_pool_t *p, const char **token,
     apr_status_t rv;
 
     memset(err, 0, sizeof(*err));
-    if (a->token && apr_time_now() < a->token_until) {
+    if (a->token && pt_clock_monotonic() < a->token_until) {
         *token = apr_pstrdup(p, a->token);
         return APR_SUCCESS;
     }
     pt_api_forget_token(a);
     what = pt_api_what(a, p, "POST", a->cfg.token_url);
-    start = apr_time_now();
+    start = pt_clock_monotonic();
     rv = pt_api_send(a, p, what, "POST", a->cfg.token_url,
                      "application/x-www-form-urlencoded",
                      apr_pstrcat(p, "grant_type=client_credentials&client_id=",

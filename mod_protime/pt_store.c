@@ -31,6 +31,7 @@
 #include <libpq-fe.h>
 
 #include "pt_store.h"
+#include "pt_clock.h"
 #include "pt_schema.h"
 
 #define PT_STORE_SQLITE_TRIES 16
@@ -703,7 +704,7 @@ int pt_store_commit(apr_pool_t *p, const pt_store_conn_t *c,
     const char *err;
     int i, commits = 0, begin_failed = 0, long_wait, tries;
     int verbosity = pt_store_pg_verbosity(c, PQERRORS_VERBOSE);
-    apr_time_t started = apr_time_now();
+    apr_time_t started = pt_clock_monotonic();
 
     err = pt_store_run(p, c, jobs, njobs, now_us, &begin_failed);
     if (err && pt_store_reprepared(p, c, err))
@@ -716,10 +717,10 @@ int pt_store_commit(apr_pool_t *p, const pt_store_conn_t *c,
                     && pt_store_pg_error_is(p, c, err,
                                             PT_STORE_SQLSTATE_DEADLOCK);
          tries++) {
-        started = apr_time_now();
+        started = pt_clock_monotonic();
         err = pt_store_run(p, c, jobs, njobs, now_us, &begin_failed);
     }
-    long_wait = err && apr_time_now() - started >= PT_STORE_WAITED;
+    long_wait = err && pt_clock_monotonic() - started >= PT_STORE_WAITED;
     if (waited)
         *waited = long_wait;
     if (!err) {

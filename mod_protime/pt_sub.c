@@ -9,6 +9,7 @@
 #include <apr_strings.h>
 
 #include "pt_sub.h"
+#include "pt_clock.h"
 #include "pt_date.h"
 #include "pt_event.h"
 
@@ -479,7 +480,8 @@ static const char *pt_sub_sync(apr_pool_t *p, const pt_sub_config_t *cfg,
                                pt_store_sync_t *sync, pt_sub_status_t *st,
                                pt_api_error_t *aerr)
 {
-    apr_time_t started = apr_time_now(), today = pt_date_midnight(now);
+    apr_time_t started = pt_clock_monotonic();
+    apr_time_t today = pt_date_midnight(now);
     apr_pool_t *page_pool;
     const char *err = NULL;
     int read = 0;
@@ -491,7 +493,7 @@ static const char *pt_sub_sync(apr_pool_t *p, const pt_sub_config_t *cfg,
         const char *items = NULL, *next = NULL;
 
         /* One page at least, so that every step gets on. */
-        if (read && apr_time_now() - started >= env->sync_budget)
+        if (read && pt_clock_monotonic() - started >= env->sync_budget)
             break;
         read++;
         apr_pool_clear(page_pool);

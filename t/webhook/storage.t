@@ -23,7 +23,7 @@ use Time::HiRes ();
 # statements give up after their statement_timeout
 # (PT_PGSQL_STATEMENT_TIMEOUT_MS, 5 s).
 
-plan tests => 30, need_lwp;
+plan tests => 33, need_lwp;
 
 sub counter { status_json()->{counters}{$_[0]} // 0 }
 
@@ -207,6 +207,16 @@ my ($latency, $concurrent_max);
     my %c; $c{$_}++ for @codes;
     ok t_cmp(join(',', map { "$_:$c{$_}" } sort keys %c), '204:20', 'after the failures: 20 deliveries, all 204');
     ok t_cmp(rows_count('id BETWEEN 800101 AND 800120'), 20, 'after the failures: all stored');
+}
+
+# 7. A body larger than a slot of the shared queue (8 KiB) is committed by
+# the request that brought it, with whatever the queue holds meanwhile.
+{
+    my @many = map { event(800200 + $_, 'h1', status => 'AccessOk' . ('x' x 40)) } 1 .. 60;
+    my $body = ProtimeTest::json_of(\@many);
+    ok t_cmp(length($body) > 8 * 1024, 1, 'a delivery of ' . length($body) . ' bytes: larger than a queue slot');
+    ok t_cmp(deliver(\@many)->code, 204, '... 204');
+    ok t_cmp(rows_count('id BETWEEN 800201 AND 800260'), 60, '... all 60 events stored');
 }
 
 $lock->disconnect;
