@@ -414,7 +414,7 @@ static const char *protime_set_sqlite_sync(cmd_parms *cmd, void *dummy,
 /* ---- server directives: the subscription and its API client ---------- */
 
 /* A server directive's value goes into the string field at offset
- * cmd->info, after check (which may be NULL) accepted it. */
+ * cmd->info. */
 static const char *protime_set_server_string(cmd_parms *cmd, void *dummy,
                                              const char *arg)
 {
@@ -470,7 +470,7 @@ static const char *protime_set_environment(cmd_parms *cmd, void *dummy,
 }
 
 /* An absolute http or https URL with a host; whether http is allowed is
- * decided with ProtimeAllowInsecureAPI, in protime_check_config. */
+ * decided with ProtimeAllowInsecureAPI, in protime_config_check. */
 static const char *protime_set_url(cmd_parms *cmd, void *dummy,
                                    const char *arg)
 {
