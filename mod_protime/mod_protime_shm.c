@@ -49,8 +49,8 @@ apr_status_t protime_shm_init(server_rec *s)
     apr_status_t rv;
 
     apr_pool_userdata_get((void **)&shm, PROTIME_SHM_KEY, pproc);
-    /* A reload may bring a module whose segment is larger. */
-    if (!shm || apr_shm_size_get(shm) < size) {
+    /* A reload may bring a module whose segment is laid out otherwise. */
+    if (!shm || apr_shm_size_get(shm) != size) {
         rv = apr_shm_create(&shm, size, NULL, pproc);
         if (rv != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, PTLOGNO(00201)

@@ -22,6 +22,21 @@
 
 #define PT_EVENT_DUMP_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER)
 
+/* Longest member name quoted in a reason; it comes from the body. */
+#define PT_EVENT_MAX_NAME 40
+
+/* The members an event and an envelope are made of; a member named
+ * otherwise that is not an annotation is not understood. A bare object
+ * has no such list: all of it is the clocking, kept in the payload. */
+static const char *const pt_event_event_members[] = {
+    "changeType", "data", NULL
+};
+static const char *const pt_event_envelope_members[] = { "value", NULL };
+/* An object with any of these is a change, whatever its "value" holds. */
+static const char *const pt_event_change_members[] = {
+    "id", "changeVersion", "changeType", "data", NULL
+};
+
 /* Reason for a body jansson refused, e.g.
  * "not JSON: duplicate object key near '"id"' (line 1, column 18)". */
 static const char *pt_event_json_error(apr_pool_t *p, const json_error_t *err)
@@ -56,6 +71,73 @@ static const char *pt_event_dump(apr_pool_t *p, const json_t *j,
     copy = apr_pstrmemdup(p, s, *len);
     free(s);
     return copy;
+}
+
+static int pt_event_is_member(const char *name, const char *const *names)
+{
+    for (; *names; names++) {
+        if (strcmp(name, *names) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Reason naming the first member of obj that is not one of known and not
+ * an annotation, or NULL when there is none. An annotation, by OData's
+ * convention, has a name starting with "@" ("@odata.context",
+ * "@odata.nextLink"): it says something about the object and holds no
+ * change. Any other member might hold one, so an object that carries it
+ * is not taken apart: it is kept whole in the quarantine instead of
+ * having a part of it dropped unseen. */
+static const char *pt_event_stray(apr_pool_t *p, const json_t *obj,
+                                  const char *const *known,
+                                  const char *form)
+{
+    const char *name;
+    json_t *v;
+
+    json_object_foreach((json_t *)obj, name, v) {
+        if (name[0] != '@' && !pt_event_is_member(name, known)) {
+            apr_size_t len = strlen(name);
+
+            return apr_psprintf(p, "%s: unexpected member \"%s\"", form,
+                                pt_text_printable(p, name,
+                                                  len < PT_EVENT_MAX_NAME
+                                                  ? len : PT_EVENT_MAX_NAME));
+        }
+    }
+    return NULL;
+}
+
+/* Whether root is an envelope: "value" an array, and no member of a
+ * change beside it. An object with id or changeVersion is a bare object
+ * whose "value" is one of its fields, one with changeType an event. */
+static int pt_event_is_envelope(const json_t *root)
+{
+    const char *const *m;
+
+    if (!json_is_array(json_object_get(root, "value"))) {
+        return 0;
+    }
+    for (m = pt_event_change_members; *m; m++) {
+        if (json_object_get(root, *m)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* A reject holding len bytes of the body as received. */
+static void pt_event_reject_body(apr_pool_t *p, pt_delivery_t *out,
+                                 const char *reason, const char *body,
+                                 apr_size_t len)
+{
+    pt_reject_t *r = apr_array_push(out->rejects);
+
+    r->reason = reason;
+    r->body = apr_pstrmemdup(p, body, len);
+    r->body_len = len;
 }
 
 static void pt_event_reject(apr_pool_t *p, pt_delivery_t *out, int item,
@@ -276,6 +358,9 @@ static void pt_event_item(apr_pool_t *p, const json_t *item, int n,
         else if (!why && !json_is_object(data)) {
             why = "data: not an object";
         }
+        if (!why) {
+            why = pt_event_stray(p, item, pt_event_event_members, "event");
+        }
     }
     if (!why) {
         why = pt_event_validate(p, data, &ev);
@@ -308,7 +393,6 @@ static void pt_event_items(apr_pool_t *p, const json_t *arr,
 static void pt_event_cap_rejects(apr_pool_t *p, const char *body,
                                  apr_size_t len, pt_delivery_t *out)
 {
-    pt_reject_t *all;
     const char *first;
     int n = out->rejects->nelts;
 
@@ -317,11 +401,11 @@ static void pt_event_cap_rejects(apr_pool_t *p, const char *body,
     }
     first = APR_ARRAY_IDX(out->rejects, 0, pt_reject_t).reason;
     apr_array_clear(out->rejects);
-    all = apr_array_push(out->rejects);
-    all->reason = apr_psprintf(p, "%d items failed validation, the whole "
-                               "body is kept; the first: %s", n, first);
-    all->body = apr_pstrmemdup(p, body, len);
-    all->body_len = len;
+    pt_event_reject_body(p, out,
+                         apr_psprintf(p, "%d items failed validation, the "
+                                      "whole body is kept; the first: %s",
+                                      n, first),
+                         body, len);
 }
 
 void pt_event_parse(apr_pool_t *p, const char *body, apr_size_t len,
@@ -329,7 +413,7 @@ void pt_event_parse(apr_pool_t *p, const char *body, apr_size_t len,
 {
     json_error_t err;
     json_t *root;
-    const json_t *value;
+    const char *stray;
 
     out->events = apr_array_make(p, 4, sizeof(pt_event_t));
     out->rejects = apr_array_make(p, 1, sizeof(pt_reject_t));
@@ -343,20 +427,22 @@ void pt_event_parse(apr_pool_t *p, const char *body, apr_size_t len,
      * a body with a duplicate key anywhere, siblings and all. */
     root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &err);
     if (!root) {
-        pt_reject_t *r = apr_array_push(out->rejects);
-
-        r->reason = pt_event_json_error(p, &err);
-        r->body = apr_pstrmemdup(p, body, len);
-        r->body_len = len;
+        pt_event_reject_body(p, out, pt_event_json_error(p, &err), body, len);
         return;
     }
 
-    value = json_object_get(root, "value");
     if (json_is_array(root)) {
         pt_event_items(p, root, out);
     }
-    else if (!json_object_get(root, "changeType") && json_is_array(value)) {
-        pt_event_items(p, value, out);
+    else if (pt_event_is_envelope(root)) {
+        stray = pt_event_stray(p, root, pt_event_envelope_members,
+                               "envelope");
+        if (stray) {
+            pt_event_reject_body(p, out, stray, body, len);
+        }
+        else {
+            pt_event_items(p, json_object_get(root, "value"), out);
+        }
     }
     else {
         pt_event_item(p, root, 1, out);

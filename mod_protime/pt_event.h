@@ -8,6 +8,15 @@
  *   { "id": ..., "changeVersion": ..., ... }                       bare object (InsertOrUpdate)
  *   [ <event or bare object>, ... ]                                 array of either
  *   { "value": [ <event or bare object>, ... ] }                    envelope
+ * An object is an envelope when its "value" is an array and it has no id,
+ * changeVersion, changeType or data; otherwise it is an item: an event if
+ * it has changeType, else a bare object. Every member of a bare object is
+ * the clocking's and goes into the payload ("value" included). An event
+ * and an envelope may carry annotations (members named "@...", such as
+ * "@odata.context") besides their own members, which are ignored; any
+ * other member could hold a change that would be lost, so an event with
+ * one is rejected, and an envelope with one is rejected whole, body as
+ * received, none of its items applied.
  * Parsing never throws anything away: every item that is not a valid event
  * becomes a reject with its reason and its own JSON text, so the caller can
  * quarantine it while applying the valid events of the same delivery. A

@@ -4,9 +4,12 @@
 /* pt_sub: the subscription lifecycle (see pt_sub.h). */
 #include <string.h>
 
+#include <apr_escape.h>
 #include <apr_general.h>
 #include <apr_hash.h>
 #include <apr_strings.h>
+
+#include <openssl/evp.h>
 
 #include "pt_sub.h"
 #include "pt_clock.h"
@@ -118,6 +121,22 @@ static apr_interval_time_t pt_sub_renew_before(const pt_sub_config_t *cfg,
                                     : (half > 0 ? half : 0);
 }
 
+/* The owner as the status shows it, in id (PT_SUB_OWNER_ID_LEN + 1
+ * bytes): the first hex digits of the SHA-256 of its text. The text names
+ * the host, ServerRoot and configuration file, which whoever may read the
+ * status need not learn; the error log pairs the two (PT00710). An owner
+ * that cannot be hashed shows as "". */
+static void pt_sub_owner_id(const char *owner, char *id)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+
+    id[0] = '\0';
+    if (owner && EVP_Digest(owner, strlen(owner), md, &len, EVP_sha256(),
+                            NULL) == 1 && len >= PT_SUB_OWNER_ID_LEN / 2)
+        apr_escape_hex(id, md, PT_SUB_OWNER_ID_LEN / 2, 0, NULL);
+}
+
 /* Takes or renews the lease; *held tells whether this server may act. */
 static const char *pt_sub_lease(apr_pool_t *p, const pt_sub_config_t *cfg,
                                 const pt_sub_env_t *env, apr_time_t now,
@@ -125,6 +144,7 @@ static const char *pt_sub_lease(apr_pool_t *p, const pt_sub_config_t *cfg,
 {
     const pt_store_conn_t *conn;
     const char *holder = NULL, *err;
+    char id[PT_SUB_OWNER_ID_LEN + 1];
     apr_time_t until = 0;
 
     *held = 1;
@@ -139,12 +159,17 @@ static const char *pt_sub_lease(apr_pool_t *p, const pt_sub_config_t *cfg,
     env->release(env->baton, conn, 1);
     if (err)
         return apr_pstrcat(p, "the lease: ", err, NULL);
+    pt_sub_owner_id(holder, id);
+    if (holder && strcmp(st->owner, id) != 0)
+        pt_log_error(env->log, PT_LOG_NOTICE, APR_SUCCESS, p, PTLOGNO(00710)
+                     "the subscription for %s is run by owner %s: %s",
+                     cfg->destination_url, id, holder);
     if (!*held && !strcmp(st->state, "active"))
         pt_log_error(env->log, PT_LOG_NOTICE, APR_SUCCESS, p, PTLOGNO(00708)
-                     "%s now runs the subscription for %s; standing by",
-                     holder ? holder : "another server",
+                     "owner %s now runs the subscription for %s; standing by",
+                     holder ? id : "of another server",
                      cfg->destination_url);
-    pt_sub_copy(st->owner, sizeof(st->owner), holder);
+    pt_sub_copy(st->owner, sizeof(st->owner), id);
     st->lease_until = until;
     return NULL;
 }

@@ -55,6 +55,10 @@ typedef struct {
     const char *sync_from;              /* YYYY-MM-DD */
 } pt_sub_config_t;
 
+/* Hex digits of the owner's id in the status: 48 bits, so that the few
+ * servers sharing a database never show the same id. */
+#define PT_SUB_OWNER_ID_LEN 12
+
 /* What the status handler shows. Fixed-size so that it can live in shared
  * memory; strings are truncated, always NUL-terminated. */
 typedef struct {
@@ -74,7 +78,10 @@ typedef struct {
     apr_time_t sync_finished_at;
     apr_uint32_t keys_changed;  /* bumped whenever the accepted keys change */
     apr_uint32_t webhooks_seen; /* hash of the stored webhook ids */
-    char owner[256];            /* the server that runs the job (lease) */
+    char owner[PT_SUB_OWNER_ID_LEN + 1];    /* the server that runs the
+                                 * job (lease), as an opaque id: hex digits
+                                 * of a hash of its text, which only the
+                                 * error log shows (PT00710) */
     apr_time_t lease_until;     /* until when it holds the lease */
 } pt_sub_status_t;
 

@@ -14,7 +14,7 @@ use ProtimeTest qw(event error_log_size error_log_since);
 use ProtimeSub;
 use JSON::PP ();
 
-plan tests => 27, need_lwp;
+plan tests => 30, need_lwp;
 
 my $vhost = 'protime_sub';
 my $log_start = error_log_size();
@@ -53,6 +53,14 @@ ok t_cmp(sub_db($vhost)->selectrow_array(
 
 # Status.
 my $st = sub_status($vhost);
+# The owner is an opaque id: the host, ServerRoot and configuration file
+# it stands for are only in the error log, paired with the same id.
+my $owner = $st->{subscription}{owner} // '';
+ok t_cmp($owner, qr/^[0-9a-f]{12}$/, 'status: the owner is a 12-hex-digit id');
+my $root = Apache::Test::vars('serverroot');
+ok t_cmp(index(JSON::PP->new->encode($st), $root), -1, 'status: ServerRoot is nowhere in it');
+ok t_cmp(error_log_since(0), qr/PT00710: the subscription for \S+ is run by owner \Q$owner\E: [^\n]*\Q$root\E/,
+         'error log: the id paired with the full owner text');
 ok t_cmp($st->{subscription}{webhook_id}, $hook->{id}, 'status: webhook id');
 ok $st->{subscription}{valid_until} =~ /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
 ok t_cmp($st->{subscription}{last_error}, undef, 'status: no error');

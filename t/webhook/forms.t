@@ -10,10 +10,11 @@ use ProtimeTest;
 use JSON::PP ();
 use Time::HiRes ();
 
-# The four body forms of SPEC.md section 3 and the columns of section 4.
+# The four body forms of SPEC.md section 3 and the columns of section 4,
+# and what each form does with members it does not have (pt_event.h).
 # Ids 400000+.
 
-plan tests => 59, need_lwp;
+plan tests => 79, need_lwp;
 
 my $canon = JSON::PP->new->canonical(1);
 # A JSON text in canonical form, to compare structures as strings.
@@ -180,4 +181,87 @@ sub recent_us {
         . ' WHERE id BETWEEN 400100 AND 400299');
     ok t_cmp($stamps, 1, '200 events: one updated_at (one transaction)');
     ok t_cmp((row(400299) || {})->{change_version}, 'z199', '200 events: the last one stored');
+}
+
+# 8. Members beside those of each form: every signed delivery ends stored,
+# stale or quarantined, never answered 204 with nothing kept (issue 17,
+# item 6). $code, rows stored, quarantine rows, and the first reason.
+sub outcome {
+    my ($body, $where) = @_;
+    my $q = quarantine_max();
+    my $res = deliver($body);
+    my $rows = quarantine_since($q);
+    my $answer = $res->code == 202 ? JSON::PP::decode_json($res->content) : {};
+    return ($res->code, rows_count($where), scalar(@$rows),
+            $rows->[0] ? $rows->[0]{reason} : undef, $rows->[0], $answer);
+}
+{
+    # A clocking that also carries "value": [] is a bare object, stored
+    # with "value" in its payload (it used to be an empty envelope: 204,
+    # nothing stored, nothing quarantined).
+    my $obj = bare(400501, 's1', value => []);
+    my ($code, $rows, $quar) = outcome($obj, 'id = 400501');
+    ok t_cmp("$code $rows $quar", '204 1 0', 'bare object with "value": []: 204, stored');
+    ok t_cmp(canon_text((row(400501) || {})->{payload}), canon($obj),
+             'bare object with "value": []: payload has every member');
+
+    # Not a valid clocking, with "value": []: quarantined, not nothing.
+    ($code, $rows, $quar, my $why) = outcome({ id => 400502, value => [] }, 'id = 400502');
+    ok t_cmp("$code $rows $quar", '202 0 1', 'id and "value": []: 202, quarantined');
+    ok t_cmp($why, 'item 1: changeVersion: missing', 'id and "value": []: the reason');
+
+    # An event with a member beside changeType and data: kept whole in
+    # the quarantine, the event in its stray "value" not lost unseen.
+    my $ev = event(400503, 's3');
+    $ev->{value} = [ event(400504, 's4') ];
+    ($code, $rows, $quar, $why, my $qrow, my $answer) =
+        outcome($ev, 'id IN (400503, 400504)');
+    ok t_cmp("$code $rows $quar", '202 0 1', 'event with a stray "value": 202, one quarantine row');
+    ok t_cmp($why, 'item 1: event: unexpected member "value"', 'event with a stray member: the reason');
+    ok t_cmp(canon_text($qrow ? $qrow->{body} : undef), canon($ev),
+             'event with a stray member: the quarantine holds all of it');
+    ok t_cmp(($answer->{applied} // -1) . ' ' . ($answer->{quarantined} // -1), '0 1',
+             'event with a stray member: the answer counts it quarantined');
+
+    # An event with an annotation: stored.
+    $ev = event(400505, 's5');
+    $ev->{'@odata.etag'} = 'W/"1"';
+    ($code, $rows, $quar) = outcome($ev, 'id = 400505');
+    ok t_cmp("$code $rows $quar", '204 1 0', 'event with an "@" annotation: 204, stored');
+
+    # Array items, each by its own form.
+    my $odd = event(400507, 's7');
+    $odd->{received} = '2026-12-02';
+    ($code, $rows, $quar, $why) =
+        outcome([ bare(400506, 's6', value => []), $odd, event(400508, 's8') ],
+                'id BETWEEN 400506 AND 400508');
+    ok t_cmp("$code $rows $quar", '202 2 1', 'array with stray members: two stored, one quarantined');
+    ok t_cmp($why, 'item 2: event: unexpected member "received"', 'array: the quarantined item');
+    ok t_cmp(rows_count('id = 400507'), 0, 'array: the event with a stray member is not stored');
+
+    # An envelope with OData annotations: its items stored.
+    ($code, $rows, $quar) = outcome({ '@odata.context' => 'x', '@odata.nextLink' => 'y',
+                                      value => [ event(400509, 's9') ] }, 'id = 400509');
+    ok t_cmp("$code $rows $quar", '204 1 0', 'envelope with annotations: 204, stored');
+
+    # An envelope with any other member: the whole body quarantined as
+    # received, none of its items applied.
+    my $body = utf8_json({ value => [ event(400510, 's10') ], nextLink => '/more' });
+    ($code, $rows, $quar, $why, $qrow) = outcome($body, 'id = 400510');
+    ok t_cmp("$code $rows $quar", '202 0 1', 'envelope with nextLink: 202, quarantined whole');
+    ok t_cmp($why, 'envelope: unexpected member "nextLink"', 'envelope with nextLink: the reason');
+    ok t_cmp($qrow ? $qrow->{body} : undef, $body, 'envelope with nextLink: the body as received');
+    ($code, $rows, $quar) = outcome({ value => [], clocking => bare(400511, 's11') }, 'id = 400511');
+    ok t_cmp("$code $rows $quar", '202 0 1', 'empty envelope with a stray member: quarantined, not 204');
+
+    # Envelope items with stray members, each by its own form.
+    my $stray = delete_event(400512, 's12');
+    $stray->{value} = [];
+    ($code, $rows, $quar, $why) =
+        outcome({ value => [ bare(400513, 's13', value => [ 1 ]), $stray ] },
+                'id IN (400512, 400513)');
+    ok t_cmp("$code $rows $quar", '202 1 1', 'envelope items with stray members: one stored, one quarantined');
+    ok t_cmp($why, 'item 2: event: unexpected member "value"', 'envelope items: the quarantined one');
+    ok t_cmp(canon_text((row(400513) || {})->{payload}), canon(bare(400513, 's13', value => [ 1 ])),
+             'envelope items: the bare object keeps its "value" in the payload');
 }

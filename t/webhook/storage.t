@@ -23,7 +23,7 @@ use Time::HiRes ();
 # statements give up after their statement_timeout
 # (PT_PGSQL_STATEMENT_TIMEOUT_MS, 5 s).
 
-plan tests => 33, need_lwp;
+plan tests => 46, need_lwp;
 
 sub counter { status_json()->{counters}{$_[0]} // 0 }
 
@@ -209,7 +209,76 @@ my ($latency, $concurrent_max);
     ok t_cmp(rows_count('id BETWEEN 800101 AND 800120'), 20, 'after the failures: all stored');
 }
 
-# 7. A body larger than a slot of the shared queue (8 KiB) is committed by
+# 7. A delivery that arrived while an earlier transaction was still
+# waiting for the lock gives up with it, without a wait of its own: in the
+# same process it is queued behind that transaction, in another it waits
+# for the SQLite mutex that transaction holds (on PostgreSQL it may wait
+# out its own statement_timeout instead).
+{
+    my $errors = counter('storage_errors');
+    my $log = error_log_size();
+    lock_db();
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if (!$pid) {
+        Apache::TestRequest::user_agent(reset => 1, keep_alive => 0, timeout => 20);
+        my $code = deliver(event(800061, 'h1'))->code;
+        POSIX::_exit($code == 503 ? 0 : 1);
+    }
+    Time::HiRes::sleep(0.5);
+    Apache::TestRequest::user_agent(reset => 1, keep_alive => 0, timeout => 20);
+    my ($res, $took) = timed_deliver(event(800062, 'h1'));
+    waitpid $pid, 0;
+    my $first = $? >> 8;
+    unlock_db();
+    ok t_cmp($first, 0, 'the delivery that waited for the lock: 503');
+    ok t_cmp($res->code, 503, 'a delivery behind it: 503');
+    ok t_cmp($res->header('Retry-After') // 'none', qr/^[1-9]\d*$/, 'a delivery behind it: Retry-After');
+    ok t_cmp($took < 10 ? 1 : 0, 1, sprintf('a delivery behind it: answered in %.2f s', $took));
+    ok t_cmp(rows_count('id IN (800061, 800062)'), 0, 'neither stored');
+    ok t_cmp(counter('storage_errors') - $errors, 2, 'storage_errors grew by 2');
+    my $said = error_log_since($log);
+    if ($pg) {
+        ok t_cmp($said, qr/PT00307: delivery not stored, answering 503/, 'PT00307 for both');
+    }
+    else {
+        ok t_cmp($said, qr/PT00307: delivery not stored, answering 503: .*an earlier transaction gave up waiting/,
+                 'PT00307: it gave up with the earlier transaction');
+    }
+    ok t_cmp(deliver([event(800061, 'h1'), event(800062, 'h1')])->code, 204,
+             'both again after the lock: 204');
+}
+
+# 8. A commit refused: on PostgreSQL a deferred constraint trigger fails
+# at COMMIT, after every statement succeeded. (SQLite checks nothing at
+# COMMIT that another program can set up on the module's connections.)
+if (!$pg) {
+    skip('a commit refused: PostgreSQL only', 1) for 1 .. 5;
+}
+else {
+    my $errors = counter('storage_errors');
+    my $log = error_log_size();
+    $lock->do(q{CREATE FUNCTION protime_test_refuse_commit() RETURNS trigger
+                LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF NEW.id = 800071 THEN RAISE EXCEPTION 'commit refused by the test'; END IF;
+                    RETURN NULL;
+                END $$});
+    $lock->do(q{CREATE CONSTRAINT TRIGGER protime_test_refuse_commit
+                AFTER INSERT ON protime_access_clockings DEFERRABLE INITIALLY DEFERRED
+                FOR EACH ROW EXECUTE FUNCTION protime_test_refuse_commit()});
+    my $res = deliver([event(800072, 'i1'), event(800071, 'i1')]);
+    $lock->do('DROP TRIGGER protime_test_refuse_commit ON protime_access_clockings');
+    $lock->do('DROP FUNCTION protime_test_refuse_commit()');
+    ok t_cmp($res->code, 503, 'commit refused: 503');
+    ok t_cmp($res->header('Retry-After') // 'none', qr/^[1-9]\d*$/, 'commit refused: Retry-After');
+    ok t_cmp(rows_count('id IN (800071, 800072)'), 0, 'commit refused: neither event stored');
+    ok t_cmp(counter('storage_errors') - $errors, 1, 'commit refused: storage_errors grew by 1');
+    ok t_cmp(error_log_since($log), qr/PT00307: .*commit refused by the test/,
+             'commit refused: PT00307 says why');
+}
+
+# 9. A body larger than a slot of the shared queue (8 KiB) is committed by
 # the request that brought it, with whatever the queue holds meanwhile.
 {
     my @many = map { event(800200 + $_, 'h1', status => 'AccessOk' . ('x' x 40)) } 1 .. 60;

@@ -241,13 +241,6 @@ static void test_forms(void)
         ok(strstr(e->payload, "\"value\":5") != NULL,
            "value kept in payload");
     }
-    /* With changeType present, "value" does not make an envelope. */
-    e = accepts("{\"changeType\":\"Delete\",\"value\":[],\"data\":"
-                "{\"id\":5,\"changeVersion\":\"v\"}}",
-                "changeType wins over value");
-    if (e) {
-        is_int(e->id, 5, "event with value member: id from data");
-    }
 
     d = parse("[1,\"x\",null,[]]");
     is_int(d.rejects->nelts, 4, "array of non-objects: four rejects");
@@ -267,6 +260,108 @@ static void test_forms(void)
                "envelope item 1 reason");
         is_str(RJ(&d, 1)->reason, "item 2: not an object",
                "envelope item 2 reason");
+    }
+}
+
+/* Members beside those of each form: nothing is dropped unseen. */
+static void test_stray(void)
+{
+    const char *del = "{\"changeType\":\"Delete\",\"data\":"
+        "{\"changeVersion\":\"0000090200004BD0000C\",\"id\":1001}}";
+    const char *body;
+    const pt_event_t *e;
+    pt_delivery_t d;
+
+    /* The fault of issue 17, item 6: a clocking that also has "value": []
+     * was an envelope of nothing. */
+    e = accepts(with_extra("\"value\":[]"), "bare object with value []");
+    if (e) {
+        is_int(e->id, 4711, "bare object with value []: its id");
+        ok(strstr(e->payload, "\"value\":[]") != NULL,
+           "bare object with value []: value kept in payload");
+    }
+    e = accepts(bare(F_ID, F_CV, F_DATE, F_TOD, F_STATUS,
+                     "\"value\":[{\"id\":1}],\"@odata.etag\":\"x\""),
+                "bare object with value of items and an annotation");
+    if (e) {
+        ok(strstr(e->payload, "\"value\":[{\"id\":1}]") != NULL
+           && strstr(e->payload, "\"@odata.etag\":\"x\"") != NULL,
+           "bare object: every member kept in payload");
+    }
+    /* An object of a change that does not validate is quarantined, never
+     * an empty envelope. */
+    rejects("{\"id\":5,\"value\":[]}", "item 1: changeVersion: missing",
+            "id and value []: a bare object");
+    rejects("{\"changeVersion\":\"v\",\"value\":[]}",
+            "item 1: id: missing", "changeVersion and value []: a bare object");
+    rejects("{\"data\":{\"id\":5},\"value\":[]}", "item 1: id: missing",
+            "data and value []: a bare object");
+
+    /* An event: changeType, data and annotations only. */
+    rejects("{\"changeType\":\"Delete\",\"value\":[],\"data\":"
+            "{\"id\":5,\"changeVersion\":\"v\"}}",
+            "item 1: event: unexpected member \"value\"",
+            "event with value []");
+    body = apr_pstrcat(pool, "{\"changeType\":\"InsertOrUpdate\",\"data\":",
+                       with_id("\"id\":6"), ",\"value\":[", del, "]}", NULL);
+    rejects(body, "item 1: event: unexpected member \"value\"",
+            "event with an event in value: neither applied");
+    d = parse(body);
+    ok(d.rejects->nelts == 1 && strcmp(RJ(&d, 0)->body, body) == 0,
+       "event with stray member: kept whole in the reject");
+    rejects("{\"changeType\":\"Delete\",\"data\":{\"id\":5,"
+            "\"changeVersion\":\"v\"},\"id\":7}",
+            "item 1: event: unexpected member \"id\"", "event with id beside data");
+    rejects("{\"changeType\":\"Delete\",\"data\":{\"id\":5,"
+            "\"changeVersion\":\"v\"},\"a\\nb\":1}",
+            "item 1: event: unexpected member \"a?b\"",
+            "member name made printable in the reason");
+    e = accepts("{\"@odata.etag\":\"W/1\",\"changeType\":\"Delete\","
+                "\"data\":{\"id\":5,\"changeVersion\":\"v\"}}",
+                "event with an annotation");
+    if (e) {
+        is_int(e->id, 5, "event with an annotation: id from data");
+    }
+
+    /* Array items: each by its own form. */
+    d = parse(apr_pstrcat(pool, "[", with_extra("\"value\":[]"), ",",
+                          "{\"changeType\":\"Delete\",\"data\":{\"id\":5,"
+                          "\"changeVersion\":\"v\"},\"extra\":true}]", NULL));
+    ok(d.events->nelts == 1 && d.rejects->nelts == 1,
+       "array: bare object with value applied, event with extra rejected");
+    if (d.rejects->nelts == 1) {
+        is_str(RJ(&d, 0)->reason, "item 2: event: unexpected member \"extra\"",
+               "array: the event's reject is item 2");
+    }
+
+    /* An envelope: value and annotations only. */
+    d = parse(apr_pstrcat(pool, "{\"@odata.context\":\"x\",\"value\":[",
+                          del, "],\"@odata.nextLink\":\"y\"}", NULL));
+    ok(d.events->nelts == 1 && d.rejects->nelts == 0,
+       "envelope with annotations: its event applied");
+    body = apr_pstrcat(pool, "{\"value\":[", del, "],\"nextLink\":\"/more\"}",
+                       NULL);
+    d = parse(body);
+    ok(d.events->nelts == 0 && d.rejects->nelts == 1,
+       "envelope with nextLink: rejected whole, its event not applied");
+    if (d.rejects->nelts == 1) {
+        is_str(RJ(&d, 0)->reason, "envelope: unexpected member \"nextLink\"",
+               "envelope with nextLink: reason");
+        ok(RJ(&d, 0)->body_len == strlen(body)
+           && memcmp(RJ(&d, 0)->body, body, strlen(body)) == 0,
+           "envelope with nextLink: the body as received");
+    }
+    d = parse("{\"value\":[],\"clocking\":{\"id\":1}}");
+    ok(d.events->nelts == 0 && d.rejects->nelts == 1,
+       "empty envelope with a stray member: rejected, not nothing");
+    d = parse(apr_pstrcat(pool, "{\"value\":[", with_extra("\"value\":[]"),
+                          ",{\"changeType\":\"Delete\",\"data\":{\"id\":5,"
+                          "\"changeVersion\":\"v\"},\"value\":[]}]}", NULL));
+    ok(d.events->nelts == 1 && d.rejects->nelts == 1,
+       "envelope items with stray members: each by its own form");
+    if (d.rejects->nelts == 1) {
+        is_str(RJ(&d, 0)->reason, "item 2: event: unexpected member \"value\"",
+               "envelope item 2 rejected");
     }
 }
 
@@ -691,7 +786,7 @@ static void test_payload(void)
     e = accepts("{\"changeType\":\"InsertOrUpdate\",\"data\":{ \"id\" : 5 ,"
                 "\n\"changeVersion\":\"c\",\"date\":\"2025-01-01\","
                 "\"timeOfDayInMinutes\":1,\"status\":\"\\u00e9\"},"
-                "\"extra\":1}",
+                "\"@odata.etag\":1}",
                 "whitespace and escapes");
     if (e) {
         is_str(e->payload, "{\"id\":5,\"changeVersion\":\"c\","
@@ -708,6 +803,7 @@ int main(int argc, const char *const *argv)
     apr_pool_create(&pool, NULL);
 
     test_forms();
+    test_stray();
     test_mixed();
     test_id();
     test_version();

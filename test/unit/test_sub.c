@@ -693,6 +693,10 @@ int main(void)
         pt_sub_env_t a = env, b = env;
         pt_sub_status_t sa, sb;
         int created;
+        /* The first 12 hex digits of the SHA-256 of each owner's text. */
+        const char *id_a = "09cb62b2c329", *id_b = "92ce91498b7a";
+        const char *log_a = "is run by owner 09cb62b2c329: node-a/1/aa";
+        const char *since = logged + strlen(logged);
 
         a.owner = "node-a/1/aa";
         b.owner = "node-b/2/bb";
@@ -706,7 +710,9 @@ int main(void)
         created = fake.created;
         next = step_at(&b, now + SEC(1), &sb);
         is_str(sb.state, "standby", "node b: standby");
-        is_str(sb.owner, "node-a/1/aa", "node b shows node a as the owner");
+        is_str(sb.owner, id_a, "node b shows node a's id as the owner, "
+               "not its text");
+        is_str(sa.owner, id_a, "and so does node a");
         is_str(sb.webhook_id, sa.webhook_id, "and the same webhook");
         ok(next <= SEC(15), "node b looks again within half the lease");
         is_int(fake.created, created, "node b created nothing");
@@ -715,15 +721,22 @@ int main(void)
         ok(next <= SEC(10), "the owner renews within a third of the lease");
         step_at(&b, now + SEC(1), &sb);
         is_str(sb.state, "standby", "a renewed lease keeps node b waiting");
+        ok(strstr(since, log_a) != NULL, "the log pairs node a's id with "
+           "its text");
+        ok(strstr(since, log_a) && strstr(strstr(since, log_a) + 1, log_a)
+           && !strstr(strstr(strstr(since, log_a) + 1, log_a) + 1, log_a),
+           "once for each node's status, not at every step");
         now += SEC(31);     /* node a stopped */
         step_at(&b, now, &sb);
         is_str(sb.state, "active", "node b took the lease over");
-        is_str(sb.owner, "node-b/2/bb", "and is the owner");
+        is_str(sb.owner, id_b, "and is the owner");
         is_int(fake.created, created, "with the same webhook");
         step_at(&a, now + SEC(1), &sa);
         is_str(sa.state, "standby", "node a, back, stands by");
-        ok(strstr(logged, "node-b/2/bb now runs") != NULL,
-           "the hand-over is logged");
+        ok(strstr(logged, "owner 92ce91498b7a now runs") != NULL,
+           "the hand-over is logged, with the new owner's id");
+        ok(strstr(since, "is run by owner 92ce91498b7a: node-b/2/bb") != NULL,
+           "and the log pairs that id with node b's text");
         is_int(fake_live(), 1, "one webhook for the cluster");
 
         /* A step that Protime holds up past its lease, while the other
