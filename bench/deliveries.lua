@@ -3,8 +3,10 @@
 
 -- wrk script of bench/run: POSTs the pre-signed deliveries of
 -- bench/make-deliveries.pl ("signature<TAB>body" lines), never the same one
--- twice in a run. Thread k of n takes lines k+1, k+1+n, k+1+2n, ... so that
--- no two threads send the same id. Counts the answers per thread and prints,
+-- twice in a run. The run sends the lines from BENCH_FIRST_LINE (counted
+-- from 0; default 0) up to, not including, BENCH_END_LINE (default: to the
+-- end of the file); thread k of n takes the k-th line of that range, then
+-- every n-th after it, so that no two threads send the same id. Counts the answers per thread and prints,
 -- besides wrk's own report, one line for bench/run to read:
 --
 --   BENCH requests=.. duration_us=.. rps=.. p50_us=.. p99_us=..
@@ -16,7 +18,7 @@
 -- first (see bench/latency.lua).
 --
 -- Environment: BENCH_DELIVERIES (the file), BENCH_THREADS (wrk's -t),
--- BENCH_CONNECTIONS (wrk's -c).
+-- BENCH_CONNECTIONS (wrk's -c), BENCH_FIRST_LINE and BENCH_END_LINE.
 -- The same requests go to whatever URL wrk is given (/floor or /hook).
 
 -- bench/latency.lua, from the directory of this script.
@@ -41,10 +43,15 @@ sent, exhausted = 0, 0
 function init(args)
    local file = os.getenv("BENCH_DELIVERIES")
    local nthreads = tonumber(os.getenv("BENCH_THREADS") or "1")
+   local first = tonumber(os.getenv("BENCH_FIRST_LINE") or "0")
+   local stop = tonumber(os.getenv("BENCH_END_LINE") or "") or math.huge
    assert(file, "BENCH_DELIVERIES is not set")
    local line_no = 0
    for line in io.lines(file) do
-      if line_no % nthreads == tid then
+      if line_no >= stop then
+         break
+      end
+      if line_no >= first and (line_no - first) % nthreads == tid then
          local tab = string.find(line, "\t", 1, true)
          count = count + 1
          sigs[count] = string.sub(line, 1, tab - 1)
