@@ -784,10 +784,11 @@ static void pgsql_german(const apr_dbd_driver_t *driver, const char *conninfo,
     if (!german_conn(driver, conninfo, schema, &de))
         return;
     rv = exec(&de, "SELECT no_such_column");
-    err = apr_dbd_error(driver, de.handle, rv);
+    if ((err = apr_dbd_error(driver, de.handle, rv)) == NULL)
+        err = "";
     ok(rv && strstr(err, "existiert nicht") != NULL,
-       "pgsql " GERMAN ": the server's messages are German: %.*s",
-       (int)strcspn(err, "\n"), err);
+       "pgsql " GERMAN ": the server's messages are German: %s",
+       apr_pstrmemdup(pool, err, strcspn(err, "\n")));
 
     /* The server ends the session; mod_dbd's check of the connection
      * (apr_dbd_check_conn) then resets it on the same handle. */
