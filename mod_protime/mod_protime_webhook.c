@@ -20,6 +20,7 @@
 #include <apr_lib.h>
 #include <apr_strings.h>
 #include <jansson.h>
+#include <time.h>
 
 #include "mod_protime.h"
 #include "mod_protime_config.h"
@@ -33,6 +34,20 @@ APLOG_USE_MODULE(protime);
 
 /* Reasons listed in a 202 answer; the quarantine table has all of them. */
 #define PROTIME_MAX_REASONS 20
+
+/* Anyone can send unsigned deliveries, as fast as the network allows:
+ * each refusal is logged at info, and at warn one line a location and
+ * interval sums them up, so that they cannot fill a disk. */
+#define PROTIME_REFUSAL_SUMMARY_INTERVAL apr_time_from_sec(60)
+
+/* Intervals on a clock that no step of the system clock moves. */
+static apr_time_t protime_monotonic_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return apr_time_from_sec(ts.tv_sec) + ts.tv_nsec / 1000;
+}
 
 static int protime_json_content_type(const char *ct)
 {
@@ -180,6 +195,51 @@ static int protime_read_body(request_rec *r, apr_off_t max,
     return OK;
 }
 
+/* What the summaries call each reason of a refusal. */
+static const char *const protime_refusal_names[PROTIME_R_COUNT] = {
+    "no signature header",              /* PROTIME_R_NO_HEADER */
+    "no key to check it with",          /* PROTIME_R_NO_KEY */
+    "signature header not decodable",   /* PROTIME_R_UNDECODABLE */
+    "signature matches no key",         /* PROTIME_R_NO_MATCH */
+};
+
+/* Counts a refusal at the location, and writes the location's summary at
+ * warn when it is due: at its first refusal, at once, for that may be a
+ * wrong key rather than an attack; then at most once an interval. */
+static void protime_summarise_refusal(request_rec *r,
+                                      const protime_dir_conf *dc,
+                                      protime_refusal_t reason)
+{
+    protime_refusal_summary_t sum;
+    apr_uint64_t total = 0;
+    const char *counts = "";
+    int i;
+
+    if (!protime_shm_refuse(protime_location(dc), reason,
+                            protime_monotonic_now(),
+                            PROTIME_REFUSAL_SUMMARY_INTERVAL, &sum))
+        return;
+    for (i = 0; i < PROTIME_R_COUNT; i++) {
+        const char *one;
+
+        if (!sum.counts[i])
+            continue;
+        total += sum.counts[i];
+        one = apr_psprintf(r->pool, "%" APR_UINT64_T_FMT " %s",
+                           sum.counts[i], protime_refusal_names[i]);
+        counts = apr_pstrcat(r->pool, counts, *counts ? ", " : "", one, NULL);
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, PTLOGNO(00309)
+                  "%" APR_UINT64_T_FMT " deliver%s refused at %s %s: %s "
+                  "(each is logged at LogLevel protime:info)", total,
+                  total == 1 ? "y" : "ies", sum.location,
+                  sum.since ? apr_psprintf(r->pool, "in the last %"
+                                           APR_TIME_T_FMT " s",
+                                           apr_time_sec(sum.since))
+                            : "(the first there since httpd started)",
+                  counts);
+}
+
 /* 401 unless the signature header matches one of the keys. The log names
  * the header and the reason, never a key or the signature itself. */
 static int protime_check_signature(request_rec *r, const protime_dir_conf *dc,
@@ -191,6 +251,7 @@ static int protime_check_signature(request_rec *r, const protime_dir_conf *dc,
     unsigned char sig[PT_SIG_MAX_LEN];
     apr_size_t sig_len;
     const char *why;
+    protime_refusal_t reason;
 
     if (dc->keys)
         apr_array_cat(keys, dc->keys);
@@ -199,12 +260,14 @@ static int protime_check_signature(request_rec *r, const protime_dir_conf *dc,
         if (!protime_require_signature(dc))
             return OK;
         why = "no signature header";
+        reason = PROTIME_R_NO_HEADER;
     }
     else if (keys->nelts == 0) {
         if (!protime_require_signature(dc))
             return OK;
         why = "no key to check it with (set ProtimeWebhookKey, or wait for "
               "the subscription)";
+        reason = PROTIME_R_NO_KEY;
     }
     else if ((why = pt_sig_decode_header(value, protime_algorithm(dc),
                                          protime_signature_encoding(dc),
@@ -224,10 +287,15 @@ static int protime_check_signature(request_rec *r, const protime_dir_conf *dc,
                              len, sig, sig_len) >= 0)
             return OK;
         why = "signature matches no key";
+        reason = PROTIME_R_NO_MATCH;
+    }
+    else {
+        reason = PROTIME_R_UNDECODABLE;
     }
     protime_count(PROTIME_C_SIGNATURE_FAILURES, 1);
-    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, PTLOGNO(00304)
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, PTLOGNO(00304)
                   "delivery refused: %s: %s", header, why);
+    protime_summarise_refusal(r, dc, reason);
     apr_table_setn(r->err_headers_out, "WWW-Authenticate",
                    "HMAC realm=\"protime-webhook\"");
     return HTTP_UNAUTHORIZED;
