@@ -40,7 +40,15 @@ APLOG_USE_MODULE(protime);
  * interval sums them up, so that they cannot fill a disk. */
 #define PROTIME_REFUSAL_SUMMARY_INTERVAL apr_time_from_sec(60)
 
-/* Intervals on a clock that no step of the system clock moves. */
+/* A body must come at this rate on average, once it has had the grace to
+ * start: a 1 MiB body then holds a worker for at most 128 s, not for as
+ * long as a client sending a byte now and then likes. Protime's
+ * deliveries are a few KiB, sent from a data centre. */
+#define PROTIME_BODY_GRACE apr_time_from_sec(10)
+#define PROTIME_MIN_BODY_RATE 8192      /* bytes per second */
+
+/* Intervals and deadlines on a clock that no step of the system clock
+ * moves. */
 static apr_time_t protime_monotonic_now(void)
 {
     struct timespec ts;
@@ -110,7 +118,46 @@ static int protime_refuse_coding(request_rec *r, const char *header,
     return status;
 }
 
-/* Reads the whole body into one buffer, never more than max bytes. The
+/* How long after its start a body of which used bytes came is too slow,
+ * if no more comes. */
+static apr_interval_time_t protime_body_deadline(apr_size_t used)
+{
+    apr_interval_time_t due = (apr_interval_time_t)used * APR_USEC_PER_SEC
+                              / PROTIME_MIN_BODY_RATE;
+
+    return due > PROTIME_BODY_GRACE ? due : PROTIME_BODY_GRACE;
+}
+
+/* One read of the body, ending when the body falls below the rate floor
+ * at the latest: then *too_slow is set, and the status is APR_TIMEUP. The
+ * socket's timeout, as mod_reqtimeout sets it, is the one bound the core
+ * and mod_ssl honour inside a read. Not on an HTTP/2 stream, whose socket
+ * is its connection's: there the floor is checked between reads, and the
+ * server's Timeout bounds each. */
+static apr_status_t protime_read_until(request_rec *r, apr_bucket_brigade *bb,
+                                       apr_interval_time_t left, int *too_slow)
+{
+    apr_socket_t *sock = r->connection->master
+                         ? NULL : ap_get_conn_socket(r->connection);
+    apr_interval_time_t timeout = 0;
+    apr_status_t rv;
+    int ours = 0;
+
+    if (sock) {
+        apr_socket_timeout_get(sock, &timeout);
+        if ((ours = timeout < 0 || left < timeout))
+            apr_socket_timeout_set(sock, left);
+    }
+    rv = ap_get_brigade(r->input_filters, bb, AP_MODE_READBYTES,
+                        APR_BLOCK_READ, HUGE_STRING_LEN);
+    if (ours)
+        apr_socket_timeout_set(sock, timeout);
+    *too_slow = ours && rv == APR_TIMEUP;
+    return rv;
+}
+
+/* Reads the whole body into one buffer, never more than max bytes, and
+ * only while it comes at PROTIME_MIN_BODY_RATE after the grace. The
  * request is readied as httpd's own handlers ready theirs
  * (ap_setup_client_block: Content-Length checked against LimitRequestBody
  * and parsed into r->remaining); then a known length above the limit is
@@ -124,6 +171,7 @@ static int protime_read_body(request_rec *r, apr_off_t max,
 {
     apr_bucket_brigade *bb;
     apr_size_t used = 0, cap;
+    apr_time_t start = protime_monotonic_now();
     char *buf;
     int eos = 0, status = ap_setup_client_block(r, REQUEST_CHUNKED_DECHUNK);
 
@@ -140,9 +188,22 @@ static int protime_read_body(request_rec *r, apr_off_t max,
     bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     while (!eos) {
         apr_bucket *b;
-        apr_status_t rv = ap_get_brigade(r->input_filters, bb,
-                                         AP_MODE_READBYTES, APR_BLOCK_READ,
-                                         HUGE_STRING_LEN);
+        apr_interval_time_t left = start + protime_body_deadline(used)
+                                   - protime_monotonic_now();
+        int too_slow = left <= 0;
+        apr_status_t rv = too_slow ? APR_TIMEUP
+                          : protime_read_until(r, bb, left, &too_slow);
+
+        if (too_slow) {
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, PTLOGNO(00310)
+                          "body too slow: %" APR_SIZE_T_FMT " bytes in %"
+                          APR_TIME_T_FMT " s, under %d bytes/s after the "
+                          "first %" APR_TIME_T_FMT " s", used,
+                          apr_time_sec(protime_monotonic_now() - start),
+                          PROTIME_MIN_BODY_RATE,
+                          apr_time_sec(PROTIME_BODY_GRACE));
+            return HTTP_REQUEST_TIME_OUT;
+        }
         if (rv != APR_SUCCESS) {
             /* AP_FILTER_ERROR: a filter (the chunk decoder) has already
              * said what was wrong; it is not an APR status to print. */
