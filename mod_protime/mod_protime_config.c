@@ -81,6 +81,11 @@ apr_off_t protime_max_body(const protime_dir_conf *dc)
                                          : dc->max_body;
 }
 
+const char *protime_location(const protime_dir_conf *dc)
+{
+    return dc->location ? dc->location : "(server config)";
+}
+
 int protime_sqlite_sync_full(const protime_srv_conf *sc)
 {
     return sc->sqlite_sync_full == PROTIME_UNSET ? 1 : sc->sqlite_sync_full;
@@ -153,6 +158,7 @@ void *protime_create_dir_conf(apr_pool_t *p, char *dir)
     dc->key_encoding = PROTIME_UNSET;
     dc->require_signature = PROTIME_UNSET;
     dc->max_body = PROTIME_UNSET;
+    dc->location = dir ? apr_pstrdup(p, dir) : NULL;
     return dc;
 }
 
@@ -176,6 +182,7 @@ void *protime_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     dc->key_encoding = PROTIME_MERGE(key_encoding);
     dc->require_signature = PROTIME_MERGE(require_signature);
     dc->max_body = PROTIME_MERGE(max_body);
+    dc->location = PROTIME_MERGE_PTR(location);
     return dc;
 }
 

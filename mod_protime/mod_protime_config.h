@@ -27,6 +27,7 @@ typedef struct {
     int key_encoding;               /* pt_encoding_t */
     int require_signature;
     apr_off_t max_body;
+    const char *location;           /* the section's path; NULL at server level */
 } protime_dir_conf;
 
 /* Per server: storage, and the subscription with its API client. */
@@ -72,6 +73,9 @@ pt_encoding_t protime_signature_encoding(const protime_dir_conf *dc);
 pt_encoding_t protime_key_encoding(const protime_dir_conf *dc);
 int protime_require_signature(const protime_dir_conf *dc);
 apr_off_t protime_max_body(const protime_dir_conf *dc);
+/* What the error log calls the location: its <Location> (or <Directory>,
+ * <LocationMatch>...) path. */
+const char *protime_location(const protime_dir_conf *dc);
 int protime_sqlite_sync_full(const protime_srv_conf *sc);
 int protime_subscribes(const protime_srv_conf *sc);
 const char *protime_api_url(apr_pool_t *p, const protime_srv_conf *sc);

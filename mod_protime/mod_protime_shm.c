@@ -32,11 +32,25 @@ struct protime_status_slot {
 
 typedef struct protime_status_slot protime_status_slot;
 
+/* The refusals of one location. state goes from free to claimed (its
+ * name being written) to named, once; a reader waits out a claim. */
+#define PROTIME_ENTRY_FREE 0
+#define PROTIME_ENTRY_CLAIMED 1
+#define PROTIME_ENTRY_NAMED 2
+typedef struct {
+    volatile apr_uint32_t state;
+    char location[256];
+    volatile apr_uint64_t counts[PROTIME_R_COUNT];
+    volatile apr_uint64_t last_summary;         /* apr_time_t; 0: none */
+} protime_refusal_entry;
+
 typedef struct {
     volatile apr_uint64_t counters[PROTIME_C_COUNT];
     volatile apr_uint64_t gave_up_at;           /* apr_time_t */
     volatile apr_uint32_t commits;
     protime_status_slot slots[PROTIME_MAX_SUBSCRIPTIONS];
+    /* The last one is PROTIME_OTHER_LOCATIONS. */
+    protime_refusal_entry refusals[PROTIME_MAX_REFUSAL_LOCATIONS + 1];
 } protime_shared_t;
 
 static protime_shared_t *protime_shared;
@@ -93,6 +107,63 @@ void protime_shm_set_gave_up_at(apr_time_t when)
 {
     if (protime_shared)
         apr_atomic_set64(&protime_shared->gave_up_at, (apr_uint64_t)when);
+}
+
+/* Whether the entry is named for location, naming it so if it was free. */
+static int protime_refusal_entry_is(protime_refusal_entry *e,
+                                    const char *location)
+{
+    /* Read first: a compare-and-swap writes the line every refusal reads. */
+    if (apr_atomic_read32(&e->state) == PROTIME_ENTRY_FREE
+        && apr_atomic_cas32(&e->state, PROTIME_ENTRY_CLAIMED,
+                            PROTIME_ENTRY_FREE) == PROTIME_ENTRY_FREE) {
+        apr_cpystrn(e->location, location, sizeof(e->location));
+        apr_atomic_set32(&e->state, PROTIME_ENTRY_NAMED);
+        return 1;
+    }
+    while (apr_atomic_read32(&e->state) == PROTIME_ENTRY_CLAIMED)
+        apr_thread_yield();
+    return !strncmp(e->location, location, sizeof(e->location) - 1);
+}
+
+/* The entry of a location, claiming the first free one for it if it has
+ * none yet. Entries are claimed in order and never freed, so a location
+ * that reaches a free entry has none further on. */
+static protime_refusal_entry *protime_refusal_entry_of(const char *location)
+{
+    protime_refusal_entry *e = protime_shared->refusals;
+    int i;
+
+    for (i = 0; i < PROTIME_MAX_REFUSAL_LOCATIONS; i++, e++)
+        if (protime_refusal_entry_is(e, location))
+            return e;
+    protime_refusal_entry_is(e, PROTIME_OTHER_LOCATIONS);
+    return e;
+}
+
+int protime_shm_refuse(const char *location, protime_refusal_t why,
+                       apr_time_t now, apr_interval_time_t interval,
+                       protime_refusal_summary_t *summary)
+{
+    protime_refusal_entry *e;
+    apr_uint64_t last;
+    int i;
+
+    if (!protime_shared)
+        return 0;
+    e = protime_refusal_entry_of(location);
+    apr_atomic_inc64(&e->counts[why]);
+    last = apr_atomic_read64(&e->last_summary);
+    if (last && now - (apr_time_t)last < interval)
+        return 0;
+    /* Of the threads that find the interval over, one writes the summary. */
+    if (apr_atomic_cas64(&e->last_summary, (apr_uint64_t)now, last) != last)
+        return 0;
+    for (i = 0; i < PROTIME_R_COUNT; i++)
+        summary->counts[i] = apr_atomic_xchg64(&e->counts[i], 0);
+    summary->since = last ? now - (apr_time_t)last : 0;
+    summary->location = e->location;
+    return 1;
 }
 
 protime_status_slot *protime_shm_slot(const char *tenant,

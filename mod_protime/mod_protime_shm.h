@@ -39,6 +39,37 @@ apr_status_t protime_shm_init(server_rec *s);
 void protime_count(protime_counter_t which, apr_uint64_t n);
 apr_uint64_t protime_counter(protime_counter_t which);
 
+/* Why a delivery's signature was refused: the summaries count each. */
+typedef enum {
+    PROTIME_R_NO_HEADER = 0,
+    PROTIME_R_NO_KEY,
+    PROTIME_R_UNDECODABLE,
+    PROTIME_R_NO_MATCH,
+    PROTIME_R_COUNT
+} protime_refusal_t;
+
+/* Refusals of one location since its last summary. */
+typedef struct {
+    const char *location;           /* or PROTIME_OTHER_LOCATIONS */
+    apr_uint64_t counts[PROTIME_R_COUNT];
+    apr_interval_time_t since;      /* since the last summary; 0: none yet */
+} protime_refusal_summary_t;
+
+/* Locations with a table entry of their own; the refusals of any more are
+ * summed up in one more entry, named PROTIME_OTHER_LOCATIONS. Entries are
+ * never given back: locations change only with the configuration. */
+#define PROTIME_MAX_REFUSAL_LOCATIONS 64
+#define PROTIME_OTHER_LOCATIONS "(other locations)"
+
+/* Counts one refusal at a location (its path; "now" on a monotonic clock),
+ * for all processes and threads. Returns 1 when the caller is to log the
+ * summary it fills in, which restarts the counts: on the first refusal at
+ * a location, then on the first that comes interval or more after the
+ * last summary, so at most one a location and interval. */
+int protime_shm_refuse(const char *location, protime_refusal_t why,
+                       apr_time_t now, apr_interval_time_t interval,
+                       protime_refusal_summary_t *summary);
+
 /* When a storage transaction last gave up waiting for a lock that another
  * program held (0: never), on pt_clock_monotonic(): the batches queued
  * behind it give up too, instead of waiting a timeout each. */

@@ -20,6 +20,7 @@
 #include <apr_lib.h>
 #include <apr_strings.h>
 #include <jansson.h>
+#include <time.h>
 
 #include "mod_protime.h"
 #include "mod_protime_config.h"
@@ -33,6 +34,28 @@ APLOG_USE_MODULE(protime);
 
 /* Reasons listed in a 202 answer; the quarantine table has all of them. */
 #define PROTIME_MAX_REASONS 20
+
+/* Anyone can send unsigned deliveries, as fast as the network allows:
+ * each refusal is logged at info, and at warn one line a location and
+ * interval sums them up, so that they cannot fill a disk. */
+#define PROTIME_REFUSAL_SUMMARY_INTERVAL apr_time_from_sec(60)
+
+/* A body must come at this rate on average, once it has had the grace to
+ * start: a 1 MiB body then holds a worker for at most 128 s, not for as
+ * long as a client sending a byte now and then likes. Protime's
+ * deliveries are a few KiB, sent from a data centre. */
+#define PROTIME_BODY_GRACE apr_time_from_sec(10)
+#define PROTIME_MIN_BODY_RATE 8192      /* bytes per second */
+
+/* Intervals and deadlines on a clock that no step of the system clock
+ * moves. */
+static apr_time_t protime_monotonic_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return apr_time_from_sec(ts.tv_sec) + ts.tv_nsec / 1000;
+}
 
 static int protime_json_content_type(const char *ct)
 {
@@ -95,7 +118,46 @@ static int protime_refuse_coding(request_rec *r, const char *header,
     return status;
 }
 
-/* Reads the whole body into one buffer, never more than max bytes. The
+/* How long after its start a body of which used bytes came is too slow,
+ * if no more comes. */
+static apr_interval_time_t protime_body_deadline(apr_size_t used)
+{
+    apr_interval_time_t due = (apr_interval_time_t)used * APR_USEC_PER_SEC
+                              / PROTIME_MIN_BODY_RATE;
+
+    return due > PROTIME_BODY_GRACE ? due : PROTIME_BODY_GRACE;
+}
+
+/* One read of the body, ending when the body falls below the rate floor
+ * at the latest: then *too_slow is set, and the status is APR_TIMEUP. The
+ * socket's timeout, as mod_reqtimeout sets it, is the one bound the core
+ * and mod_ssl honour inside a read. Not on an HTTP/2 stream, whose socket
+ * is its connection's: there the floor is checked between reads, and the
+ * server's Timeout bounds each. */
+static apr_status_t protime_read_until(request_rec *r, apr_bucket_brigade *bb,
+                                       apr_interval_time_t left, int *too_slow)
+{
+    apr_socket_t *sock = r->connection->master
+                         ? NULL : ap_get_conn_socket(r->connection);
+    apr_interval_time_t timeout = 0;
+    apr_status_t rv;
+    int ours = 0;
+
+    if (sock) {
+        apr_socket_timeout_get(sock, &timeout);
+        if ((ours = timeout < 0 || left < timeout))
+            apr_socket_timeout_set(sock, left);
+    }
+    rv = ap_get_brigade(r->input_filters, bb, AP_MODE_READBYTES,
+                        APR_BLOCK_READ, HUGE_STRING_LEN);
+    if (ours)
+        apr_socket_timeout_set(sock, timeout);
+    *too_slow = ours && rv == APR_TIMEUP;
+    return rv;
+}
+
+/* Reads the whole body into one buffer, never more than max bytes, and
+ * only while it comes at PROTIME_MIN_BODY_RATE after the grace. The
  * request is readied as httpd's own handlers ready theirs
  * (ap_setup_client_block: Content-Length checked against LimitRequestBody
  * and parsed into r->remaining); then a known length above the limit is
@@ -109,6 +171,7 @@ static int protime_read_body(request_rec *r, apr_off_t max,
 {
     apr_bucket_brigade *bb;
     apr_size_t used = 0, cap;
+    apr_time_t start = protime_monotonic_now();
     char *buf;
     int eos = 0, status = ap_setup_client_block(r, REQUEST_CHUNKED_DECHUNK);
 
@@ -125,9 +188,22 @@ static int protime_read_body(request_rec *r, apr_off_t max,
     bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     while (!eos) {
         apr_bucket *b;
-        apr_status_t rv = ap_get_brigade(r->input_filters, bb,
-                                         AP_MODE_READBYTES, APR_BLOCK_READ,
-                                         HUGE_STRING_LEN);
+        apr_interval_time_t left = start + protime_body_deadline(used)
+                                   - protime_monotonic_now();
+        int too_slow = left <= 0;
+        apr_status_t rv = too_slow ? APR_TIMEUP
+                          : protime_read_until(r, bb, left, &too_slow);
+
+        if (too_slow) {
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, PTLOGNO(00310)
+                          "body too slow: %" APR_SIZE_T_FMT " bytes in %"
+                          APR_TIME_T_FMT " s, under %d bytes/s after the "
+                          "first %" APR_TIME_T_FMT " s", used,
+                          apr_time_sec(protime_monotonic_now() - start),
+                          PROTIME_MIN_BODY_RATE,
+                          apr_time_sec(PROTIME_BODY_GRACE));
+            return HTTP_REQUEST_TIME_OUT;
+        }
         if (rv != APR_SUCCESS) {
             /* AP_FILTER_ERROR: a filter (the chunk decoder) has already
              * said what was wrong; it is not an APR status to print. */
@@ -180,6 +256,51 @@ static int protime_read_body(request_rec *r, apr_off_t max,
     return OK;
 }
 
+/* What the summaries call each reason of a refusal. */
+static const char *const protime_refusal_names[PROTIME_R_COUNT] = {
+    "no signature header",              /* PROTIME_R_NO_HEADER */
+    "no key to check it with",          /* PROTIME_R_NO_KEY */
+    "signature header not decodable",   /* PROTIME_R_UNDECODABLE */
+    "signature matches no key",         /* PROTIME_R_NO_MATCH */
+};
+
+/* Counts a refusal at the location, and writes the location's summary at
+ * warn when it is due: at its first refusal, at once, for that may be a
+ * wrong key rather than an attack; then at most once an interval. */
+static void protime_summarise_refusal(request_rec *r,
+                                      const protime_dir_conf *dc,
+                                      protime_refusal_t reason)
+{
+    protime_refusal_summary_t sum;
+    apr_uint64_t total = 0;
+    const char *counts = "";
+    int i;
+
+    if (!protime_shm_refuse(protime_location(dc), reason,
+                            protime_monotonic_now(),
+                            PROTIME_REFUSAL_SUMMARY_INTERVAL, &sum))
+        return;
+    for (i = 0; i < PROTIME_R_COUNT; i++) {
+        const char *one;
+
+        if (!sum.counts[i])
+            continue;
+        total += sum.counts[i];
+        one = apr_psprintf(r->pool, "%" APR_UINT64_T_FMT " %s",
+                           sum.counts[i], protime_refusal_names[i]);
+        counts = apr_pstrcat(r->pool, counts, *counts ? ", " : "", one, NULL);
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, PTLOGNO(00309)
+                  "%" APR_UINT64_T_FMT " deliver%s refused at %s %s: %s "
+                  "(each is logged at LogLevel protime:info)", total,
+                  total == 1 ? "y" : "ies", sum.location,
+                  sum.since ? apr_psprintf(r->pool, "in the last %"
+                                           APR_TIME_T_FMT " s",
+                                           apr_time_sec(sum.since))
+                            : "(the first there since httpd started)",
+                  counts);
+}
+
 /* 401 unless the signature header matches one of the keys. The log names
  * the header and the reason, never a key or the signature itself. */
 static int protime_check_signature(request_rec *r, const protime_dir_conf *dc,
@@ -191,6 +312,7 @@ static int protime_check_signature(request_rec *r, const protime_dir_conf *dc,
     unsigned char sig[PT_SIG_MAX_LEN];
     apr_size_t sig_len;
     const char *why;
+    protime_refusal_t reason;
 
     if (dc->keys)
         apr_array_cat(keys, dc->keys);
@@ -199,12 +321,14 @@ static int protime_check_signature(request_rec *r, const protime_dir_conf *dc,
         if (!protime_require_signature(dc))
             return OK;
         why = "no signature header";
+        reason = PROTIME_R_NO_HEADER;
     }
     else if (keys->nelts == 0) {
         if (!protime_require_signature(dc))
             return OK;
         why = "no key to check it with (set ProtimeWebhookKey, or wait for "
               "the subscription)";
+        reason = PROTIME_R_NO_KEY;
     }
     else if ((why = pt_sig_decode_header(value, protime_algorithm(dc),
                                          protime_signature_encoding(dc),
@@ -224,10 +348,15 @@ static int protime_check_signature(request_rec *r, const protime_dir_conf *dc,
                              len, sig, sig_len) >= 0)
             return OK;
         why = "signature matches no key";
+        reason = PROTIME_R_NO_MATCH;
+    }
+    else {
+        reason = PROTIME_R_UNDECODABLE;
     }
     protime_count(PROTIME_C_SIGNATURE_FAILURES, 1);
-    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, PTLOGNO(00304)
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, PTLOGNO(00304)
                   "delivery refused: %s: %s", header, why);
+    protime_summarise_refusal(r, dc, reason);
     apr_table_setn(r->err_headers_out, "WWW-Authenticate",
                    "HMAC realm=\"protime-webhook\"");
     return HTTP_UNAUTHORIZED;
