@@ -20,7 +20,6 @@
 #include <apr_lib.h>
 #include <apr_strings.h>
 #include <jansson.h>
-#include <time.h>
 
 #include "mod_protime.h"
 #include "mod_protime_config.h"
@@ -28,6 +27,7 @@
 #include "mod_protime_storage.h"
 #include "mod_protime_subscription.h"
 #include "mod_protime_webhook.h"
+#include "pt_clock.h"
 #include "pt_event.h"
 
 APLOG_USE_MODULE(protime);
@@ -46,16 +46,6 @@ APLOG_USE_MODULE(protime);
  * deliveries are a few KiB, sent from a data centre. */
 #define PROTIME_BODY_GRACE apr_time_from_sec(10)
 #define PROTIME_MIN_BODY_RATE 8192      /* bytes per second */
-
-/* Intervals and deadlines on a clock that no step of the system clock
- * moves. */
-static apr_time_t protime_monotonic_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return apr_time_from_sec(ts.tv_sec) + ts.tv_nsec / 1000;
-}
 
 static int protime_json_content_type(const char *ct)
 {
@@ -171,7 +161,7 @@ static int protime_read_body(request_rec *r, apr_off_t max,
 {
     apr_bucket_brigade *bb;
     apr_size_t used = 0, cap;
-    apr_time_t start = protime_monotonic_now();
+    apr_time_t start = pt_clock_monotonic();
     char *buf;
     int eos = 0, status = ap_setup_client_block(r, REQUEST_CHUNKED_DECHUNK);
 
@@ -189,7 +179,7 @@ static int protime_read_body(request_rec *r, apr_off_t max,
     while (!eos) {
         apr_bucket *b;
         apr_interval_time_t left = start + protime_body_deadline(used)
-                                   - protime_monotonic_now();
+                                   - pt_clock_monotonic();
         int too_slow = left <= 0;
         apr_status_t rv = too_slow ? APR_TIMEUP
                           : protime_read_until(r, bb, left, &too_slow);
@@ -199,7 +189,7 @@ static int protime_read_body(request_rec *r, apr_off_t max,
                           "body too slow: %" APR_SIZE_T_FMT " bytes in %"
                           APR_TIME_T_FMT " s, under %d bytes/s after the "
                           "first %" APR_TIME_T_FMT " s", used,
-                          apr_time_sec(protime_monotonic_now() - start),
+                          apr_time_sec(pt_clock_monotonic() - start),
                           PROTIME_MIN_BODY_RATE,
                           apr_time_sec(PROTIME_BODY_GRACE));
             return HTTP_REQUEST_TIME_OUT;
@@ -277,7 +267,7 @@ static void protime_summarise_refusal(request_rec *r,
     int i;
 
     if (!protime_shm_refuse(protime_location(dc), reason,
-                            protime_monotonic_now(),
+                            pt_clock_monotonic(),
                             PROTIME_REFUSAL_SUMMARY_INTERVAL, &sum))
         return;
     for (i = 0; i < PROTIME_R_COUNT; i++) {
