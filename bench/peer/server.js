@@ -1,3 +1,6 @@
+// SPDX-License-Identifier: Apache-2.0
+// Copyright 2026 the mod_protime authors
+
 // The peer bench/run measures mod_protime against: what a developer would
 // write by hand to receive Protime's webhook, with Express and
 // better-sqlite3. One Node process (Node runs JavaScript on one thread;
