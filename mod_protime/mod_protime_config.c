@@ -11,6 +11,7 @@
 #include <apr_strings.h>
 #include <apr_uri.h>
 #include <apr_lib.h>
+#include <apr_fnmatch.h>
 
 #include "mod_protime.h"
 #include "mod_protime_config.h"
@@ -153,6 +154,7 @@ void *protime_create_dir_conf(apr_pool_t *p, char *dir)
 {
     protime_dir_conf *dc = apr_pcalloc(p, sizeof(*dc));
 
+    dc->key_count = PROTIME_UNSET;
     dc->algorithm = PROTIME_UNSET;
     dc->signature_encoding = PROTIME_UNSET;
     dc->key_encoding = PROTIME_UNSET;
@@ -176,6 +178,7 @@ void *protime_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
      * ones, which is what an administrator rotating them expects. */
     dc->keys = PROTIME_MERGE_PTR(keys);
     dc->key_texts = PROTIME_MERGE_PTR(key_texts);
+    dc->key_count = PROTIME_MERGE(key_count);
     dc->signature_header = PROTIME_MERGE_PTR(signature_header);
     dc->algorithm = PROTIME_MERGE(algorithm);
     dc->signature_encoding = PROTIME_MERGE(signature_encoding);
@@ -275,6 +278,7 @@ static const char *protime_secret(cmd_parms *cmd, const char *spec,
     int run_exec = ap_state_query(AP_SQ_MAIN_STATE)
                    != AP_SQ_MS_CREATE_PRE_CONFIG;
     const char *err;
+    apr_finfo_t fi;
 
     if ((!strncmp(spec, "file:", 5) || !strncmp(spec, "exec:", 5))
         && spec[5] && spec[5] != '/' && !apr_isspace(spec[5])) {
@@ -288,6 +292,16 @@ static const char *protime_secret(cmd_parms *cmd, const char *spec,
         spec = apr_pstrcat(cmd->pool, apr_pstrndup(cmd->pool, spec, 5), path,
                            spec + len, NULL);
     }
+    else if (*spec == '/' && apr_stat(&fi, spec, APR_FINFO_TYPE, cmd->pool)
+             == APR_SUCCESS && fi.filetype == APR_REG)
+        /* A literal may start with '/'; the path of an existing file is
+         * most likely a file: forgotten. Not an error, and the value is
+         * not shown: it may be a secret after all. */
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, cmd->server, PTLOGNO(00508)
+                     "%s at %s:%d: the value is taken literally, and it is "
+                     "the path of an existing file; to read the secret from "
+                     "the file, write file: before the path", cmd->cmd->name,
+                     cmd->directive->filename, cmd->directive->line_num);
     err = pt_value_secret(cmd->pool, spec, run_exec, secret);
     return err ? protime_cmd_error(cmd, err) : NULL;
 }
@@ -298,8 +312,11 @@ static const char *protime_set_webhook_key(cmd_parms *cmd, void *dcv,
     protime_dir_conf *dc = dcv;
     const char *secret, *err = protime_secret(cmd, arg, &secret);
 
-    if (err || !secret)
+    if (err)
         return err;
+    dc->key_count = dc->key_count == PROTIME_UNSET ? 1 : dc->key_count + 1;
+    if (!secret)
+        return NULL;
     if (!dc->key_texts)
         dc->key_texts = apr_array_make(cmd->pool, 2, sizeof(const char *));
     APR_ARRAY_PUSH(dc->key_texts, const char *) = secret;
@@ -648,6 +665,153 @@ static const char *protime_set_http_timeout(cmd_parms *cmd, void *dummy,
     return NULL;
 }
 
+int protime_is_webhook_handler(apr_pool_t *p, const ap_directive_t *d)
+{
+    const char *args = d->args;
+
+    return !strcasecmp(d->directive, "SetHandler")
+           && !strcasecmp(ap_getword_conf(p, &args), PROTIME_WEBHOOK_HANDLER);
+}
+
+const ap_directive_t *protime_vhost_block(const ap_directive_t *d,
+                                          const server_rec *s)
+{
+    for (; d; d = d->next) {
+        const ap_directive_t *found;
+
+        if (!strcasecmp(d->directive, "<VirtualHost")
+            && (unsigned)d->line_num == s->defn_line_number
+            && s->defn_name && !strcmp(d->filename, s->defn_name))
+            return d;
+        if (d->first_child
+            && (found = protime_vhost_block(d->first_child, s)) != NULL)
+            return found;
+    }
+    return NULL;
+}
+
+static int protime_sets_webhook_handler(apr_pool_t *p, const ap_directive_t *d)
+{
+    for (; d; d = d->next)
+        if (protime_is_webhook_handler(p, d)
+            || (d->first_child
+                && protime_sets_webhook_handler(p, d->first_child)))
+            return 1;
+    return 0;
+}
+
+/* Whether the <Location> (or <LocationMatch>) section entry applies to a
+ * request for path, as core's location walk decides. */
+static int protime_location_covers(const core_dir_config *entry,
+                                   const char *path)
+{
+    apr_size_t len = strlen(entry->d);
+
+    if (entry->r)
+        return !ap_regexec(entry->r, path, 0, NULL, 0);
+    if (entry->d_is_fnmatch)
+        return apr_fnmatch(entry->d, path, APR_FNM_PATHNAME) == APR_SUCCESS;
+    return len && !strncmp(entry->d, path, len)
+           && (entry->d[len - 1] == '/' || path[len] == '/'
+               || path[len] == '\0');
+}
+
+/* The module's configuration of the location block of server sp, as a
+ * request for its own path gets it: the server's, then every <Location>
+ * section that covers the path, in the order core merges them. For a
+ * <LocationMatch> only the sections with the same pattern. */
+static const protime_dir_conf *protime_location_config(apr_pool_t *p,
+                                                       server_rec *sp,
+                                                       const char *path,
+                                                       int is_regex)
+{
+    const core_server_config *csc =
+        ap_get_core_module_config(sp->module_config);
+    ap_conf_vector_t **sec = (ap_conf_vector_t **)csc->sec_url->elts;
+    const protime_dir_conf *dc = ap_get_module_config(sp->lookup_defaults,
+                                                      &protime_module);
+    int i;
+
+    for (i = 0; i < csc->sec_url->nelts; i++) {
+        const core_dir_config *entry = ap_get_core_module_config(sec[i]);
+        /* NULL in a section without a directive of the module */
+        void *own = ap_get_module_config(sec[i], &protime_module);
+
+        if (own && (is_regex ? !strcmp(entry->d, path)
+                             : protime_location_covers(entry, path)))
+            dc = protime_merge_dir_conf(p, (void *)dc, own);
+    }
+    return dc;
+}
+
+/* Every protime-webhook <Location> among the directives d of server sp
+ * must have a key to check signatures with: of its own, of a location that
+ * covers it, of its server, or the subscription's (ProtimeSubscribe On in
+ * sp or in the main server). Else each signed delivery gets 401. */
+static apr_status_t protime_check_locations(apr_pool_t *p, server_rec *sp,
+                                            const ap_directive_t *d,
+                                            int subscribed)
+{
+    for (; d; d = d->next) {
+        const char *args, *path;
+        const protime_dir_conf *dc;
+        int is_regex;
+
+        if (strcasecmp(d->directive, "<Location")
+            && strcasecmp(d->directive, "<LocationMatch"))
+            continue;
+        if (!protime_sets_webhook_handler(p, d->first_child))
+            continue;
+        /* A section's arguments end with its '>'. */
+        args = apr_pstrndup(p, d->args, strrchr(d->args, '>') - d->args);
+        path = ap_getword_conf(p, &args);
+        is_regex = !strcasecmp(d->directive, "<LocationMatch");
+        if (!strcmp(path, "~")) {
+            path = ap_getword_conf(p, &args);
+            is_regex = 1;
+        }
+        dc = protime_location_config(p, sp, path, is_regex);
+        if (protime_require_signature(dc) && dc->key_count <= 0
+            && !subscribed) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, PTLOGNO(00509)
+                         "%s %s> at %s:%d: SetHandler "
+                         PROTIME_WEBHOOK_HANDLER " has no ProtimeWebhookKey "
+                         "and server %s does not subscribe, so every "
+                         "delivery would get 401; set ProtimeWebhookKey, or "
+                         "ProtimeSubscribe On in this server or in the main "
+                         "server", d->directive, path, d->filename,
+                         d->line_num, sp->server_hostname
+                         ? sp->server_hostname : "?");
+            return APR_EGENERAL;
+        }
+    }
+    return APR_SUCCESS;
+}
+
+static apr_status_t protime_check_webhook_keys(server_rec *s, apr_pool_t *p)
+{
+    int main_subscribes = protime_subscribes(protime_srv_config(s));
+    server_rec *sp;
+
+    for (sp = s; sp; sp = sp->next) {
+        const ap_directive_t *d = ap_conftree;
+
+        if (sp != s) {
+            const ap_directive_t *block = protime_vhost_block(ap_conftree, sp);
+
+            if (!block)
+                continue;
+            d = block->first_child;
+        }
+        if (protime_check_locations(p, sp, d, main_subscribes
+                                    || protime_subscribes(
+                                           protime_srv_config(sp)))
+            != APR_SUCCESS)
+            return APR_EGENERAL;
+    }
+    return APR_SUCCESS;
+}
+
 /* An http:// URL where https is required, or NULL. */
 static const char *protime_insecure_url(const char *url)
 {
@@ -661,18 +825,21 @@ apr_status_t protime_config_check(server_rec *s, apr_pool_t *ptemp)
 
     for (sp = s; sp; sp = sp->next) {
         protime_srv_conf *sc = protime_srv_config(sp);
+        const char *needed[] = { sc->tenant ? NULL : "ProtimeTenant",
+            sc->client_id ? NULL : "ProtimeClientID",
+            sc->client_secret ? NULL : "ProtimeClientSecret",
+            sc->destination_url ? NULL : "ProtimeDestinationURL" };
         const char *missing = NULL, *insecure, *key, *other;
+        int i;
 
         if (!protime_subscribes(sc))
             continue;
-        if (!sc->tenant)
-            missing = "ProtimeTenant";
-        else if (!sc->client_id)
-            missing = "ProtimeClientID";
-        else if (!sc->client_secret)
-            missing = "ProtimeClientSecret";
-        else if (!sc->destination_url)
-            missing = "ProtimeDestinationURL";
+        /* All at once: one configtest to find them all. */
+        for (i = 0; i < (int)(sizeof(needed) / sizeof(needed[0])); i++)
+            if (needed[i])
+                missing = missing ? apr_pstrcat(ptemp, missing, ", ",
+                                                needed[i], NULL)
+                                  : needed[i];
         if (missing) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, PTLOGNO(00502)
                          "ProtimeSubscribe On needs %s (server %s)", missing,
@@ -722,7 +889,7 @@ apr_status_t protime_config_check(server_rec *s, apr_pool_t *ptemp)
                          "ProtimeAllowInsecureAPI On: http:// is allowed for "
                          "the Protime API; for tests and simulators only");
     }
-    return APR_SUCCESS;
+    return protime_check_webhook_keys(s, ptemp);
 }
 
 #define PROTIME_SRV(field) ((void *)APR_OFFSETOF(protime_srv_conf, field))

@@ -12,6 +12,7 @@
 
 #include <httpd.h>
 #include <http_config.h>
+#include <util_cfgtree.h>
 
 #include "pt_sig.h"
 
@@ -21,6 +22,8 @@
 typedef struct {
     apr_array_header_t *keys;       /* of pt_key_t; NULL when unset */
     apr_array_header_t *key_texts;  /* the keys as configured, to re-decode */
+    int key_count;                  /* ProtimeWebhookKey lines, exec: ones
+                                     * included before their program ran */
     const char *signature_header;
     int algorithm;                  /* pt_hash_t */
     int signature_encoding;         /* pt_encoding_t */
@@ -87,8 +90,16 @@ apr_interval_time_t protime_check_interval(const protime_srv_conf *sc);
 int protime_http_timeout(const protime_srv_conf *sc);
 int protime_allow_insecure(const protime_srv_conf *sc);
 
-/* The checks across directives (check_config, apachectl configtest too).
- * Logs what is wrong and returns an error. */
+/* Reading the configuration tree, as mod_info does, for what the
+ * directives of other modules say: whether d is "SetHandler
+ * protime-webhook"; the <VirtualHost> block below d that defined s. */
+int protime_is_webhook_handler(apr_pool_t *p, const ap_directive_t *d);
+const ap_directive_t *protime_vhost_block(const ap_directive_t *d,
+                                          const server_rec *s);
+
+/* The checks across directives (check_config, apachectl configtest too):
+ * the subscription's, and that every protime-webhook location has a key to
+ * check signatures with. Logs what is wrong and returns an error. */
 apr_status_t protime_config_check(server_rec *s, apr_pool_t *ptemp);
 
 extern const command_rec protime_cmds[];

@@ -94,14 +94,6 @@ typedef struct {
     int uses_webhook;           /* a SetHandler protime-webhook inside */
 } protime_storage_decl;
 
-static int protime_is_webhook_handler(apr_pool_t *p, const ap_directive_t *d)
-{
-    const char *args = d->args;
-
-    return !strcasecmp(d->directive, "SetHandler")
-           && !strcasecmp(ap_getword_conf(p, &args), PROTIME_WEBHOOK_HANDLER);
-}
-
 /* Collects DBDriver, DBDParams and protime-webhook handlers below d, not
  * descending into <VirtualHost> (those are servers of their own). */
 static void protime_scan(apr_pool_t *p, const ap_directive_t *d,
@@ -121,25 +113,6 @@ static void protime_scan(apr_pool_t *p, const ap_directive_t *d,
         if (d->first_child)
             protime_scan(p, d->first_child, decl);
     }
-}
-
-/* The <VirtualHost> block that defined s, found in the configuration tree
- * the way mod_info reads it. */
-static const ap_directive_t *protime_vhost_block(const ap_directive_t *d,
-                                                 const server_rec *s)
-{
-    for (; d; d = d->next) {
-        const ap_directive_t *found;
-
-        if (!strcasecmp(d->directive, "<VirtualHost")
-            && (unsigned)d->line_num == s->defn_line_number
-            && s->defn_name && !strcmp(d->filename, s->defn_name))
-            return d;
-        if (d->first_child
-            && (found = protime_vhost_block(d->first_child, s)) != NULL)
-            return found;
-    }
-    return NULL;
 }
 
 /* Whether User may write (want_write) or search a file or directory, as
@@ -182,64 +155,164 @@ static void protime_chown_if_exists(apr_pool_t *p, server_rec *s,
                      ap_unixd_config.user_name);
 }
 
+/* The directory that holds path ("/a" for "/a/b"). */
+static const char *protime_parent_dir(apr_pool_t *p, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+
+    return slash == path ? "/" : apr_pstrndup(p, path, slash - path);
+}
+
+/* Where an SQLite database goes, as protime_sqlite_check found it. */
+typedef struct {
+    const char *dir;            /* its directory; NULL: not a plain file */
+    const char *missing;        /* the topmost directory to create, or NULL */
+} protime_sqlite_place;
+
+/* Whether the children may write in dir: as root, User's rights as the
+ * kernel will judge them; else the process's own, which the children keep. */
+static int protime_writable(const char *dir, const apr_finfo_t *fi,
+                            int as_root)
+{
+    return as_root ? protime_user_may(fi, 1)
+                   : access(dir, W_OK | X_OK) == 0;
+}
+
+/* Checks, changing nothing, that the SQLite database at path can be set up
+ * and then written by the children; logs why not. Run by apachectl
+ * configtest and by the first reading of the configuration at start, which
+ * report on the terminal (the error log is not open yet) and fail before
+ * httpd detaches; then again by protime_sqlite_setup, the situation may
+ * have changed since. */
+static apr_status_t protime_sqlite_check(apr_pool_t *p, server_rec *s,
+                                         const char *path,
+                                         protime_sqlite_place *place)
+{
+    int as_root = (geteuid() == 0);
+    const char *who, *existing, *closed;
+    char *name;
+    apr_finfo_t fi;
+    apr_status_t rv;
+
+    /* Who the children will be. */
+    if (as_root)
+        who = apr_pstrcat(p, "User ", ap_unixd_config.user_name, NULL);
+    else
+        who = apr_uid_name_get(&name, geteuid(), p) == APR_SUCCESS
+              ? name : "the user httpd runs as";
+    place->dir = place->missing = NULL;
+    if (!strcmp(path, ":memory:") || !strncmp(path, "file:", 5))
+        return APR_SUCCESS;
+    if (*path != '/') {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, PTLOGNO(00415)
+                     "DBDParams %s: a relative SQLite path is taken from /, "
+                     "where httpd runs, not from ServerRoot; give the "
+                     "absolute path, e.g. /var/lib/apache2/protime/"
+                     "protime.db", path);
+        return APR_EBADPATH;
+    }
+    place->dir = protime_parent_dir(p, path);
+    for (existing = place->dir;
+         APR_STATUS_IS_ENOENT(rv = apr_stat(&fi, existing, APR_FINFO_OWNER
+                                            | APR_FINFO_PROT | APR_FINFO_TYPE,
+                                            p));
+         existing = protime_parent_dir(p, existing))
+        place->missing = existing;
+    if (rv == APR_SUCCESS && fi.filetype != APR_DIR)
+        rv = APR_ENOTDIR;
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, PTLOGNO(00404)
+                     "DBDParams %s: cannot use directory %s", path, existing);
+        return rv;
+    }
+    if (place->missing) {
+        if (!as_root && access(existing, W_OK | X_OK) != 0) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, errno, s, PTLOGNO(00416)
+                         "DBDParams %s: %s cannot create directory %s in %s; "
+                         "create it, or move the database", path, who,
+                         place->missing, existing);
+            return APR_EACCES;
+        }
+    }
+    else if (!protime_writable(place->dir, &fi, as_root)) {
+        /* SQLite creates its -wal and -shm files next to the database. We
+         * will not take over a shared directory such as /var/lib/apache2. */
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, PTLOGNO(00405)
+                     "DBDParams %s: directory %s is not writable by %s, "
+                     "and SQLite must create its -wal and -shm files there; "
+                     "put the database in a directory of its own (it is "
+                     "created for you if missing)", path, place->dir, who);
+        return APR_EACCES;
+    }
+    if (as_root && (closed = protime_unsearchable_parent(p, existing))) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, PTLOGNO(00413)
+                     "DBDParams %s: %s cannot enter directory %s; "
+                     "allow it (chmod o+x, or a group) or move the database",
+                     path, who, closed);
+        return APR_EACCES;
+    }
+    return APR_SUCCESS;
+}
+
+/* Removes what protime_sqlite_setup created before it failed: the database
+ * files, then the directories it made, innermost first. */
+static void protime_sqlite_undo(apr_pool_t *p, const char *path,
+                                const protime_sqlite_place *place)
+{
+    const char *dir = place->dir;
+
+    apr_file_remove(path, p);
+    apr_file_remove(apr_pstrcat(p, path, "-wal", NULL), p);
+    apr_file_remove(apr_pstrcat(p, path, "-shm", NULL), p);
+    for (;;) {
+        apr_dir_remove(dir, p);
+        if (!strcmp(dir, place->missing))
+            break;
+        dir = protime_parent_dir(p, dir);
+    }
+}
+
 /* Creates the SQLite database with its schema in WAL mode, and when httpd
- * starts as root, gives it (and a directory we created for it) to User. */
+ * starts as root, gives it (and the directories created for it) to User.
+ * Creates nothing unless protime_sqlite_check found everything in order,
+ * and leaves nothing behind when it fails. */
 static apr_status_t protime_sqlite_setup(apr_pool_t *p, server_rec *s,
                                          const char *path)
 {
     const apr_dbd_driver_t *driver;
     pt_store_conn_t conn;
-    const char *dir, *err, *slash;
-    apr_finfo_t fi;
+    protime_sqlite_place place;
+    const char *err;
     apr_status_t rv;
     int as_root = (geteuid() == 0);
 
-    if (!strcmp(path, ":memory:") || !strncmp(path, "file:", 5)) {
+    if ((rv = protime_sqlite_check(p, s, path, &place)) != APR_SUCCESS)
+        return rv;
+    if (!place.dir) {
         ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, PTLOGNO(00402)
                      "DBDParams %s: not a plain file name, left as it is",
                      path);
         return APR_SUCCESS;
     }
-    slash = strrchr(path, '/');
-    dir = slash ? (slash == path ? "/" : apr_pstrndup(p, path, slash - path))
-                : ".";
-    rv = apr_stat(&fi, dir, APR_FINFO_OWNER | APR_FINFO_PROT | APR_FINFO_TYPE,
-                  p);
-    if (APR_STATUS_IS_ENOENT(rv)) {
+    if (place.missing) {
+        const char *dir = place.dir;
+
         rv = apr_dir_make_recursive(dir, APR_FPROT_UREAD | APR_FPROT_UWRITE
                                      | APR_FPROT_UEXECUTE | APR_FPROT_GREAD
                                      | APR_FPROT_GEXECUTE, p);
         if (rv != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, PTLOGNO(00403)
-                         "DBDParams %s: cannot create directory %s", path, dir);
+                         "DBDParams %s: cannot create directory %s", path,
+                         place.dir);
+            protime_sqlite_undo(p, path, &place);
             return rv;
         }
-        if (as_root)
+        /* Each of them, or User could not enter the inner ones. */
+        for (; as_root; dir = protime_parent_dir(p, dir)) {
             protime_chown_if_exists(p, s, dir);
-    }
-    else if (rv != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, PTLOGNO(00404)
-                     "DBDParams %s: cannot stat directory %s", path, dir);
-        return rv;
-    }
-    else if (as_root && !protime_user_may(&fi, 1)) {
-        /* SQLite creates its -wal and -shm files next to the database. We
-         * will not take over a shared directory such as /var/lib/apache2. */
-        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, PTLOGNO(00405)
-                     "DBDParams %s: directory %s is not writable by User %s, "
-                     "and SQLite must create its -wal and -shm files there; "
-                     "put the database in a directory of its own (it is "
-                     "created for you if missing)", path, dir,
-                     ap_unixd_config.user_name);
-        return APR_EACCES;
-    }
-
-    if (as_root && (slash = protime_unsearchable_parent(p, dir)) != NULL) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, PTLOGNO(00413)
-                     "DBDParams %s: User %s cannot enter directory %s; "
-                     "allow it (chmod o+x, or a group) or move the database",
-                     path, ap_unixd_config.user_name, slash);
-        return APR_EACCES;
+            if (!strcmp(dir, place.missing))
+                break;
+        }
     }
 
     memset(&conn, 0, sizeof(conn));
@@ -251,6 +324,8 @@ static apr_status_t protime_sqlite_setup(apr_pool_t *p, server_rec *s,
         ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, PTLOGNO(00406)
                      "DBDParams %s: cannot open the SQLite database (is the "
                      "libaprutil1-dbd-sqlite3 package installed?)", path);
+        if (place.missing)
+            protime_sqlite_undo(p, path, &place);
         return rv;
     }
     conn.driver = driver;
@@ -274,11 +349,12 @@ static apr_status_t protime_sqlite_setup(apr_pool_t *p, server_rec *s,
 /* Finds the database of each server that needs one (a protime-webhook
  * location, or ProtimeSubscribe On) in the configuration tree and checks
  * it: mod_dbd loaded, DBDriver and DBDParams set, a driver mod_protime
- * speaks. mod_dbd keeps its configuration to itself, and the parent must
- * know the SQLite file before any child opens it: hence the reading of
- * the tree, as mod_info reads it. With setup (post_config) it also sets
- * up the SQLite files; without (check_config, apachectl configtest
- * included) it only checks. Logs why not and returns an error. */
+ * speaks, an SQLite file that User will be able to use. mod_dbd keeps its
+ * configuration to itself, and the parent must know the SQLite file
+ * before any child opens it: hence the reading of the tree, as mod_info
+ * reads it. With setup (post_config) it also sets up the SQLite files;
+ * without (check_config, apachectl configtest included) it only checks.
+ * Logs why not and returns an error. */
 static apr_status_t protime_storage_resolve(int setup, apr_pool_t *ptemp,
                                             server_rec *s)
 {
@@ -328,11 +404,12 @@ static apr_status_t protime_storage_resolve(int setup, apr_pool_t *ptemp,
                          "DBDriver %s: %s", decl.driver, err);
             return APR_EGENERAL;
         }
-        if (!setup)
-            continue;
         if (dialect == PT_DB_SQLITE3
             && !apr_hash_get(sqlite_done, decl.params, APR_HASH_KEY_STRING)) {
-            rv = protime_sqlite_setup(ptemp, sp, decl.params);
+            protime_sqlite_place place;
+
+            rv = setup ? protime_sqlite_setup(ptemp, sp, decl.params)
+                       : protime_sqlite_check(ptemp, sp, decl.params, &place);
             if (rv != APR_SUCCESS)
                 return rv;
             apr_hash_set(sqlite_done, decl.params, APR_HASH_KEY_STRING, "");

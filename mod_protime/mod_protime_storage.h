@@ -21,7 +21,9 @@
 void protime_storage_pre_config(apr_pool_t *pconf);
 /* check_config: each server that needs a database (a protime-webhook
  * location, or ProtimeSubscribe On) has mod_dbd, DBDriver and DBDParams,
- * with a driver the module speaks. Logs what is wrong. */
+ * with a driver the module speaks; an SQLite file at an absolute path, in
+ * a directory that User can write (or that can be created) and enter.
+ * Logs what is wrong; creates nothing. */
 apr_status_t protime_storage_check(apr_pool_t *ptemp, server_rec *s);
 /* post_config: the same, then the SQLite files are created, with their
  * schema, and handed to User; the writers' mutex is created. */

@@ -8,11 +8,15 @@
 use strict;
 use warnings;
 use File::Temp qw(tempdir);
+use IO::Socket::INET;
 
 my $so = shift or die "usage: $0 mod_protime.so\n";
 my $httpd = $ENV{PROTIME_HTTPD} || "apache2";
 chomp(my $modules = `apxs -q LIBEXECDIR`);
 my $dir = tempdir(CLEANUP => 1);
+# As root, User (not root) must be able to enter it to reach the database.
+chmod 0755, $dir;
+my $root = $> == 0;
 open my $kf, '>', "$dir/key" or die; print $kf "a2V5\n"; close $kf;
 open my $cf, '>', "$dir/ca.pem" or die; print $cf "# CA bundle\n"; close $cf;
 delete $ENV{PROTIME_CONFIGTEST_UNSET};
@@ -32,9 +36,27 @@ sub vhost {
 }
 my $long = 'a' x 64;
 
+# SQLite directories the children could not use: one that is not
+# writable, one that cannot be entered.
+mkdir "$dir/ro", 0555 or die;
+mkdir "$dir/closed", 0 or die;
+mkdir "$dir/shared", 0755 or die;
+mkdir "$dir/private", 0700 or die;
+chmod 0555, "$dir/ro"; chmod 0, "$dir/closed";
+END { chmod 0755, "$dir/closed" if $dir }    # for File::Temp's clean-up
+# As root, the User the children would run as.
+my ($user) = grep { defined getpwnam $_ } qw(www-data nobody);
+my $as_user = $user ? "User $user\nGroup #" . (getpwnam $user)[3] . "\n" : '';
+my $webhook = "<Location /hook>\n    SetHandler protime-webhook\n</Location>";
+
 # [directive line(s), where ("loc" or "srv"), expected: "ok" or a regexp,
 #  options: {nodbd => 1} leaves mod_dbd out, {nodriver => 1} the main
-#  server's DBDriver and DBDParams]
+#  server's DBDriver and DBDParams, {dbdparams => ...} sets another;
+#  {nokey => 1} leaves out the key that the main server otherwise gives
+#  every location; {warns => 1}: accepted, with the message expected;
+#  {root => 1}: only as root (User applies), {nonroot => 1}: only not;
+#  {conf => ...}: lines before the others; {secret => ...}: a value that no
+#  message may show; {absent => path}: configtest leaves no path behind]
 my @cases = (
     ['ProtimeWebhookKey literal-key', 'loc', 'ok'],
     ["ProtimeWebhookKey file:$dir/key", 'loc', 'ok'],
@@ -42,6 +64,44 @@ my @cases = (
     ['ProtimeWebhookKey env:PROTIME_CONFIGTEST_UNSET', 'loc', qr/ProtimeWebhookKey: .*PROTIME_CONFIGTEST_UNSET/],
     ['ProtimeWebhookKey "exec:/nonexistent/program"', 'loc', qr/ProtimeWebhookKey: /],
     ['ProtimeWebhookKey ""', 'loc', qr/ProtimeWebhookKey\b/],
+    # The path of a key file, file: forgotten: a warning (a literal key may
+    # start with '/'), which does not show the value.
+    ["ProtimeWebhookKey $dir/key", 'loc',
+     qr/PT00508: ProtimeWebhookKey at \S+httpd\.conf:\d+: .*path of an existing file.*write file: before the path/,
+     {warns => 1, secret => "$dir/key"}],
+    ['ProtimeWebhookKey /no/such/file', 'loc', 'ok'],
+    # A webhook location must have a key to check signatures with.
+    ['ProtimeRequireSignature On', 'loc',
+     qr{PT00509: <Location /hook> at \S+httpd\.conf:\d+: SetHandler protime-webhook has no ProtimeWebhookKey and server localhost does not subscribe.*set ProtimeWebhookKey, or ProtimeSubscribe On in this server or in the main server},
+     {nokey => 1}],
+    ['ProtimeRequireSignature Off', 'loc', 'ok', {nokey => 1}],
+    ['ProtimeWebhookKey literal-key', 'loc', 'ok', {nokey => 1}],
+    # A program runs only at start: its key counts already.
+    ['ProtimeWebhookKey "exec:/bin/echo k"', 'loc', 'ok', {nokey => 1}],
+    ["<Location />\n    ProtimeWebhookKey literal-key\n</Location>\n$webhook",
+     'srv', 'ok', {nokey => 1}],
+    ["<Location /hook/>\n    ProtimeWebhookKey literal-key\n</Location>\n$webhook",
+     'srv', qr/PT00509: <Location \/hook> /, {nokey => 1}],
+    ["<Location /ho>\n    ProtimeWebhookKey literal-key\n</Location>\n$webhook",
+     'srv', qr/PT00509: <Location \/hook> /, {nokey => 1}],
+    ["<LocationMatch ^/h>\n    ProtimeWebhookKey literal-key\n</LocationMatch>\n$webhook",
+     'srv', 'ok', {nokey => 1}],
+    ["<LocationMatch ^/hook\$>\n    SetHandler protime-webhook\n</LocationMatch>",
+     'srv', qr/PT00509: <LocationMatch \^\/hook\$> /, {nokey => 1}],
+    ["ProtimeWebhookKey literal-key\n$webhook", 'srv', 'ok', {nokey => 1}],
+    # (The virtual host must have a server directive of the module: without
+    # one, httpd gives it the main server's configuration, ProtimeSubscribe
+    # On included, and the check of one subscription per destination fails.)
+    ["$sub\nProtimeSubscribe On\n" . vhost('a.example', 'ProtimeUserAgent a/1', $webhook),
+     'srv', 'ok', {nokey => 1}],
+    ["$sub\n" . vhost('a.example', 'ProtimeSubscribe On', $webhook), 'srv', 'ok',
+     {nokey => 1}],
+    ["$sub\n" . vhost('a.example', 'ProtimeSubscribe On') . "\n$webhook", 'srv',
+     qr/PT00509: <Location \/hook> .* server localhost does not subscribe/,
+     {nokey => 1}],
+    ["$sub\n" . vhost('a.example', $webhook), 'srv',
+     qr/PT00509: <Location \/hook> .* server a\.example does not subscribe/,
+     {nokey => 1}],
     ['ProtimeSignatureHeader X-Sig', 'loc', 'ok'],
     ['ProtimeSignatureHeader "X Sig"', 'loc', qr/ProtimeSignatureHeader: /],
     ['ProtimeSignatureAlgorithm sha512', 'loc', 'ok'],
@@ -203,7 +263,8 @@ my @cases = (
         'srv', qr/ProtimeSubscribe On needs ProtimeClientSecret/],
     ["ProtimeSubscribe On\nProtimeTenant acme\nProtimeClientID c\n"
         . "ProtimeClientSecret s", 'srv', qr/ProtimeSubscribe On needs ProtimeDestinationURL/],
-    ['ProtimeSubscribe On', 'srv', qr/ProtimeSubscribe On needs ProtimeTenant/],
+    ['ProtimeSubscribe On', 'srv',
+     qr/ProtimeSubscribe On needs ProtimeTenant, ProtimeClientID, ProtimeClientSecret, ProtimeDestinationURL \(server localhost\)/],
     ["ProtimeSubscribe On\n$sub\nProtimeProxy http://proxy.example.com:3128\n"
         . "ProtimeProxyUser user:s3cret", 'srv', 'ok'],
     ["ProtimeSubscribe On\n$sub\nProtimeProxyUser user:s3cret", 'srv',
@@ -239,7 +300,7 @@ my @cases = (
     ["$sub\nProtimeSubscribe On\n" . vhost('a.example', 'ProtimeTenant other'), 'srv', 'ok'],
     ["$sub\n" . vhost('a.example', 'ProtimeSubscribe On'), 'srv', 'ok'],
     [vhost('a.example', 'ProtimeSubscribe On', 'ProtimeTenant acme'), 'srv',
-        qr/ProtimeSubscribe On needs ProtimeClientID \(server a\.example\)/],
+        qr/ProtimeSubscribe On needs ProtimeClientID, ProtimeClientSecret, ProtimeDestinationURL \(server a\.example\)/],
     ["$sub\n" . vhost('a.example', 'ProtimeSubscribe On',
         'ProtimeDestinationURL http://hooks.example.com/a'), 'srv',
         qr/ProtimeDestinationURL http:\/\/hooks\.example\.com\/a: .*https/],
@@ -256,20 +317,47 @@ my @cases = (
                        'ProtimeDestinationURL https://hooks.example.com/b'), 'srv', 'ok'],
     ["$sub\n" . vhost('a.example', 'ProtimeSubscribe On')
         . "\n" . vhost('b.example', 'ProtimeSubscribe On', 'ProtimeTenant other'), 'srv', 'ok'],
+
+    # The SQLite file: an absolute path (mod_dbd would open a relative one
+    # from /), in a directory the children can write and enter, created
+    # only when httpd starts.
+    ['ProtimeRequireSignature On', 'loc',
+     qr{PT00415: DBDParams protime/protime\.db: a relative SQLite path is taken from /.*give the absolute path},
+     {dbdparams => 'protime/protime.db'}],
+    ['ProtimeRequireSignature On', 'loc', 'ok',
+     {dbdparams => "$dir/fresh/a/b/x.db", absent => "$dir/fresh"}],
+    ['ProtimeRequireSignature On', 'loc',
+     qr{PT00405: DBDParams \S+/ro/x\.db: directory \S+/ro is not writable by \S+.*directory of its own},
+     {dbdparams => "$dir/ro/x.db", conf => $as_user}],
+    ['ProtimeRequireSignature On', 'loc',
+     qr{PT00416: DBDParams \S+/ro/sub/x\.db: \S+ cannot create directory \S+/ro/sub in \S+/ro},
+     {dbdparams => "$dir/ro/sub/x.db", nonroot => 1}],
+    ['ProtimeRequireSignature On', 'loc',
+     qr{PT00404: DBDParams \S+/closed/sub/x\.db: cannot use directory \S+/closed/sub},
+     {dbdparams => "$dir/closed/sub/x.db", nonroot => 1}],
+    ['ProtimeRequireSignature On', 'loc',
+     qr{PT00405: DBDParams \S+/shared/x\.db: directory \S+/shared is not writable by User },
+     {dbdparams => "$dir/shared/x.db", conf => $as_user, root => 1}],
+    ['ProtimeRequireSignature On', 'loc',
+     qr{PT00413: DBDParams \S+/private/new/x\.db: User \S+ cannot enter directory \S+/private; allow it},
+     {dbdparams => "$dir/private/new/x.db", conf => $as_user, root => 1,
+      absent => "$dir/private/new"}],
 );
 
-my ($n, $failed) = (0, 0);
-my %refused;    # directive => number of cases refused naming it
-my @secrets = ('s3cret', 'a2V5', 'literal-key');
-for my $case (@cases) {
-    my ($line, $where, $want, $opt) = @$case;
-    my ($dbdmod, $dbd) = $opt && $opt->{nodbd} ? ('', '')
+sub write_conf {
+    my ($line, $where, $opt, $listen) = @_;
+    my ($dbdmod, $dbd) = $opt->{nodbd} ? ('', '')
         : ("LoadModule dbd_module $modules/mod_dbd.so\n",
-           "DBDriver sqlite3\nDBDParams $dir/db/protime.db\n");
-    $dbd = '' if $opt && $opt->{nodriver};
+           "DBDriver sqlite3\nDBDParams "
+           . ($opt->{dbdparams} // "$dir/db/protime.db") . "\n");
+    $dbd = '' if $opt->{nodriver};
+    $dbd .= "ProtimeWebhookKey server-level-key\n"
+        if $where eq 'loc' && !$opt->{nokey};
     my $body = $where eq 'loc'
         ? "<Location /hook>\n    SetHandler protime-webhook\n    $line\n</Location>\n"
         : "$line\n";
+    my $conf = $opt->{conf} // '';
+    $listen //= 1;
     open my $fh, '>', "$dir/httpd.conf" or die;
     print $fh <<CONF;
 LoadModule mpm_event_module $modules/mod_mpm_event.so
@@ -279,24 +367,72 @@ ServerName localhost
 ServerRoot $dir
 PidFile $dir/httpd.pid
 ErrorLog $dir/error_log
-Listen 127.0.0.1:1
-$dbd$body
+Listen 127.0.0.1:$listen
+$conf$dbd$body
 CONF
     close $fh;
+}
+
+my ($n, $failed) = (0, 0);
+my %refused;    # directive => number of cases refused naming it
+my @secrets = ('s3cret', 'a2V5', 'literal-key', 'server-level-key');
+for my $case (@cases) {
+    my ($line, $where, $want, $opt) = @$case;
+    $opt ||= {};
+    (my $name = $line) =~ s/\n/; /g;
+    $name .= " (DBDParams $opt->{dbdparams})" if $opt->{dbdparams};
+    if ($opt->{root} && !$root || $opt->{nonroot} && $root) {
+        $n++;
+        print "ok $n # skip ", ($root ? 'as root' : 'needs root'), ": $name\n";
+        next;
+    }
+    write_conf($line, $where, $opt);
     my $out = `$httpd -t -f $dir/httpd.conf 2>&1`;
     my $rc = $? >> 8;
-    my $good = ref $want ? ($rc != 0 && $out =~ $want) : ($rc == 0);
-    $refused{$1}++ if $good && ref $want && $line =~ /^(Protime\w+)/;
+    my $good = !ref $want ? ($rc == 0 && $out !~ /PT00508/)
+        : $opt->{warns} ? ($rc == 0 && $out =~ $want)
+        : ($rc != 0 && $out =~ $want);
+    $refused{$1}++ if $good && ref $want && !$opt->{warns}
+        && $line =~ /^(Protime\w+)/;
     # An error message shows the directive, never the secret it was given.
-    my @leaked = grep { index($out, $_) >= 0 } @secrets;
+    my @leaked = grep { index($out, $_) >= 0 } @secrets,
+        $opt->{secret} // ();
     $good &&= !@leaked;
+    # configtest creates nothing.
+    $good &&= !-e $opt->{absent} if $opt->{absent};
     $n++;
-    (my $name = $line) =~ s/\n/; /g;
     print +($good ? '' : 'not '), "ok $n - configtest [$where] $name: ",
-        (ref $want ? 'refused, naming the directive' : 'accepted'), "\n";
+        (!ref $want ? 'accepted' : $opt->{warns} ? 'accepted, with a warning'
+                                 : 'refused, naming the directive'), "\n";
     unless ($good) {
         $failed++;
         print "#   rc=$rc: $_\n" for split /\n/, $out;
+    }
+}
+
+# Where the children could not use the SQLite directory, a start fails in
+# the foreground, before httpd detaches: a non-zero status, the reason on
+# the terminal, no httpd left running, and no directory left behind.
+{
+    my $port = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                     Listen => 1)->sockport;
+    my ($params, $want, $made) = $root
+        ? ("$dir/private/new/x.db", qr/PT00413: /, "$dir/private/new")
+        : ("$dir/ro/sub/x.db", qr/PT00416: /, "$dir/ro/sub");
+    write_conf('ProtimeRequireSignature On', 'loc',
+               {dbdparams => $params, conf => $root ? $as_user : ''}, $port);
+    my $out = `$httpd -k start -f $dir/httpd.conf 2>&1`;
+    my $rc = $? >> 8;
+    my $running = -e "$dir/httpd.pid";
+    system $httpd, '-k', 'stop', '-f', "$dir/httpd.conf" if $running;
+    my $good = $rc != 0 && $out =~ $want && !$running && !-e $made;
+    $n++;
+    print +($good ? '' : 'not '), "ok $n - httpd -k start with DBDParams $params: ",
+        "fails at once, saying why on the terminal, creating nothing\n";
+    unless ($good) {
+        $failed++;
+        print "#   rc=$rc running=", ($running ? 1 : 0), " created=",
+            (-e $made ? 1 : 0), ": $_\n" for split /\n/, $out;
     }
 }
 

@@ -40,7 +40,8 @@ sub configure {
         close $uf;
         open my $cf, '>', "$logs/proxy-test.conf" or die "$logs: $!";
         print $cf "ProtimeSubscribe On\nProtimeProxy $url\n",
-            "ProtimeProxyUser file:$logs/proxy-user.txt\n";
+            "ProtimeProxyUser file:$logs/proxy-user.txt\n",
+            "<Location /hook>\n    SetHandler protime-webhook\n</Location>\n";
         print $cf "ProtimeCACertificateFile $ENV{PROTIME_MOCK_CA}\n" if $o{ca};
         close $cf;
     }

@@ -213,6 +213,10 @@ sub accepted {
     accepted('/hook-unsigned: an unsigned delivery', $id,
              send_event($id, path => '/hook-unsigned', signature => undef));
 
+    # In a server whose subscription never got a webhook, hence no key (a
+    # location without keys in a server that does not subscribe is refused
+    # at start).
+    my $old = Apache::TestRequest::module('protime_sub_badca');
     $id = next_id();
     my $before = error_log_size();
     refused('/hook-nokey: a signed delivery', $id,
@@ -223,6 +227,7 @@ sub accepted {
     $id = next_id();
     refused('/hook-nokey: an unsigned delivery', $id,
             send_event($id, path => '/hook-nokey', signature => undef));
+    Apache::TestRequest::module($old);
 }
 
 # ------------------------------------------------------- counter and log
