@@ -129,6 +129,10 @@ static void protime_register_hooks(apr_pool_t *p)
                       APR_HOOK_MIDDLE);
 }
 
+/* AP_MODULE_FLAG_ALWAYS_MERGE: without it, httpd hands a <VirtualHost>
+ * that sets none of the module's directives the main server's
+ * configuration itself, and ProtimeSubscribe, which virtual hosts do not
+ * inherit, would count that host as a second subscriber. */
 AP_DECLARE_MODULE(protime) = {
     STANDARD20_MODULE_STUFF,
     protime_create_dir_conf,
@@ -137,5 +141,5 @@ AP_DECLARE_MODULE(protime) = {
     protime_merge_srv_conf,
     protime_cmds,
     protime_register_hooks,
-    AP_MODULE_FLAG_NONE
+    AP_MODULE_FLAG_ALWAYS_MERGE
 };

@@ -89,11 +89,7 @@ my @cases = (
     ["<LocationMatch ^/hook\$>\n    SetHandler protime-webhook\n</LocationMatch>",
      'srv', qr/PT00509: <LocationMatch \^\/hook\$> /, {nokey => 1}],
     ["ProtimeWebhookKey literal-key\n$webhook", 'srv', 'ok', {nokey => 1}],
-    # (The virtual host must have a server directive of the module: without
-    # one, httpd gives it the main server's configuration, ProtimeSubscribe
-    # On included, and the check of one subscription per destination fails.)
-    ["$sub\nProtimeSubscribe On\n" . vhost('a.example', 'ProtimeUserAgent a/1', $webhook),
-     'srv', 'ok', {nokey => 1}],
+    ["$sub\nProtimeSubscribe On\n" . vhost('a.example', $webhook), 'srv', 'ok', {nokey => 1}],
     ["$sub\n" . vhost('a.example', 'ProtimeSubscribe On', $webhook), 'srv', 'ok',
      {nokey => 1}],
     ["$sub\n" . vhost('a.example', 'ProtimeSubscribe On') . "\n$webhook", 'srv',
@@ -298,6 +294,9 @@ my @cases = (
     # In <VirtualHost>: values are inherited from the main server, the
     # subscription itself is not.
     ["$sub\nProtimeSubscribe On\n" . vhost('a.example', 'ProtimeTenant other'), 'srv', 'ok'],
+    # A virtual host without any of the module's directives is no second
+    # subscriber (httpd would hand it the main server's configuration).
+    ["$sub\nProtimeSubscribe On\n" . vhost('a.example', 'ServerAdmin a@a.example'), 'srv', 'ok'],
     ["$sub\n" . vhost('a.example', 'ProtimeSubscribe On'), 'srv', 'ok'],
     [vhost('a.example', 'ProtimeSubscribe On', 'ProtimeTenant acme'), 'srv',
         qr/ProtimeSubscribe On needs ProtimeClientID, ProtimeClientSecret, ProtimeDestinationURL \(server a\.example\)/],
