@@ -15,23 +15,15 @@ use FindBin ();
 use lib "$FindBin::Bin/lib";
 use ProtimeScript;
 use File::Temp qw(tempdir);
-use IO::Socket::INET;
 use HTTP::Tiny;
-use Digest::SHA qw(hmac_sha256);
-use MIME::Base64 qw(encode_base64);
-use Time::HiRes qw(sleep time);
+use Time::HiRes qw(time);
 use DBI;
 
 my ($so) = @ARGV;
 die "usage: $0 mod_protime.so\n" unless $so;
-my $httpd = $ENV{PROTIME_HTTPD} || 'apache2';
 my $key = 'clock-step-key';
 my $dir = tempdir(CLEANUP => 1);
-my $shim = "$dir/clock-shift-shim.so";
-system($ENV{CC} || 'cc', '-shared', '-fPIC', '-o', $shim,
-       "$FindBin::Bin/clock-shift-shim.c", '-ldl') == 0
-    or die "cannot build test/clock-shift-shim.c\n";
-my $preload = $ENV{PROTIME_HTTPD} ? 'PROTIME_PRELOAD' : 'LD_PRELOAD';
+my $shim = build_shim($dir, 'clock-shift-shim');
 my $shift = "$dir/shift";
 my $port = free_port();
 my $db = "$dir/db/protime.db";
@@ -47,22 +39,11 @@ DBDParams $db
 </Location>
 CONF
 close $fh;
-{
-    local $ENV{$preload} = $shim;
-    local $ENV{CLOCK_SHIFT_FILE} = $shift;
-    system($httpd, '-f', "$dir/httpd.conf", '-k', 'start') == 0 or die "httpd did not start\n";
-}
-for (1 .. 50) { last if IO::Socket::INET->new("127.0.0.1:$port"); sleep 0.1 }
+httpd_start("$dir/httpd.conf", $port, preload_var() => $shim, CLOCK_SHIFT_FILE => $shift);
 
 my $http = HTTP::Tiny->new(timeout => 20);
 sub deliver {
-    my ($id) = @_;
-    my $body = qq({"changeType":"InsertOrUpdate","data":{"id":$id,"changeVersion":"v1",)
-             . qq("date":"2026-11-26","timeOfDayInMinutes":480,"person":{"id":7},)
-             . qq("terminal":{"id":3},"status":"AccessOk"}});
-    return $http->post("http://127.0.0.1:$port/hook", { content => $body,
-        headers => { 'Content-Type' => 'application/json',
-                     'X-Protime-Signature' => encode_base64(hmac_sha256($body, $key), '') } })->{status};
+    return post_signed($http, "http://127.0.0.1:$port/hook", $key, clocking($_[0], 'v1'))->{status};
 }
 sub set_shift { open my $s, '>', $shift or die; print $s "$_[0]\n"; close $s }
 
@@ -84,8 +65,7 @@ set_shift(600);
 my @fwd = map { deliver(200 + $_) } 1 .. 10;
 ok(!grep({ $_ != 204 } @fwd), 'and stepped forward 600 s: stored too', "answers: @fwd");
 
-system($httpd, '-f', "$dir/httpd.conf", '-k', 'stop');
-for (1 .. 100) { last unless -f "$dir/httpd.pid"; sleep 0.1 }
+httpd_stop("$dir/httpd.conf", "$dir/httpd.pid");
 if (failures() && open my $log, '<', "$dir/error_log") {
     print "# error_log: $_" for grep { !/AH00489|AH00094|AH00491|AH00558/ } <$log>;
 }

@@ -19,28 +19,17 @@ use FindBin ();
 use lib "$FindBin::Bin/lib";
 use ProtimeScript;
 use File::Temp qw(tempdir);
-use IO::Socket::INET;
 use HTTP::Tiny;
-use Digest::SHA qw(hmac_sha256);
-use MIME::Base64 qw(encode_base64);
 use Time::HiRes qw(time sleep);
 use POSIX ();
 use DBI;
 
 my ($so) = @ARGV;
 die "usage: $0 mod_protime.so\n" unless $so;
-my $httpd = $ENV{PROTIME_HTTPD} || 'apache2';
 my $key = 'kill-writer-key';
 my $CLIENTS = 4;
 my $SECONDS = $ENV{KW_SECONDS} || 8;
 my $TIMEOUT = 15;       # a request that takes longer has hung
-
-sub body {
-    my ($id, $version) = @_;
-    return qq({"changeType":"InsertOrUpdate","data":{"id":$id,"changeVersion":"$version",)
-         . qq("date":"2026-11-26","timeOfDayInMinutes":480,"person":{"id":7},)
-         . qq("terminal":{"id":3},"status":"AccessOk"}});
-}
 
 # The pid that holds a POSIX write lock on byte 120 of the -shm file (SQLite's
 # WAL_WRITE_LOCK: a write transaction is open), or undef.
@@ -77,8 +66,7 @@ DBDParams $db
 </Location>
 CONF
     close $fh;
-    system($httpd, '-f', "$dir/httpd.conf", '-k', 'start') == 0 or die "httpd did not start\n";
-    for (1 .. 50) { last if IO::Socket::INET->new("127.0.0.1:$port"); sleep 0.1 }
+    httpd_start("$dir/httpd.conf", $port);
     my $parent;
     for (1 .. 50) { last if ($parent) = slurp("$dir/httpd.pid") =~ /(\d+)/; sleep 0.1 }
     die "httpd wrote no pid file\n" unless $parent;
@@ -100,11 +88,9 @@ CONF
                 my ($id, $version) = $n % 3
                     ? (1_000_000 * $c + $n, sprintf('v%06d', 1))
                     : (900 + $n % 4, sprintf('v%06d-%d', $n, $c));
-                my $body = body($id, $version);
                 my $t0 = time;
-                my $res = $http->post("http://127.0.0.1:$port/hook", { content => $body,
-                    headers => { 'Content-Type' => 'application/json',
-                                 'X-Protime-Signature' => encode_base64(hmac_sha256($body, $key), '') } });
+                my $res = post_signed($http, "http://127.0.0.1:$port/hook", $key,
+                                      clocking($id, $version));
                 my $took = time - $t0;
                 print $out "HANG $took\n" if $took >= $TIMEOUT - 1;
                 print $out "$id $version\n" if $res->{status} =~ /^2/;
@@ -155,15 +141,12 @@ CONF
     ok($running, "$mpm: httpd still running");
 
     # After the kills, one more delivery is stored at once.
-    my $body = body(42, 'v1');
-    my $res = HTTP::Tiny->new(timeout => 5)->post("http://127.0.0.1:$port/hook", { content => $body,
-        headers => { 'Content-Type' => 'application/json',
-                     'X-Protime-Signature' => encode_base64(hmac_sha256($body, $key), '') } });
+    my $res = post_signed(HTTP::Tiny->new(timeout => 5), "http://127.0.0.1:$port/hook",
+                          $key, clocking(42, 'v1'));
     ok($res->{status} == 204, "$mpm: a delivery after the kills is stored (204)", "got $res->{status}");
     note("$mpm: $kills kills, $acks acknowledged, " . scalar(keys %acked) . " ids");
 
-    system($httpd, '-f', "$dir/httpd.conf", '-k', 'stop');
-    for (1 .. 100) { last unless -f "$dir/httpd.pid"; sleep 0.1 }
+    httpd_stop("$dir/httpd.conf", "$dir/httpd.pid");
     if (failures() && open my $log, '<', "$dir/error_log") {
         my @lines = grep { !/AH00489|AH00094|AH00491|AH00558|AH00052|AH00169/ } <$log>;
         print "# error_log: $_" for @lines[0 .. ($#lines < 30 ? $#lines : 30)];

@@ -20,16 +20,14 @@ use FindBin ();
 use lib "$FindBin::Bin/lib";
 use ProtimeScript;
 use File::Temp qw(tempdir);
-use IO::Socket::INET;
 use HTTP::Tiny;
-use Digest::SHA qw(hmac_sha256);
+use Digest::SHA ();
 use MIME::Base64 qw(encode_base64);
 use Time::HiRes qw(time sleep);
 use DBI;
 
 my ($so, $pgdir, $conninfo) = @ARGV;
 die "usage: $0 mod_protime.so PGDIR CONNINFO\n" unless $conninfo;
-my $httpd = $ENV{PROTIME_HTTPD} || "apache2";
 my $dir = tempdir(CLEANUP => 1);
 my $port = free_port();
 my $key = 'pgsql-test-key';
@@ -69,13 +67,8 @@ close $fh;
 my $http = HTTP::Tiny->new(timeout => 20);
 sub deliver {
     my ($id, $version) = @_;
-    my $body = qq({"changeType":"InsertOrUpdate","data":{"id":$id,"changeVersion":"$version",)
-             . qq("date":"2026-11-26","timeOfDayInMinutes":480,"person":{"id":7},)
-             . qq("terminal":{"id":3},"status":"AccessOk"}});
     my $t0 = time;
-    my $res = $http->post("http://127.0.0.1:$port/hook", { content => $body,
-        headers => { 'Content-Type' => 'application/json',
-                     'X-Protime-Signature' => encode_base64(hmac_sha256($body, $key), '') } });
+    my $res = post_signed($http, "http://127.0.0.1:$port/hook", $key, clocking($id, $version));
     return ($res, time - $t0);
 }
 
@@ -97,8 +90,7 @@ pg()->do('INSERT INTO protime_test_users VALUES (?, ?)', undef, 'alice',
 my $auth = 'Basic ' . encode_base64('alice:wonderland', '');
 sub login { $http->get("http://127.0.0.1:$port/private", { headers => { Authorization => $auth } })->{status} }
 
-system($httpd, '-f', "$dir/httpd.conf", '-k', 'start') == 0 or die "httpd did not start\n";
-for (1 .. 50) { last if IO::Socket::INET->new("127.0.0.1:$port"); sleep 0.1 }
+httpd_start("$dir/httpd.conf", $port);
 
 my ($res) = deliver(1001, 'v1');
 ok($res->{status} == 204, 'PostgreSQL: a signed delivery is stored (204)', "got $res->{status}");
@@ -160,8 +152,7 @@ if (open my $log, '<', "$dir/error_log") {
 }
 ok(!$found_missing, "no module's statement went missing from mod_dbd's hash");
 
-system($httpd, '-f', "$dir/httpd.conf", '-k', 'stop');
-for (1 .. 50) { last unless -f "$dir/httpd.pid"; sleep 0.1 }
+httpd_stop("$dir/httpd.conf", "$dir/httpd.pid");
 
 # PostgreSQL restarted between two deliveries, and speaking German: the
 # pooled connection finds the server gone (one 503), then mod_dbd's check
@@ -191,8 +182,7 @@ DBDMax 1
 </Location>
 CONF
 close $fh;
-system($httpd, '-f', "$dir/german.conf", '-k', 'start') == 0 or die "httpd did not start\n";
-for (1 .. 50) { last if IO::Socket::INET->new("127.0.0.1:$port"); sleep 0.1 }
+httpd_start("$dir/german.conf", $port);
 ($res) = deliver(2001, 'v1');
 ok($res->{status} == 204, 'before the restart in German: stored', "got $res->{status}");
 my $german = 'de_DE.UTF-8';
@@ -214,8 +204,7 @@ note("answers after the restart in German: @codes");
 my $lost = substr(slurp("$pgdir/server.log"), $log_from)
     =~ /vorbereitete Anweisung \S*protime_upsert\S* existiert nicht/ ? 1 : 0;
 ok($lost, 'PostgreSQL back in German: it was the lost statements, told apart in German');
-system($httpd, '-f', "$dir/german.conf", '-k', 'stop');
-for (1 .. 50) { last unless -f "$dir/httpd.pid"; sleep 0.1 }
+httpd_stop("$dir/german.conf", "$dir/httpd.pid");
 # The tests after this one get the server as it was.
 pg_stop($pgdir);
 pg_start($pgdir, $pg_opts);

@@ -12,9 +12,13 @@ use strict;
 use warnings;
 use POSIX ();
 use IO::Socket::INET;
+use Digest::SHA qw(hmac_sha256);
+use MIME::Base64 qw(encode_base64);
+use FindBin ();
 use Exporter 'import';
 
 our @EXPORT = qw(ok note failures done_testing slurp free_port httpd_conf_head
+                 httpd_start httpd_stop clocking post_signed build_shim preload_var
                  pg_stop pg_start);
 
 my ($n, $failed) = (0, 0);
@@ -73,6 +77,54 @@ LogLevel $loglevel
 Listen 127.0.0.1:$c{port}
 CONF
 }
+
+my $httpd = $ENV{PROTIME_HTTPD} || 'apache2';
+
+# Starts the httpd of $conf (with %env set) and waits for its port; dies
+# when it does not start.
+sub httpd_start {
+    my ($conf, $port, %env) = @_;
+    local @ENV{keys %env} = values %env;
+    system($httpd, '-f', $conf, '-k', 'start') == 0 or die "httpd did not start\n";
+    for (1 .. 50) { last if IO::Socket::INET->new("127.0.0.1:$port"); select undef, undef, undef, 0.1 }
+}
+
+# Stops it, and waits until its pid file is gone.
+sub httpd_stop {
+    my ($conf, $pidfile) = @_;
+    system($httpd, '-f', $conf, '-k', 'stop');
+    for (1 .. 100) { last unless -f $pidfile; select undef, undef, undef, 0.1 }
+}
+
+# The body of one signed change: an InsertOrUpdate of access clocking $id.
+sub clocking {
+    my ($id, $version) = @_;
+    return qq({"changeType":"InsertOrUpdate","data":{"id":$id,"changeVersion":"$version",)
+         . qq("date":"2026-11-26","timeOfDayInMinutes":480,"person":{"id":7},)
+         . qq("terminal":{"id":3},"status":"AccessOk"}});
+}
+
+# POSTs $body to $url, signed with $key as the module checks by default;
+# returns HTTP::Tiny's response.
+sub post_signed {
+    my ($http, $url, $key, $body) = @_;
+    return $http->post($url, { content => $body,
+        headers => { 'Content-Type' => 'application/json',
+                     'X-Protime-Signature' => encode_base64(hmac_sha256($body, $key), '') } });
+}
+
+# Builds test/$name.c into $dir/$name.so, an LD_PRELOAD shim; returns it.
+sub build_shim {
+    my ($dir, $name) = @_;
+    my $so = "$dir/$name.so";
+    system($ENV{CC} || 'cc', '-shared', '-fPIC', '-o', $so,
+           "$FindBin::Bin/$name.c", '-ldl') == 0 or die "cannot build test/$name.c\n";
+    return $so;
+}
+
+# The variable a shim goes into: under the sanitizers' wrapper
+# (tools/run-tests), which preloads their runtimes, PROTIME_PRELOAD.
+sub preload_var { $ENV{PROTIME_HTTPD} ? 'PROTIME_PRELOAD' : 'LD_PRELOAD' }
 
 my $pgbin;
 sub pg_bin {
