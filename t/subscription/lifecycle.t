@@ -77,6 +77,7 @@ graceful_restart();
 sleep 3;    # the job has run in the new generation (check interval 2 s)
 ok t_cmp(scalar(webhooks_for($vhost)), $created, 'graceful restart: no new webhook');
 my $generation_start = scalar @{ mock()->state->{requests} };
+my $generation_log = error_log_size();
 full_restart();
 ok t_cmp(deliver_to($vhost, event(880002, '0001'), $hook->{key})->code, 204,
          'full restart: the stored key is accepted at once');
@@ -100,7 +101,15 @@ wait_for(sub {
 ok t_cmp(scalar(@api) >= 3 ? 1 : 0, 1, 'three API calls after the restart');
 ok t_cmp(scalar(grep { ($_->{user_agent} // '') eq '' } @requests),
          0, 'every call has a User-Agent');
-ok t_cmp(scalar(@tokens), 1, 'all with one token');
+# One token per process that ran the job: prefork may stop the child
+# that ran it, and the job then asks for a token of its own elsewhere
+# (PT00604 names each process it runs in).
+my $dest = destination_of($vhost);
+my $processes = () = error_log_since($generation_log)
+    =~ /PT00604: subscription job for \Q$dest\E runs in process/g;
+ok t_cmp(scalar(@tokens) <= ($processes || 1) && scalar(@tokens) < scalar(@api) ? 1 : 0, 1,
+         sprintf('one token per process that ran the job, reused: %d token(s), '
+                 . '%d process(es), %d API calls', scalar(@tokens), $processes, scalar(@api)));
 
 # Nothing secret in the error log.
 my $log = error_log_since($log_start);
