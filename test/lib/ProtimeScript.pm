@@ -3,8 +3,9 @@
 
 package ProtimeScript;
 # Helpers of the test scripts that run their own httpd, outside
-# Apache::Test (test/pgsql-reconnect.pl and test/cluster.pl, next to the
-# tests' private PostgreSQL; test/child-exit.pl): TAP lines ending in the
+# Apache::Test (test/pgsql-reconnect.pl, test/pgsql-freeze.pl and
+# test/cluster.pl, next to the tests' private PostgreSQL;
+# test/child-exit.pl): TAP lines ending in the
 # "N passed, N failed" line that tools/run-tests adds up, files, free ports
 # and the head of their httpd.conf, and stopping and starting that
 # PostgreSQL the way it was started.
