@@ -236,6 +236,74 @@ const char *pt_store_sqlstate(apr_pool_t *p, const char *err)
     return s[5] == ':' ? apr_pstrmemdup(p, s, 5) : NULL;
 }
 
+int pt_store_pg_socket(const pt_store_conn_t *c)
+{
+    int (*socket_of)(const PGconn *);
+    PGconn *conn;
+
+    if (c->dialect != PT_DB_PGSQL)
+        return -1;
+    socket_of = (int (*)(const PGconn *))dlsym(RTLD_DEFAULT, "PQsocket");
+    conn = apr_dbd_native_handle(c->driver, c->handle);
+    return socket_of && conn ? socket_of(conn) : -1;
+}
+
+/* What an SQLite connection knows of its file, apr_dbd has no way to ask:
+ * SQLite's C API, looked up in the process as libpq is above (the
+ * apr_dbd_sqlite3 driver brought it), so that the module neither links
+ * libsqlite3 nor needs its header. These functions and the constant are
+ * part of SQLite's stable interface since 3.8.3. Not found: NULL, and
+ * pt_store_sqlite_stale finds nothing wrong, as before. */
+#define PT_SQLITE_FCNTL_HAS_MOVED 20            /* SQLITE_FCNTL_HAS_MOVED */
+typedef int (*pt_sqlite_file_control_fn)(void *db, const char *schema,
+                                         int op, void *arg);
+typedef int (*pt_sqlite_db_readonly_fn)(void *db, const char *schema);
+typedef const char *(*pt_sqlite_db_filename_fn)(void *db, const char *schema);
+
+static void *pt_store_sqlite_db(const pt_store_conn_t *c)
+{
+    return c->dialect == PT_DB_SQLITE3
+           ? apr_dbd_native_handle(c->driver, c->handle) : NULL;
+}
+
+const char *pt_store_sqlite_file(const pt_store_conn_t *c)
+{
+    void *db = pt_store_sqlite_db(c);
+    pt_sqlite_db_filename_fn filename = (pt_sqlite_db_filename_fn)
+        dlsym(RTLD_DEFAULT, "sqlite3_db_filename");
+    const char *file = db && filename ? filename(db, "main") : NULL;
+
+    /* "" for a temporary or in-memory database */
+    return file && *file ? file : NULL;
+}
+
+const char *pt_store_sqlite_stale(apr_pool_t *p, const pt_store_conn_t *c)
+{
+    void *db = pt_store_sqlite_db(c);
+    pt_sqlite_file_control_fn file_control;
+    pt_sqlite_db_readonly_fn readonly;
+    const char *file;
+    int moved = 0;
+
+    if (!db || !(file = pt_store_sqlite_file(c)))
+        return NULL;
+    /* SQLite compares the inode at the path with the open file's. */
+    file_control = (pt_sqlite_file_control_fn)
+        dlsym(RTLD_DEFAULT, "sqlite3_file_control");
+    if (file_control
+        && file_control(db, "main", PT_SQLITE_FCNTL_HAS_MOVED, &moved) == 0
+        && moved)
+        return apr_psprintf(p, "the database file %s was removed or replaced "
+                            "after this connection opened it", file);
+    readonly = (pt_sqlite_db_readonly_fn)
+        dlsym(RTLD_DEFAULT, "sqlite3_db_readonly");
+    if (readonly && readonly(db, "main") == 1)
+        return apr_psprintf(p, "the database file %s was not writable when "
+                            "this connection opened it, and SQLite opened "
+                            "it read-only", file);
+    return NULL;
+}
+
 /* Whether err is a PostgreSQL error of that SQLSTATE. */
 static int pt_store_pg_error_is(apr_pool_t *p, const pt_store_conn_t *c,
                                 const char *err, const char *sqlstate)

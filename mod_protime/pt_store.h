@@ -103,6 +103,22 @@ const char *pt_store_checkpoint(apr_pool_t *p, const pt_store_conn_t *c,
  * (PQERRORS_VERBOSE: "ERROR:  40P01: deadlock detected"), else NULL. */
 const char *pt_store_sqlstate(apr_pool_t *p, const char *err);
 
+/* Why c, an SQLite connection that still answers, no longer stores
+ * anything where it should (a message from p naming the file), or NULL,
+ * always for PostgreSQL: its database file was removed or replaced since
+ * c opened it, and commits would go to a file no one will read again; or
+ * c has the file open read-only, as SQLite opens, silently and for good,
+ * a file that is not writable at the time. Either lasts as long as c:
+ * the database must be opened again (pt_store_sqlite_file names it). */
+const char *pt_store_sqlite_stale(apr_pool_t *p, const pt_store_conn_t *c);
+
+/* The file c's SQLite database is in, as c opened it; NULL if none. */
+const char *pt_store_sqlite_file(const pt_store_conn_t *c);
+
+/* The socket of c's PostgreSQL connection, or -1 (SQLite, no libpq found,
+ * no connection). */
+int pt_store_pg_socket(const pt_store_conn_t *c);
+
 /* What applying one delivery did. */
 typedef struct {
     const pt_delivery_t *delivery;  /* in */

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <apr_base64.h>
 #include <apr_file_io.h>
@@ -567,6 +569,60 @@ static void sqlite_wal_starts_over(const apr_dbd_driver_t *driver,
     apr_pool_destroy(w.pool);
 }
 
+/* A connection outlives its file: removed, replaced, or opened read-only.
+ * pt_store_sqlite_stale must say so, naming the file. */
+static void sqlite_stale(const apr_dbd_driver_t *driver)
+{
+    const char *path = apr_psprintf(pool, "/tmp/test_store.%ld.stale.db",
+                                    (long)getpid());
+    pt_store_conn_t c, c2;
+    const char *err = NULL, *why;
+
+    memset(&c, 0, sizeof(c));
+    c.driver = driver;
+    c.dialect = PT_DB_SQLITE3;
+    c2 = c;
+    unlink(path);
+    ok(apr_dbd_open_ex(driver, pool, path, &c.handle, &err) == 0
+       && exec(&c, "CREATE TABLE t (x)") == 0,
+       "sqlite3 stale: database opened: %s", err ? err : path);
+    is_str(pt_store_sqlite_file(&c), path, "sqlite3 stale: its file named");
+    is_str(pt_store_sqlite_stale(pool, &c), NULL,
+           "sqlite3 stale: a fresh connection is not");
+    is_int(unlink(path), 0, "sqlite3 stale: file removed");
+    why = pt_store_sqlite_stale(pool, &c);
+    ok(why && strstr(why, "removed or replaced") && strstr(why, path),
+       "sqlite3 stale: ... the connection says so: %s", why ? why : "NULL");
+    ok(apr_dbd_open_ex(driver, pool, path, &c2.handle, &err) == 0
+       && exec(&c2, "CREATE TABLE t (x)") == 0,
+       "sqlite3 stale: another file created at the path");
+    is_str(pt_store_sqlite_stale(pool, &c2), NULL,
+           "sqlite3 stale: ... its own connection is not stale");
+    ok(pt_store_sqlite_stale(pool, &c) != NULL,
+       "sqlite3 stale: ... the first one still is (replaced)");
+    apr_dbd_close(driver, c.handle);
+    apr_dbd_close(driver, c2.handle);
+
+    /* Root writes whatever the mode says: no read-only open to see. */
+    if (geteuid() == 0) {
+        printf("# skipped as root: SQLite opening a read-only file\n");
+    }
+    else {
+        ok(chmod(path, 0444) == 0
+           && apr_dbd_open_ex(driver, pool, path, &c.handle, &err) == 0,
+           "sqlite3 stale: file made read-only, then opened");
+        why = pt_store_sqlite_stale(pool, &c);
+        ok(why && strstr(why, "read-only") && strstr(why, path),
+           "sqlite3 stale: ... the connection says so: %s",
+           why ? why : "NULL");
+        chmod(path, 0644);
+        ok(pt_store_sqlite_stale(pool, &c) != NULL,
+           "sqlite3 stale: ... and still does once the file is writable");
+        apr_dbd_close(driver, c.handle);
+    }
+    unlink(path);
+}
+
 static void test_sqlite(void)
 {
     const apr_dbd_driver_t *driver;
@@ -661,10 +717,40 @@ static void test_sqlite(void)
            apr_itoa(pool, PT_STORE_WAL_LIMIT),
            "sqlite3: the WAL is cut back to PT_STORE_WAL_LIMIT bytes");
     sqlite_wal_starts_over(driver, path, &c);
+    sqlite_stale(driver);
     apr_dbd_close(driver, c.handle);
     unlink(path);
     unlink(apr_pstrcat(pool, path, "-wal", NULL));
     unlink(apr_pstrcat(pool, path, "-shm", NULL));
+}
+
+/* The module shuts down the socket of a PostgreSQL call that has waited
+ * too long (a frozen server): the call must then fail at once. */
+static void pgsql_socket(const apr_dbd_driver_t *driver, const char *conninfo,
+                         const pt_store_conn_t *c)
+{
+    pt_store_conn_t c2 = *c, lite = *c;
+    const char *err = NULL;
+    int fd, type = 0;
+    socklen_t len = sizeof(type);
+    apr_time_t t0;
+
+    lite.dialect = PT_DB_SQLITE3;
+    is_int(pt_store_pg_socket(&lite), -1, "pgsql socket: none for SQLite");
+    ok(apr_dbd_open_ex(driver, pool, conninfo, &c2.handle, &err) == 0,
+       "pgsql socket: second connection: %s", err ? err : "ok");
+    fd = pt_store_pg_socket(&c2);
+    ok(fd >= 0 && getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0
+       && type == SOCK_STREAM, "pgsql socket: a stream socket (%d)", fd);
+    ok(fd != pt_store_pg_socket(c), "pgsql socket: ... of its own");
+    ok(exec(&c2, "SELECT 1") == 0, "pgsql socket: the connection works");
+    ok(shutdown(fd, SHUT_RDWR) == 0, "pgsql socket: shut down");
+    t0 = apr_time_now();
+    ok(exec(&c2, "SELECT 1") != 0
+       && apr_time_now() - t0 < apr_time_from_sec(2),
+       "pgsql socket: ... the next statement fails at once");
+    ok(exec(c, "SELECT 1") == 0, "pgsql socket: the first one still works");
+    apr_dbd_close(driver, c2.handle);
 }
 
 /* Another program holds a lock on the table: the commit must fail within
@@ -900,6 +986,7 @@ static void test_pgsql(void)
 
     pgsql_locked(driver, conninfo, schema, &c);
     pgsql_german(driver, conninfo, schema, &c);
+    pgsql_socket(driver, conninfo, &c);
 
     ok(exec(&c, apr_psprintf(pool, "DROP SCHEMA %s CASCADE", schema)) == 0,
        "pgsql: private schema dropped");
