@@ -45,6 +45,16 @@
  *    startup, with the schema and WAL mode, and handed to the User that
  *    children run as, so that "DBDriver sqlite3" and "DBDParams <file>" are
  *    all an administrator has to write.
+ *
+ * 4. Connections that stop working without telling. mod_dbd drops a
+ *    connection only when apr_dbd_check_conn fails, and it never fails for
+ *    SQLite (it asks whether the handle is open), while a PostgreSQL
+ *    server that stops answering leaves libpq waiting for ever. So an
+ *    SQLite connection whose file was removed or replaced, or that opened
+ *    it read-only, is opened again in place (protime_storage_reopen), and
+ *    a PostgreSQL call that has not answered by its deadline has its
+ *    socket shut down (protime_deadlines_expire), which makes it fail and
+ *    mod_dbd reconnect. Both answer 503 until the database works again.
  */
 #include <httpd.h>
 #include <http_config.h>
@@ -59,7 +69,10 @@
 #include <apr_strings.h>
 #include <apr_thread_cond.h>
 #include <apr_thread_mutex.h>
+#include <mod_watchdog.h>
 #include <errno.h>
+#include <sys/socket.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "mod_protime.h"
@@ -72,8 +85,40 @@ APLOG_USE_MODULE(protime);
 
 #define PROTIME_DB_MUTEX_TYPE "protime-db"
 
-/* Userdata of a mod_dbd connection's pool: our statements on it. */
-#define PROTIME_STATEMENTS_KEY "mod_protime_statements"
+/* Userdata of a mod_dbd connection's pool: our state of it. */
+#define PROTIME_CONN_KEY "mod_protime_conn"
+
+/* Longest a PostgreSQL connection may be held without its server
+ * answering: twice what the server lets one of our statements run
+ * (PT_PGSQL_STATEMENT_TIMEOUT_MS). A server that has not answered by then
+ * is not answering: a frozen host, or a network partition. */
+#define PROTIME_PGSQL_DEADLINE \
+    apr_time_from_msec(2 * PT_PGSQL_STATEMENT_TIMEOUT_MS)
+/* How often each child looks for calls past their deadline. */
+#define PROTIME_DEADLINE_CHECK apr_time_from_msec(500)
+#define PROTIME_DEADLINE_WATCHDOG "_protime_deadlines_"
+
+/* How often a connection tries to open its SQLite file again, at most. */
+#define PROTIME_REOPEN_INTERVAL apr_time_from_sec(1)
+
+/* A PostgreSQL connection in use, while its deadline runs. The socket is
+ * a duplicate of libpq's, ours to shut down and to close: libpq may close
+ * its own at any time, and the number could then name another file. */
+typedef struct protime_deadline protime_deadline;
+struct protime_deadline {
+    protime_deadline *next;
+    server_rec *s;
+    int socket;
+    apr_time_t until;               /* pt_clock_monotonic() */
+};
+
+/* What the module keeps with each mod_dbd connection. */
+typedef struct {
+    apr_pool_t *statements_pool;
+    apr_hash_t *prepared;           /* NULL until readied */
+    apr_time_t reopened_at;         /* SQLite, pt_clock_monotonic() */
+    protime_deadline deadline;      /* PostgreSQL, while in use */
+} protime_conn;
 
 /* Most deliveries one transaction takes: bounds the wait of the last one. */
 #define PROTIME_MAX_BATCH 64
@@ -81,6 +126,12 @@ APLOG_USE_MODULE(protime);
 static APR_OPTIONAL_FN_TYPE(ap_dbd_open) *protime_dbd_open;
 static APR_OPTIONAL_FN_TYPE(ap_dbd_close) *protime_dbd_close;
 static apr_global_mutex_t *protime_storage_mutex;
+
+/* The connections of this process in use with a deadline (one per thread
+ * at most), under protime_deadlines_lock. */
+static apr_thread_mutex_t *protime_deadlines_lock;
+static protime_deadline *protime_deadlines;
+static int protime_uses_pgsql;      /* a server of this generation does */
 
 void protime_storage_pre_config(apr_pool_t *pconf)
 {
@@ -363,6 +414,7 @@ static apr_status_t protime_storage_resolve(int setup, apr_pool_t *ptemp,
     server_rec *sp;
     apr_status_t rv;
 
+    protime_uses_pgsql = 0;
     protime_scan(ptemp, ap_conftree, &main_decl);
 
     for (sp = s; sp; sp = sp->next) {
@@ -404,6 +456,20 @@ static apr_status_t protime_storage_resolve(int setup, apr_pool_t *ptemp,
                          "DBDriver %s: %s", decl.driver, err);
             return APR_EGENERAL;
         }
+        if (dialect == PT_DB_PGSQL)
+            protime_uses_pgsql = 1;
+        /* A call in progress has a deadline of ours; a new connection
+         * (mod_dbd's, or libpq's PQreset of a dropped one) has only
+         * libpq's. */
+        if (dialect == PT_DB_PGSQL && !setup
+            && !strstr(decl.params, "connect_timeout")
+            && !getenv("PGCONNECT_TIMEOUT"))
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, sp, PTLOGNO(00417)
+                         "DBDParams has no connect_timeout: should the "
+                         "PostgreSQL server stop answering, every new "
+                         "connection, and the deliveries waiting for it, "
+                         "would wait until it answers again; add "
+                         "connect_timeout=5");
         if (dialect == PT_DB_SQLITE3
             && !apr_hash_get(sqlite_done, decl.params, APR_HASH_KEY_STRING)) {
             protime_sqlite_place place;
@@ -423,6 +489,74 @@ apr_status_t protime_storage_check(apr_pool_t *ptemp, server_rec *s)
     return protime_storage_resolve(0, ptemp, s);
 }
 
+/* Shuts down the socket of every PostgreSQL call of this process past its
+ * deadline: libpq then finds the connection lost, the call fails (503),
+ * and mod_dbd's next check of the connection makes libpq connect again
+ * (PQreset), within the connect_timeout of DBDParams. Runs in a
+ * mod_watchdog thread of each child. */
+static apr_status_t protime_deadlines_expire(int state, void *data,
+                                             apr_pool_t *p)
+{
+    apr_time_t now = pt_clock_monotonic();
+    protime_deadline *d;
+
+    if (state != AP_WATCHDOG_STATE_RUNNING)
+        return APR_SUCCESS;
+    apr_thread_mutex_lock(protime_deadlines_lock);
+    for (d = protime_deadlines; d; d = d->next) {
+        if (d->until > now)
+            continue;
+        shutdown(d->socket, SHUT_RDWR);
+        d->until = APR_INT64_MAX;
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, d->s, PTLOGNO(00418)
+                     "the PostgreSQL server has not answered for %d s: "
+                     "connection dropped, deliveries answered 503 until it "
+                     "answers again",
+                     (int)apr_time_sec(PROTIME_PGSQL_DEADLINE));
+    }
+    apr_thread_mutex_unlock(protime_deadlines_lock);
+    return APR_SUCCESS;
+}
+
+/* With PostgreSQL, a mod_watchdog thread in each child enforces the
+ * deadlines. Without mod_watchdog, calls have none (a warning says so). */
+static apr_status_t protime_deadlines_init(apr_pool_t *pconf, server_rec *s)
+{
+    APR_OPTIONAL_FN_TYPE(ap_watchdog_get_instance) *get_instance =
+        APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_get_instance);
+    APR_OPTIONAL_FN_TYPE(ap_watchdog_register_callback) *register_callback =
+        APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_register_callback);
+    ap_watchdog_t *watchdog;
+    apr_status_t rv;
+
+    protime_deadlines_lock = NULL;
+    protime_deadlines = NULL;
+    if (!protime_uses_pgsql)
+        return APR_SUCCESS;
+    if (!get_instance || !register_callback) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, PTLOGNO(00419)
+                     "without mod_watchdog, a PostgreSQL server that stops "
+                     "answering holds deliveries until it answers again: "
+                     "LoadModule watchdog_module");
+        return APR_SUCCESS;
+    }
+    /* Before any child: the watchdog thread may run before our
+     * child_init. */
+    rv = apr_thread_mutex_create(&protime_deadlines_lock,
+                                 APR_THREAD_MUTEX_DEFAULT, pconf);
+    if (rv == APR_SUCCESS)
+        rv = get_instance(&watchdog, PROTIME_DEADLINE_WATCHDOG, 0, 0, pconf);
+    if (rv == APR_SUCCESS)
+        rv = register_callback(watchdog, PROTIME_DEADLINE_CHECK, NULL,
+                               protime_deadlines_expire);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, PTLOGNO(00420)
+                     "cannot set up the deadlines of PostgreSQL calls");
+        protime_deadlines_lock = NULL;
+    }
+    return rv;
+}
+
 apr_status_t protime_storage_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
                                          server_rec *s)
 {
@@ -432,6 +566,8 @@ apr_status_t protime_storage_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
     protime_dbd_close = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_close);
     apr_dbd_init(pconf);
     if ((rv = protime_storage_resolve(1, ptemp, s)) != APR_SUCCESS)
+        return rv;
+    if ((rv = protime_deadlines_init(pconf, s)) != APR_SUCCESS)
         return rv;
 
     if ((rv = protime_shm_queue_init(pconf, s)) != APR_SUCCESS)
@@ -462,39 +598,141 @@ void protime_storage_child_init(apr_pool_t *pchild, server_rec *s)
     }
 }
 
+/* The module's state of a mod_dbd connection, made on its first use. */
+static protime_conn *protime_conn_of(ap_dbd_t *dbd)
+{
+    protime_conn *pc = NULL;
+
+    apr_pool_userdata_get((void **)&pc, PROTIME_CONN_KEY, dbd->pool);
+    if (!pc) {
+        pc = apr_pcalloc(dbd->pool, sizeof(*pc));
+        pc->deadline.socket = -1;
+        apr_pool_userdata_setn(pc, PROTIME_CONN_KEY, NULL, dbd->pool);
+    }
+    return pc;
+}
+
 /* Readies a connection on its first use: tables when missing, SQLite
- * pragmas, our statements in a hash of ours in the userdata of the
- * connection's pool, so that they live and die with the connection. A
- * connection that could not be readied is tried again on its next use,
- * with the pool of the failed try given back. Later uses find the hash
- * and return at once. */
-static const char *protime_storage_ready(ap_dbd_t *dbd,
-                                         const protime_srv_conf *sc,
+ * pragmas, our statements in a pool of ours under the connection's, so
+ * that they live and die with the connection. A connection that could
+ * not be readied is tried again on its next use, with the pool of the
+ * failed try given back. Later uses return at once. */
+static const char *protime_storage_ready(const protime_srv_conf *sc,
+                                         ap_dbd_t *dbd, protime_conn *pc,
                                          pt_store_conn_t *conn)
 {
-    apr_hash_t *prepared = NULL;
-    apr_pool_t *p;
     const char *err;
 
-    if ((err = pt_store_dialect(apr_dbd_name(dbd->driver), &conn->dialect)))
-        return err;
-    conn->driver = dbd->driver;
     conn->handle = dbd->handle;
-    apr_pool_userdata_get((void **)&prepared, PROTIME_STATEMENTS_KEY,
-                          dbd->pool);
-    if ((conn->prepared = prepared) != NULL)
+    if ((conn->prepared = pc->prepared) != NULL)
         return NULL;
-    apr_pool_create(&p, dbd->pool);
-    apr_pool_tag(p, "protime_statements");
-    conn->prepared = apr_hash_make(p);
-    if ((err = pt_store_create_schema(p, conn)) != NULL
-        || (err = pt_store_prepare(p, conn, protime_sqlite_sync_full(sc)))) {
-        apr_pool_destroy(p);
+    apr_pool_create(&pc->statements_pool, dbd->pool);
+    apr_pool_tag(pc->statements_pool, "protime_statements");
+    conn->prepared = apr_hash_make(pc->statements_pool);
+    if ((err = pt_store_create_schema(pc->statements_pool, conn)) != NULL
+        || (err = pt_store_prepare(pc->statements_pool, conn,
+                                   protime_sqlite_sync_full(sc)))) {
+        apr_pool_destroy(pc->statements_pool);
+        pc->statements_pool = NULL;
         return err;
     }
-    apr_pool_userdata_setn(conn->prepared, PROTIME_STATEMENTS_KEY, NULL,
-                           dbd->pool);
+    pc->prepared = conn->prepared;
     return NULL;
+}
+
+static apr_status_t protime_close_handle(void *data)
+{
+    const pt_store_conn_t *old = data;
+
+    return apr_dbd_close(old->driver, old->handle);
+}
+
+/* Opens the SQLite database of a stale connection (why: see
+ * pt_store_sqlite_stale) again, in place, as mod_dbd itself revives a
+ * PostgreSQL connection (PQreset): mod_dbd has no way to drop one
+ * connection, and never finds an SQLite connection bad itself. The new
+ * handle takes the old one's place in the ap_dbd_t, where mod_dbd will
+ * close it with the connection. The old one is closed now, unless another
+ * module prepared statements on it through mod_dbd (dbd->prepared): those
+ * keep it until the connection goes. Not tried while the file plainly
+ * cannot be written (its directory missing, as after an rm -rf; still
+ * read-only), nor more than once in PROTIME_REOPEN_INTERVAL, so that a
+ * fault that lasts costs neither an open nor memory for each delivery. */
+static const char *protime_storage_reopen(apr_pool_t *p, server_rec *s,
+                                          ap_dbd_t *dbd, protime_conn *pc,
+                                          pt_store_conn_t *conn,
+                                          const char *why)
+{
+    const char *file = apr_pstrdup(p, pt_store_sqlite_file(conn));
+    const char *dir = protime_parent_dir(p, file);
+    apr_time_t now = pt_clock_monotonic();
+    pt_store_conn_t *old;
+    apr_dbd_t *fresh;
+    const char *err = NULL;
+
+    if (now - pc->reopened_at < PROTIME_REOPEN_INTERVAL)
+        return why;
+    pc->reopened_at = now;
+    if (access(dir, W_OK | X_OK) != 0
+        || (access(file, F_OK) == 0 && access(file, R_OK | W_OK) != 0)) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, errno, s, PTLOGNO(00421)
+                     "%s, and it cannot be opened again yet", why);
+        return why;
+    }
+    if (apr_dbd_open_ex(dbd->driver, dbd->pool, file, &fresh, &err)
+        != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, PTLOGNO(00422)
+                     "%s, and opening it again failed: %s", why,
+                     err ? err : "(no reason given)");
+        return why;
+    }
+    old = apr_pmemdup(dbd->pool, conn, sizeof(*conn));
+    dbd->handle = conn->handle = fresh;
+    if (apr_hash_count(dbd->prepared))
+        apr_pool_cleanup_register(dbd->pool, old, protime_close_handle,
+                                  apr_pool_cleanup_null);
+    else
+        protime_close_handle(old);
+    /* Our statements belonged to the old handle. */
+    if (pc->statements_pool)
+        apr_pool_destroy(pc->statements_pool);
+    pc->statements_pool = NULL;
+    pc->prepared = NULL;
+    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, PTLOGNO(00423)
+                 "%s: opened it again", why);
+    return NULL;
+}
+
+/* Arms the deadline of a PostgreSQL connection about to be used. */
+static void protime_deadline_arm(server_rec *s, protime_conn *pc,
+                                 const pt_store_conn_t *conn)
+{
+    int fd;
+
+    if (!protime_deadlines_lock || (fd = pt_store_pg_socket(conn)) < 0
+        || (pc->deadline.socket = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
+        return;
+    pc->deadline.s = s;
+    pc->deadline.until = pt_clock_monotonic() + PROTIME_PGSQL_DEADLINE;
+    apr_thread_mutex_lock(protime_deadlines_lock);
+    pc->deadline.next = protime_deadlines;
+    protime_deadlines = &pc->deadline;
+    apr_thread_mutex_unlock(protime_deadlines_lock);
+}
+
+static void protime_deadline_disarm(protime_conn *pc)
+{
+    protime_deadline **d;
+
+    if (pc->deadline.socket < 0)
+        return;
+    apr_thread_mutex_lock(protime_deadlines_lock);
+    for (d = &protime_deadlines; *d != &pc->deadline; d = &(*d)->next)
+        ;
+    *d = pc->deadline.next;
+    apr_thread_mutex_unlock(protime_deadlines_lock);
+    close(pc->deadline.socket);
+    pc->deadline.socket = -1;
 }
 
 /* mod_dbd's pool hands out the connection released last first, so one
@@ -507,14 +745,29 @@ ap_dbd_t *protime_storage_open(apr_pool_t *p, server_rec *s,
                                pt_store_conn_t *conn, const char **err)
 {
     ap_dbd_t *dbd = protime_dbd_open ? protime_dbd_open(p, s) : NULL;
+    const protime_srv_conf *sc = protime_srv_config(s);
+    protime_conn *pc;
+    const char *why;
 
     if (!dbd) {
         *err = "no database connection (mod_dbd logged why)";
         return NULL;
     }
-    if ((*err = protime_storage_ready(dbd, protime_srv_config(s),
-                                      conn)) != NULL) {
+    if ((*err = pt_store_dialect(apr_dbd_name(dbd->driver), &conn->dialect))) {
         protime_dbd_close(s, dbd);
+        return NULL;
+    }
+    conn->driver = dbd->driver;
+    conn->handle = dbd->handle;
+    pc = protime_conn_of(dbd);
+    protime_deadline_arm(s, pc, conn);
+    *err = protime_storage_ready(sc, dbd, pc, conn);
+    if (!*err && (why = pt_store_sqlite_stale(p, conn)) != NULL
+        && !(*err = protime_storage_reopen(p, s, dbd, pc, conn, why))
+        && !(*err = protime_storage_ready(sc, dbd, pc, conn)))
+        *err = pt_store_sqlite_stale(p, conn);
+    if (*err) {
+        protime_storage_close(s, dbd);
         return NULL;
     }
     return dbd;
@@ -522,6 +775,7 @@ ap_dbd_t *protime_storage_open(apr_pool_t *p, server_rec *s,
 
 void protime_storage_close(server_rec *s, ap_dbd_t *dbd)
 {
+    protime_deadline_disarm(protime_conn_of(dbd));
     protime_dbd_close(s, dbd);
 }
 
@@ -539,8 +793,11 @@ static void protime_fail_jobs(pt_store_job_t **jobs, int n, const char *error)
 {
     int i;
 
-    for (i = 0; i < n; i++)
+    for (i = 0; i < n; i++) {
         jobs[i]->error = error;
+        jobs[i]->applied = jobs[i]->deletes = 0;
+        jobs[i]->stale = jobs[i]->quarantined = 0;
+    }
 }
 
 /* Commits one batch, the writers' mutex held; returns the number of
@@ -550,11 +807,16 @@ static int protime_commit_batch(request_rec *r, pt_store_job_t **jobs, int n,
 {
     pt_store_conn_t conn;
     const char *err;
+    apr_time_t opening = pt_clock_monotonic();
     ap_dbd_t *dbd = protime_storage_open(r->pool, r->server, &conn, &err);
     apr_pool_t *p;
     int commits, waited;
 
     if (!dbd) {
+        /* Long in coming (a server that does not answer, libpq's
+         * connect_timeout): later writers would wait as long. */
+        if (pt_clock_monotonic() - opening >= PT_STORE_WAITED)
+            protime_shm_set_gave_up_at(pt_clock_monotonic());
         protime_fail_jobs(jobs, n, err);
         return 0;
     }
@@ -574,6 +836,15 @@ static int protime_commit_batch(request_rec *r, pt_store_job_t **jobs, int n,
     /* Nothing committed after a long wait: the lock is held elsewhere. */
     if (commits == 0 && waited)
         protime_shm_set_gave_up_at(pt_clock_monotonic());
+    /* Committed into a file that was removed or replaced meanwhile: it is
+     * not at the configured path, and no 2xx may say it is. The next
+     * batch opens the database again (protime_storage_open). */
+    if (commits && (err = pt_store_sqlite_stale(p, &conn)) != NULL) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, PTLOGNO(00424)
+                      "%s while a batch was committed: its %d deliveries "
+                      "are answered 503", err, n);
+        protime_fail_jobs(jobs, n, err);
+    }
     apr_pool_destroy(p);
     protime_storage_close(r->server, dbd);
     protime_count(PROTIME_C_COMMITS, commits);

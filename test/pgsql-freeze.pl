@@ -34,11 +34,8 @@ use Time::HiRes qw(time sleep);
 use POSIX ();
 use DBI;
 
-# ---- what the error log must say ------------------------------------------
-# The line that tells the administrator the database did not answer: at
-# error level, by its words, whatever its PTnnnnn id.
-my $DID_NOT_ANSWER = qr/\[protime:error\] .*did not answer/;
-# ---------------------------------------------------------------------------
+# What the error log must say: the module dropped the connection.
+my $DID_NOT_ANSWER = qr/\[protime:error\] .*PT00418: the PostgreSQL server has not answered for \d+ s: connection dropped/;
 
 my $WAVE = 20;              # deliveries fired at once into the frozen database
 my $LATE = 2;               # fired once those are answered: a fresh attempt

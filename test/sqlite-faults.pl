@@ -36,11 +36,10 @@ use Time::HiRes qw(time sleep);
 use POSIX ();
 use DBI;
 
-# >>> The error_log line the module must write when the database file was
-# removed or moved: an error-level line naming the database (its path ends
-# in protime.db here) or saying "removed" or "moved". Adjust it to the
-# fix's wording (e.g. its log id) once that is settled.
-my $REMOVED_LOG_RE = qr/\[(?:[\w-]+:)?error\].*(?:protime\.db|\bremoved\b|\bmoved\b)/i;
+# The error_log line the module writes when a connection finds its
+# database file removed (PT00421 when its directory is missing, PT00424
+# when it was removed under a commit).
+my $REMOVED_LOG_RE = qr/\[protime:error\].*PT0042[14]: the database file \S+protime\.db was removed or replaced/;
 
 my ($so) = @ARGV;
 die "usage: $0 mod_protime.so\n" unless $so;
