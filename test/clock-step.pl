@@ -33,10 +33,7 @@ print $fh httpd_conf_head(so => $so, root => $dir, port => $port), <<CONF;
 StartServers 2
 DBDriver sqlite3
 DBDParams $db
-<Location /hook>
-    SetHandler protime-webhook
-    ProtimeWebhookKey $key
-</Location>
+@{[webhook_location($key)]}
 CONF
 close $fh;
 httpd_start("$dir/httpd.conf", $port, preload_var() => $shim, CLOCK_SHIFT_FILE => $shift);

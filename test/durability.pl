@@ -36,10 +36,7 @@ StartServers 2
 DBDriver sqlite3
 DBDParams $root/db/protime.db
 $directive
-<Location /hook>
-    SetHandler protime-webhook
-    ProtimeWebhookKey $key
-</Location>
+@{[webhook_location($key)]}
 CONF
     close $fh;
     my $log = "$root/fsyncs";

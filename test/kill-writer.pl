@@ -60,16 +60,10 @@ MaxConnectionsPerChild 40
 KeepAlive Off
 DBDriver sqlite3
 DBDParams $db
-<Location /hook>
-    SetHandler protime-webhook
-    ProtimeWebhookKey $key
-</Location>
+@{[webhook_location($key)]}
 CONF
     close $fh;
-    httpd_start("$dir/httpd.conf", $port);
-    my $parent;
-    for (1 .. 50) { last if ($parent) = slurp("$dir/httpd.pid") =~ /(\d+)/; sleep 0.1 }
-    die "httpd wrote no pid file\n" unless $parent;
+    my $parent = httpd_start("$dir/httpd.conf", $port);
 
     # Each client: ids of its own (base + n) and four ids all share, with
     # rising versions; writes "id version" per acknowledged change, and

@@ -130,10 +130,7 @@ MinSpareThreads 4
 MaxSpareThreads 32
 DBDriver pgsql
 DBDParams "$dbd_params"
-<Location /hook>
-    SetHandler protime-webhook
-    ProtimeWebhookKey $key
-</Location>
+@{[webhook_location($key)]}
 <Location /status>
     SetHandler protime-status
 </Location>

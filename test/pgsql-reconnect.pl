@@ -57,10 +57,7 @@ LoadModule authz_user_module $modules/mod_authz_user.so
     AuthDBDUserPWQuery "SELECT password FROM protime_test_users WHERE name = %s"
     Require valid-user
 </Location>
-<Location /hook>
-    SetHandler protime-webhook
-    ProtimeWebhookKey $key
-</Location>
+@{[webhook_location($key)]}
 CONF
 close $fh;
 
@@ -176,10 +173,7 @@ DBDParams "$dbd_params"
 DBDMin 1
 DBDKeep 1
 DBDMax 1
-<Location /hook>
-    SetHandler protime-webhook
-    ProtimeWebhookKey $key
-</Location>
+@{[webhook_location($key)]}
 CONF
 close $fh;
 httpd_start("$dir/german.conf", $port);

@@ -69,16 +69,10 @@ $model
 KeepAlive Off
 DBDriver sqlite3
 DBDParams $dir/db/protime.db
-<Location /hook>
-    SetHandler protime-webhook
-    ProtimeWebhookKey $key
-</Location>
+@{[webhook_location($key)]}
 CONF
     close $fh;
-    httpd_start("$dir/httpd.conf", $port);
-    my $parent;
-    for (1 .. 50) { last if ($parent) = slurp("$dir/httpd.pid") =~ /(\d+)/; sleep 0.1 }
-    die "httpd wrote no pid file\n" unless $parent;
+    my $parent = httpd_start("$dir/httpd.conf", $port);
     return ("$dir/httpd.conf", $port, $parent);
 }
 

@@ -90,7 +90,7 @@ sub post {
         headers => { 'Content-Type' => 'application/json',
                      'X-Protime-Signature' => $sig, %h } })->{status};
 }
-sub clocking {
+sub clocking_change {
     my ($type, $id, $version) = @_;
     return qq({"changeType":"$type","data":{"id":$id,"changeVersion":"$version",)
          . qq("date":"2026-11-26","timeOfDayInMinutes":480,"person":{"id":7},)
@@ -98,15 +98,15 @@ sub clocking {
 }
 
 my %cases = (
-    'stored'           => [204, post(clocking('InsertOrUpdate', 1, 'v2'))],
-    're-sent'          => [204, post(clocking('InsertOrUpdate', 1, 'v2'))],
-    'stale'            => [204, post(clocking('InsertOrUpdate', 1, 'v1'))],
+    'stored'           => [204, post(clocking_change('InsertOrUpdate', 1, 'v2'))],
+    're-sent'          => [204, post(clocking_change('InsertOrUpdate', 1, 'v2'))],
+    'stale'            => [204, post(clocking_change('InsertOrUpdate', 1, 'v1'))],
     'deleted'          => [204, post(qq({"changeType":"Delete","data":{"id":1,"changeVersion":"v3"}}))],
-    'badly signed'     => [401, post(clocking('InsertOrUpdate', 2, 'v1'), signature => 'AAAA')],
+    'badly signed'     => [401, post(clocking_change('InsertOrUpdate', 2, 'v1'), signature => 'AAAA')],
     'not JSON'         => [202, post('{"changeType":')],
     'invalid'          => [202, post(qq({"changeType":"InsertOrUpdate","data":{"id":5}}))],
-    'too large'        => [413, post(clocking('InsertOrUpdate', 3, 'v1') . (' ' x 4096))],
-    'a refused coding' => [415, post(clocking('InsertOrUpdate', 4, 'v1'), 'Content-Encoding' => 'gzip')],
+    'too large'        => [413, post(clocking_change('InsertOrUpdate', 3, 'v1') . (' ' x 4096))],
+    'a refused coding' => [415, post(clocking_change('InsertOrUpdate', 4, 'v1'), 'Content-Encoding' => 'gzip')],
 );
 for my $case (sort keys %cases) {
     my ($want, $got) = @{ $cases{$case} };

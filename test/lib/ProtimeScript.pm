@@ -19,7 +19,7 @@ use FindBin ();
 use Exporter 'import';
 
 our @EXPORT = qw(ok note failures done_testing slurp free_port httpd_conf_head
-                 httpd_start httpd_stop clocking post_signed build_shim preload_var
+                 httpd_start httpd_stop webhook_location clocking post_signed build_shim preload_var
                  pg_stop pg_start);
 
 my ($n, $failed) = (0, 0);
@@ -83,11 +83,29 @@ my $httpd = $ENV{PROTIME_HTTPD} || 'apache2';
 
 # Starts the httpd of $conf (with %env set) and waits for its port; dies
 # when it does not start.
+# Starts httpd on $conf and waits until it listens on $port; returns the
+# parent's pid, from the PidFile the configuration names.
 sub httpd_start {
     my ($conf, $port, %env) = @_;
     local @ENV{keys %env} = values %env;
     system($httpd, '-f', $conf, '-k', 'start') == 0 or die "httpd did not start\n";
     for (1 .. 50) { last if IO::Socket::INET->new("127.0.0.1:$port"); select undef, undef, undef, 0.1 }
+    my ($pidfile) = slurp($conf) =~ /^PidFile\s+(\S+)/m or return;
+    for (1 .. 50) {
+        my ($pid) = slurp($pidfile) =~ /(\d+)/;
+        return $pid if $pid;
+        select undef, undef, undef, 0.1;
+    }
+    die "httpd wrote no pid file\n";
+}
+
+# A protime-webhook location at $path (default /hook) that checks
+# signatures with $key.
+sub webhook_location {
+    my ($key, $path) = @_;
+    $path //= '/hook';
+    return "<Location $path>\n    SetHandler protime-webhook\n"
+         . "    ProtimeWebhookKey $key\n</Location>\n";
 }
 
 # Stops it, and waits until its pid file is gone.
