@@ -6,8 +6,10 @@
  * The first byte picks the algorithm and the encodings; the rest is split
  * at the first NUL into a header value and a body. A decoded header must
  * have the digest's length; a verification must agree with a plain
- * comparison against the HMAC computed here.
+ * comparison against the HMAC computed here. The same text is also read
+ * as a Standard Webhooks signature header, timestamp and key.
  */
+#include <apr_base64.h>
 #include <apr_general.h>
 #include <apr_pools.h>
 #include <apr_strings.h>
@@ -100,6 +102,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (memcmp(mac, sig, sig_len) != 0)
                 abort();
         }
+    }
+
+    /* Whatever the header holds before it, a valid v1 signature of the
+     * body verifies; the text as a key decodes to at least one byte. */
+    {
+        unsigned char swh[PT_SWH_SIG_LEN];
+        char b64[64];
+        pt_key_t k;
+
+        pt_sig_swh_check_time(text, apr_time_now(), apr_time_from_sec(300));
+        if (!pt_sig_decode_scheme_key(p, text, PT_SCHEME_STANDARD_WEBHOOKS,
+                                      key_enc, &k) && k.len == 0)
+            abort();
+        if (!pt_sig_swh_sign(&keys[nkeys - 1], "msg_1", "1", body, body_len,
+                             swh))
+            abort();
+        apr_base64_encode_binary(b64, swh, sizeof(swh));
+        if (pt_sig_swh_verify(keys, nkeys, "msg_1", "1", body, body_len,
+                              pt_sig_swh_parse(p, apr_pstrcat(p, text, " v1,",
+                                                              b64, NULL))) < 0)
+            abort();
     }
     apr_pool_destroy(p);
     return 0;

@@ -27,6 +27,7 @@ APLOG_USE_MODULE(protime);
 #define PROTIME_DEFAULT_RENEW_BEFORE apr_time_from_sec(86400)
 #define PROTIME_DEFAULT_CHECK_INTERVAL apr_time_from_sec(3600)
 #define PROTIME_MIN_CHECK_INTERVAL apr_time_from_sec(1)
+#define PROTIME_DEFAULT_SIGNATURE_TOLERANCE apr_time_from_sec(300)
 #define PROTIME_DEFAULT_HTTP_TIMEOUT 10
 #define PROTIME_MAX_HTTP_TIMEOUT 300
 
@@ -74,6 +75,18 @@ pt_encoding_t protime_key_encoding(const protime_dir_conf *dc)
 int protime_require_signature(const protime_dir_conf *dc)
 {
     return dc->require_signature != 0;      /* UNSET means On */
+}
+
+pt_scheme_t protime_signature_scheme(const protime_dir_conf *dc)
+{
+    return dc->signature_scheme == PROTIME_UNSET
+           ? PT_SCHEME_HMAC_BODY : (pt_scheme_t)dc->signature_scheme;
+}
+
+apr_interval_time_t protime_signature_tolerance(const protime_dir_conf *dc)
+{
+    return dc->signature_tolerance == PROTIME_UNSET
+           ? PROTIME_DEFAULT_SIGNATURE_TOLERANCE : dc->signature_tolerance;
 }
 
 apr_off_t protime_max_body(const protime_dir_conf *dc)
@@ -159,6 +172,8 @@ void *protime_create_dir_conf(apr_pool_t *p, char *dir)
     dc->signature_encoding = PROTIME_UNSET;
     dc->key_encoding = PROTIME_UNSET;
     dc->require_signature = PROTIME_UNSET;
+    dc->signature_scheme = PROTIME_UNSET;
+    dc->signature_tolerance = PROTIME_UNSET;
     dc->max_body = PROTIME_UNSET;
     dc->location = dir ? apr_pstrdup(p, dir) : NULL;
     return dc;
@@ -184,6 +199,8 @@ void *protime_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     dc->signature_encoding = PROTIME_MERGE(signature_encoding);
     dc->key_encoding = PROTIME_MERGE(key_encoding);
     dc->require_signature = PROTIME_MERGE(require_signature);
+    dc->signature_scheme = PROTIME_MERGE(signature_scheme);
+    dc->signature_tolerance = PROTIME_MERGE(signature_tolerance);
     dc->max_body = PROTIME_MERGE(max_body);
     dc->location = PROTIME_MERGE_PTR(location);
     return dc;
@@ -242,8 +259,9 @@ static const char *protime_cmd_error(cmd_parms *cmd, const char *msg)
     return apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name, msg);
 }
 
-/* Decodes the configured key texts with the location's key encoding. Run
- * again when ProtimeKeyEncoding follows the keys in the same section. */
+/* Decodes the configured key texts with the location's key encoding and
+ * scheme. Run again when ProtimeKeyEncoding or ProtimeSignatureScheme
+ * follows the keys in the same section. */
 static const char *protime_decode_keys(cmd_parms *cmd, protime_dir_conf *dc)
 {
     int i;
@@ -255,8 +273,10 @@ static const char *protime_decode_keys(cmd_parms *cmd, protime_dir_conf *dc)
     for (i = 0; i < dc->key_texts->nelts; i++) {
         const char *text = APR_ARRAY_IDX(dc->key_texts, i, const char *);
         pt_key_t *key = apr_array_push(dc->keys);
-        const char *err = pt_sig_decode_key(cmd->pool, text,
-                                            protime_key_encoding(dc), key);
+        const char *err = pt_sig_decode_scheme_key(cmd->pool, text,
+                                                   protime_signature_scheme(dc),
+                                                   protime_key_encoding(dc),
+                                                   key);
         if (err)
             return apr_psprintf(cmd->pool, "ProtimeWebhookKey #%d: %s "
                                 "(ProtimeKeyEncoding %s)", i + 1, err,
@@ -370,6 +390,10 @@ static const protime_choice protime_key_encodings[] = {
     { "raw", PT_ENC_RAW }, { "base64", PT_ENC_BASE64 }, { "hex", PT_ENC_HEX },
     { NULL, 0 }
 };
+static const protime_choice protime_signature_schemes[] = {
+    { "hmac-body", PT_SCHEME_HMAC_BODY },
+    { "standard-webhooks", PT_SCHEME_STANDARD_WEBHOOKS }, { NULL, 0 }
+};
 static const protime_choice protime_sqlite_syncs[] = {
     { "Normal", 0 }, { "Full", 1 }, { NULL, 0 }
 };
@@ -399,6 +423,31 @@ static const char *protime_set_key_encoding(cmd_parms *cmd, void *dcv,
                                      &dc->key_encoding);
 
     return err ? err : protime_decode_keys(cmd, dc);
+}
+
+static const char *protime_set_signature_scheme(cmd_parms *cmd, void *dcv,
+                                                const char *arg)
+{
+    protime_dir_conf *dc = dcv;
+    const char *err = protime_choose(cmd, arg, protime_signature_schemes,
+                                     &dc->signature_scheme);
+
+    return err ? err : protime_decode_keys(cmd, dc);
+}
+
+static const char *protime_set_signature_tolerance(cmd_parms *cmd, void *dcv,
+                                                   const char *arg)
+{
+    protime_dir_conf *dc = dcv;
+    apr_interval_time_t d;
+    const char *err = pt_value_duration(arg, &d);
+
+    if (err)
+        return protime_cmd_error(cmd, err);
+    if (d < apr_time_from_sec(1))
+        return protime_cmd_error(cmd, "must be at least 1s");
+    dc->signature_tolerance = d;
+    return NULL;
 }
 
 static const char *protime_set_require_signature(cmd_parms *cmd, void *dcv,
@@ -913,6 +962,15 @@ const command_rec protime_cmds[] = {
                   RSRC_CONF | ACCESS_CONF,
                   "How key text becomes HMAC key bytes: raw (default), "
                   "base64 or hex"),
+    AP_INIT_TAKE1("ProtimeSignatureScheme", protime_set_signature_scheme,
+                  NULL, RSRC_CONF | ACCESS_CONF,
+                  "hmac-body (default: HMAC of the raw body in "
+                  "ProtimeSignatureHeader) or standard-webhooks (webhook-id, "
+                  "webhook-timestamp, webhook-signature)"),
+    AP_INIT_TAKE1("ProtimeSignatureTolerance", protime_set_signature_tolerance,
+                  NULL, RSRC_CONF | ACCESS_CONF,
+                  "How far a signed timestamp may be from now, either way "
+                  "(default 5m)"),
     AP_INIT_FLAG("ProtimeRequireSignature", protime_set_require_signature,
                  NULL, RSRC_CONF | ACCESS_CONF,
                  "On (default): unsigned deliveries get 401"),

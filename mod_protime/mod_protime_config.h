@@ -29,6 +29,8 @@ typedef struct {
     int signature_encoding;         /* pt_encoding_t */
     int key_encoding;               /* pt_encoding_t */
     int require_signature;
+    int signature_scheme;           /* pt_scheme_t */
+    apr_interval_time_t signature_tolerance;
     apr_off_t max_body;
     const char *location;           /* the section's path; NULL at server level */
 } protime_dir_conf;
@@ -75,6 +77,8 @@ pt_hash_t protime_algorithm(const protime_dir_conf *dc);
 pt_encoding_t protime_signature_encoding(const protime_dir_conf *dc);
 pt_encoding_t protime_key_encoding(const protime_dir_conf *dc);
 int protime_require_signature(const protime_dir_conf *dc);
+pt_scheme_t protime_signature_scheme(const protime_dir_conf *dc);
+apr_interval_time_t protime_signature_tolerance(const protime_dir_conf *dc);
 apr_off_t protime_max_body(const protime_dir_conf *dc);
 /* What the error log calls the location: its <Location> (or <Directory>,
  * <LocationMatch>...) path. */

@@ -45,6 +45,7 @@ typedef enum {
     PROTIME_R_NO_KEY,
     PROTIME_R_UNDECODABLE,
     PROTIME_R_NO_MATCH,
+    PROTIME_R_STALE,                /* signed timestamp outside tolerance */
     PROTIME_R_COUNT
 } protime_refusal_t;
 

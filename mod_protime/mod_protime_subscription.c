@@ -468,7 +468,8 @@ static void protime_sub_load_keys(request_rec *r, struct protime_sub *sub,
     sub->keys_seen = changed;
 }
 
-void protime_subscription_keys(request_rec *r, pt_encoding_t enc, int reload,
+void protime_subscription_keys(request_rec *r, pt_scheme_t scheme,
+                               pt_encoding_t enc, int reload,
                                apr_array_header_t *keys)
 {
     struct protime_sub *sub = protime_subscribing_config(r->server)->sub;
@@ -494,9 +495,9 @@ void protime_subscription_keys(request_rec *r, pt_encoding_t enc, int reload,
 
         /* A key that does not decode with this location's
          * ProtimeKeyEncoding cannot have signed anything here. */
-        if (!pt_sig_decode_key(r->pool, APR_ARRAY_IDX(sub->keys, i,
-                                                      const char *),
-                               enc, &key))
+        if (!pt_sig_decode_scheme_key(r->pool, APR_ARRAY_IDX(sub->keys, i,
+                                                             const char *),
+                                      scheme, enc, &key))
             APR_ARRAY_PUSH(keys, pt_key_t) = key;
     }
     apr_thread_mutex_unlock(sub->keys_lock);

@@ -19,9 +19,11 @@ apr_status_t protime_subscription_post_config(apr_pool_t *pconf,
 void protime_subscription_child_init(apr_pool_t *pchild, server_rec *s);
 
 /* The keys of the server's own subscription that are valid now, decoded
- * with enc, appended to keys (of pt_key_t). reload forces a fresh read
- * from the database (after a signature matched no key). */
-void protime_subscription_keys(request_rec *r, pt_encoding_t enc, int reload,
+ * with enc as the scheme takes keys, appended to keys (of pt_key_t).
+ * reload forces a fresh read from the database (after a signature matched
+ * no key). */
+void protime_subscription_keys(request_rec *r, pt_scheme_t scheme,
+                               pt_encoding_t enc, int reload,
                                apr_array_header_t *keys);
 
 #endif /* MOD_PROTIME_SUBSCRIPTION_H */

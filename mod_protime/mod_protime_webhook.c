@@ -252,6 +252,7 @@ static const char *const protime_refusal_names[PROTIME_R_COUNT] = {
     "no key to check it with",          /* PROTIME_R_NO_KEY */
     "signature header not decodable",   /* PROTIME_R_UNDECODABLE */
     "signature matches no key",         /* PROTIME_R_NO_MATCH */
+    "timestamp outside tolerance",      /* PROTIME_R_STALE */
 };
 
 /* Counts a refusal at the location, and writes the location's summary at
@@ -291,26 +292,119 @@ static void protime_summarise_refusal(request_rec *r,
                   counts);
 }
 
-/* 401 unless the signature header matches one of the keys. The log names
- * the header and the reason, never a key or the signature itself. */
+/* The headers ProtimeSignatureScheme standard-webhooks reads. */
+static const char *const protime_swh_headers[] = {
+    "webhook-id", "webhook-timestamp", "webhook-signature"
+};
+
+/* A delivery's signature, decoded as the location's scheme has it. */
+typedef struct {
+    unsigned char sig[PT_SIG_MAX_LEN];      /* hmac-body */
+    apr_size_t sig_len;
+    const char *id, *timestamp;             /* standard-webhooks */
+    apr_array_header_t *sigs;               /* its v1 signatures */
+} protime_signature_t;
+
+/* The value of the signature header, or NULL when it (under
+ * standard-webhooks: any of the scheme's headers) is missing; *header is
+ * the header a refusal names. */
+static const char *protime_signature_value(request_rec *r,
+                                           const protime_dir_conf *dc,
+                                           const char **header)
+{
+    const char *value = NULL;
+    int i;
+
+    if (protime_signature_scheme(dc) != PT_SCHEME_STANDARD_WEBHOOKS) {
+        *header = protime_signature_header(dc);
+        return apr_table_get(r->headers_in, *header);
+    }
+    for (i = 0; i < (int)(sizeof(protime_swh_headers)
+                          / sizeof(protime_swh_headers[0])); i++) {
+        *header = protime_swh_headers[i];
+        if (!(value = apr_table_get(r->headers_in, *header)))
+            break;
+    }
+    return value;
+}
+
+/* Decodes the signature of a delivery whose headers are there. Returns
+ * NULL, or why it cannot be checked with *reason and *header set. */
+static const char *protime_decode_signature(request_rec *r,
+                                            const protime_dir_conf *dc,
+                                            const char *value,
+                                            protime_signature_t *sig,
+                                            const char **header,
+                                            protime_refusal_t *reason)
+{
+    apr_time_t now;
+    apr_interval_time_t tolerance = protime_signature_tolerance(dc);
+
+    *reason = PROTIME_R_UNDECODABLE;
+    if (protime_signature_scheme(dc) != PT_SCHEME_STANDARD_WEBHOOKS)
+        return pt_sig_decode_header(value, protime_algorithm(dc),
+                                    protime_signature_encoding(dc), sig->sig,
+                                    &sig->sig_len);
+    now = apr_time_now();
+    sig->id = apr_table_get(r->headers_in, protime_swh_headers[0]);
+    sig->timestamp = apr_table_get(r->headers_in, protime_swh_headers[1]);
+    switch (pt_sig_swh_check_time(sig->timestamp, now, tolerance)) {
+    case PT_SWH_TIME_INVALID:
+        *header = protime_swh_headers[1];
+        return "not Unix seconds";
+    case PT_SWH_TIME_OUTSIDE:
+        /* Only digits: safe to show, and it tells a wrong clock. */
+        *header = protime_swh_headers[1];
+        *reason = PROTIME_R_STALE;
+        return apr_psprintf(r->pool, "timestamp outside tolerance: %s, "
+                            "this server's clock %" APR_TIME_T_FMT ", "
+                            "ProtimeSignatureTolerance %" APR_TIME_T_FMT
+                            " s", sig->timestamp, apr_time_sec(now),
+                            apr_time_sec(tolerance));
+    case PT_SWH_TIME_OK:
+        break;
+    }
+    sig->sigs = pt_sig_swh_parse(r->pool, value);
+    return sig->sigs->nelts ? NULL : "no v1,<base64> signature of 32 bytes";
+}
+
+/* Whether one of the keys made the delivery's signature. */
+static int protime_verify_signature(const protime_dir_conf *dc,
+                                    const apr_array_header_t *keys,
+                                    const char *body, apr_size_t len,
+                                    const protime_signature_t *sig)
+{
+    const pt_key_t *k = (const pt_key_t *)keys->elts;
+
+    if (protime_signature_scheme(dc) == PT_SCHEME_STANDARD_WEBHOOKS)
+        return pt_sig_swh_verify(k, keys->nelts, sig->id, sig->timestamp,
+                                 body, len, sig->sigs) >= 0;
+    return pt_sig_verify(protime_algorithm(dc), k, keys->nelts, body, len,
+                         sig->sig, sig->sig_len) >= 0;
+}
+
+/* 401 unless the delivery's signature matches one of the keys. The log
+ * names the header and the reason, never a key or the signature itself. */
 static int protime_check_signature(request_rec *r, const protime_dir_conf *dc,
                                    const char *body, apr_size_t len)
 {
-    const char *header = protime_signature_header(dc);
-    const char *value = apr_table_get(r->headers_in, header);
+    const char *header, *value = protime_signature_value(r, dc, &header);
     apr_array_header_t *keys = apr_array_make(r->pool, 4, sizeof(pt_key_t));
-    unsigned char sig[PT_SIG_MAX_LEN];
-    apr_size_t sig_len;
+    protime_signature_t sig;
     const char *why;
     protime_refusal_t reason;
 
     if (dc->keys)
         apr_array_cat(keys, dc->keys);
-    protime_subscription_keys(r, protime_key_encoding(dc), 0, keys);
+    protime_subscription_keys(r, protime_signature_scheme(dc),
+                              protime_key_encoding(dc), 0, keys);
     if (!value) {
         if (!protime_require_signature(dc))
             return OK;
-        why = "no signature header";
+        why = protime_signature_scheme(dc) == PT_SCHEME_STANDARD_WEBHOOKS
+              ? "no such header (ProtimeSignatureScheme standard-webhooks "
+                "needs webhook-id, webhook-timestamp and webhook-signature)"
+              : "no signature header";
         reason = PROTIME_R_NO_HEADER;
     }
     else if (keys->nelts == 0) {
@@ -320,28 +414,21 @@ static int protime_check_signature(request_rec *r, const protime_dir_conf *dc,
               "the subscription)";
         reason = PROTIME_R_NO_KEY;
     }
-    else if ((why = pt_sig_decode_header(value, protime_algorithm(dc),
-                                         protime_signature_encoding(dc),
-                                         sig, &sig_len)) == NULL) {
+    else if ((why = protime_decode_signature(r, dc, value, &sig, &header,
+                                             &reason)) == NULL) {
         int nconf = dc->keys ? dc->keys->nelts : 0;
 
-        if (pt_sig_verify(protime_algorithm(dc),
-                          (const pt_key_t *)keys->elts, keys->nelts, body,
-                          len, sig, sig_len) >= 0)
+        if (protime_verify_signature(dc, keys, body, len, &sig))
             return OK;
         /* The subscription may have a key this process has not read yet. */
         keys->nelts = nconf;
-        protime_subscription_keys(r, protime_key_encoding(dc), 1, keys);
+        protime_subscription_keys(r, protime_signature_scheme(dc),
+                                  protime_key_encoding(dc), 1, keys);
         if (keys->nelts > nconf
-            && pt_sig_verify(protime_algorithm(dc),
-                             (const pt_key_t *)keys->elts, keys->nelts, body,
-                             len, sig, sig_len) >= 0)
+            && protime_verify_signature(dc, keys, body, len, &sig))
             return OK;
         why = "signature matches no key";
         reason = PROTIME_R_NO_MATCH;
-    }
-    else {
-        reason = PROTIME_R_UNDECODABLE;
     }
     protime_count(PROTIME_C_SIGNATURE_FAILURES, 1);
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, PTLOGNO(00304)

@@ -15,7 +15,11 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <errno.h>
 #include <string.h>
+
+/* The prefix of a Standard Webhooks key: "whsec_" and the key in base64. */
+#define PT_SWH_KEY_PREFIX "whsec_"
 
 static const EVP_MD *pt_sig_md(pt_hash_t alg)
 {
@@ -210,6 +214,109 @@ int pt_sig_verify(pt_hash_t alg, const pt_key_t *keys, int nkeys,
         if (pt_sig_hmac(alg, &keys[i], body, len, mac) == want
             && CRYPTO_memcmp(mac, sig, want) == 0 && found < 0) {
             found = i;
+        }
+    }
+    return found;
+}
+
+const char *pt_sig_decode_scheme_key(apr_pool_t *p, const char *text,
+                                     pt_scheme_t scheme, pt_encoding_t enc,
+                                     pt_key_t *out)
+{
+    apr_size_t plen = sizeof(PT_SWH_KEY_PREFIX) - 1;
+
+    if (scheme == PT_SCHEME_STANDARD_WEBHOOKS
+        && strncmp(text, PT_SWH_KEY_PREFIX, plen) == 0) {
+        return pt_sig_decode_key(p, text + plen, PT_ENC_BASE64, out);
+    }
+    return pt_sig_decode_key(p, text, enc, out);
+}
+
+pt_swh_time_t pt_sig_swh_check_time(const char *timestamp, apr_time_t now,
+                                    apr_interval_time_t tolerance)
+{
+    const char *c;
+    apr_int64_t sec, skew;
+
+    for (c = timestamp; apr_isdigit(*c); ++c)
+        ;
+    if (c == timestamp || *c) {
+        return PT_SWH_TIME_INVALID;
+    }
+    errno = 0;
+    sec = apr_strtoi64(timestamp, NULL, 10);
+    if (errno == ERANGE) {
+        return PT_SWH_TIME_OUTSIDE;
+    }
+    skew = apr_time_sec(now) - sec;
+    if (skew < 0) {
+        skew = -skew;
+    }
+    return skew > tolerance / APR_USEC_PER_SEC ? PT_SWH_TIME_OUTSIDE
+                                               : PT_SWH_TIME_OK;
+}
+
+int pt_sig_swh_sign(const pt_key_t *key, const char *id,
+                    const char *timestamp, const void *body, apr_size_t len,
+                    unsigned char *out)
+{
+    /* The body is fed as it lies rather than copied behind the id and the
+     * timestamp; HMAC() takes only one piece, and HMAC_CTX is deprecated. */
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    EVP_PKEY *pkey = EVP_PKEY_new_raw_private_key(EVP_PKEY_HMAC, NULL,
+                                                  key->bytes, key->len);
+    size_t out_len = PT_SWH_SIG_LEN;
+    int ok = ctx && pkey
+        && EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, pkey) == 1
+        && EVP_DigestSignUpdate(ctx, id, strlen(id)) == 1
+        && EVP_DigestSignUpdate(ctx, ".", 1) == 1
+        && EVP_DigestSignUpdate(ctx, timestamp, strlen(timestamp)) == 1
+        && EVP_DigestSignUpdate(ctx, ".", 1) == 1
+        && (len == 0 || EVP_DigestSignUpdate(ctx, body, len) == 1)
+        && EVP_DigestSignFinal(ctx, out, &out_len) == 1
+        && out_len == PT_SWH_SIG_LEN;
+
+    EVP_PKEY_free(pkey);
+    EVP_MD_CTX_free(ctx);
+    return ok;
+}
+
+apr_array_header_t *pt_sig_swh_parse(apr_pool_t *p, const char *value)
+{
+    apr_array_header_t *sigs = apr_array_make(p, 2, PT_SWH_SIG_LEN);
+
+    while (*value) {
+        apr_size_t n = strcspn(value, " \t");
+
+        /* The checked text ends at a blank or the end, where decoding
+         * stops, so exactly PT_SWH_SIG_LEN bytes are written. */
+        if (n > 3 && strncmp(value, "v1,", 3) == 0
+            && pt_sig_b64_check(value + 3, n - 3) == PT_SWH_SIG_LEN) {
+            apr_base64_decode_binary(apr_array_push(sigs), value + 3);
+        }
+        value += n;
+        value += strspn(value, " \t");
+    }
+    return sigs;
+}
+
+int pt_sig_swh_verify(const pt_key_t *keys, int nkeys, const char *id,
+                      const char *timestamp, const void *body,
+                      apr_size_t len, const apr_array_header_t *sigs)
+{
+    unsigned char mac[PT_SWH_SIG_LEN];
+    int i, j, found = -1;
+
+    /* As in pt_sig_verify, every key and every signature is tried. */
+    for (i = 0; i < nkeys; ++i) {
+        if (!pt_sig_swh_sign(&keys[i], id, timestamp, body, len, mac)) {
+            continue;
+        }
+        for (j = 0; j < sigs->nelts; ++j) {
+            if (CRYPTO_memcmp(mac, sigs->elts + j * PT_SWH_SIG_LEN,
+                              PT_SWH_SIG_LEN) == 0 && found < 0) {
+                found = i;
+            }
         }
     }
     return found;

@@ -6,12 +6,15 @@
  * Pure unit: APR and OpenSSL only, no httpd. Protime's exact scheme is not
  * published, so algorithm, header encoding and key encoding are parameters
  * (README, "Directives"); the defaults are base64(HMAC-SHA256(key, raw
- * body)).
+ * body)). The Standard Webhooks scheme (https://www.standardwebhooks.com)
+ * is the other choice: its own headers, signed content and key form.
  */
 #ifndef PT_SIG_H
 #define PT_SIG_H
 
 #include <apr_pools.h>
+#include <apr_tables.h>
+#include <apr_time.h>
 
 /* The largest digest we produce (SHA-512). */
 #define PT_SIG_MAX_LEN 64
@@ -26,6 +29,15 @@ typedef enum {
     PT_ENC_BASE64 = 1,
     PT_ENC_HEX = 2
 } pt_encoding_t;
+
+/* ProtimeSignatureScheme. */
+typedef enum {
+    PT_SCHEME_HMAC_BODY = 0,            /* HMAC of the raw body, one header */
+    PT_SCHEME_STANDARD_WEBHOOKS = 1     /* webhook-id, -timestamp, -signature */
+} pt_scheme_t;
+
+/* Standard Webhooks signatures are HMAC-SHA256. */
+#define PT_SWH_SIG_LEN 32
 
 /* HMAC key bytes. */
 typedef struct {
@@ -55,5 +67,41 @@ const char *pt_sig_decode_header(const char *value, pt_hash_t alg,
 int pt_sig_verify(pt_hash_t alg, const pt_key_t *keys, int nkeys,
                   const void *body, apr_size_t len,
                   const unsigned char *sig, apr_size_t sig_len);
+
+/* As pt_sig_decode_key, and under the Standard Webhooks scheme a key
+ * written "whsec_<base64>", the form its senders hand out, is the base64
+ * after the prefix, whatever enc says. */
+const char *pt_sig_decode_scheme_key(apr_pool_t *p, const char *text,
+                                     pt_scheme_t scheme, pt_encoding_t enc,
+                                     pt_key_t *out);
+
+typedef enum {
+    PT_SWH_TIME_OK = 0,         /* at most the tolerance from now */
+    PT_SWH_TIME_INVALID,        /* not decimal Unix seconds */
+    PT_SWH_TIME_OUTSIDE         /* further from now, either way */
+} pt_swh_time_t;
+
+/* Checks a webhook-timestamp value, Unix seconds, against now. */
+pt_swh_time_t pt_sig_swh_check_time(const char *timestamp, apr_time_t now,
+                                    apr_interval_time_t tolerance);
+
+/* HMAC-SHA256(key, id "." timestamp "." body) into out (PT_SWH_SIG_LEN
+ * bytes). Returns 0 if OpenSSL failed, else 1. */
+int pt_sig_swh_sign(const pt_key_t *key, const char *id,
+                    const char *timestamp, const void *body, apr_size_t len,
+                    unsigned char *out);
+
+/* The signatures of a webhook-signature header: its space-separated
+ * "v1,<base64>" entries. Entries of other versions, and v1 entries that are
+ * not strict base64 of PT_SWH_SIG_LEN bytes, are skipped. Returns an array
+ * (maybe empty) of PT_SWH_SIG_LEN-byte elements allocated from p. */
+apr_array_header_t *pt_sig_swh_parse(apr_pool_t *p, const char *value);
+
+/* Checks the signatures sigs (from pt_sig_swh_parse) against each of the
+ * nkeys keys, comparing in constant time; any signature may match. Returns
+ * the index of the first key that matches, or -1. */
+int pt_sig_swh_verify(const pt_key_t *keys, int nkeys, const char *id,
+                      const char *timestamp, const void *body,
+                      apr_size_t len, const apr_array_header_t *sigs);
 
 #endif /* PT_SIG_H */

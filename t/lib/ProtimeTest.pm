@@ -10,12 +10,12 @@ use warnings FATAL => 'all';
 use Apache::Test ();
 use Apache::TestRequest ();
 use Digest::SHA qw(hmac_sha256 hmac_sha512);
-use MIME::Base64 qw(encode_base64);
+use MIME::Base64 qw(encode_base64 decode_base64);
 use JSON::PP ();
 use DBI ();
 use Exporter 'import';
 
-our @EXPORT = qw(sign deliver deliver_raw event delete_event bare json_of
+our @EXPORT = qw(sign swh_headers deliver deliver_raw event delete_event bare json_of
                  db db_driver db_connect row rows_count quarantine_since quarantine_max
                  status_json error_log_since error_log_size server_pid);
 
@@ -31,6 +31,20 @@ sub json_of { $json->encode($_[0]) }
 sub sign {
     my ($body, $key) = @_;
     return encode_base64(hmac_sha256($body, $key // $KEY), '');
+}
+
+# The Standard Webhooks headers that sign a body: swh_headers($body,
+# key => ..., id => ..., timestamp => ... (default now)). A key
+# "whsec_<base64>" is the base64 after the prefix, any other its text.
+sub swh_headers {
+    my ($body, %o) = @_;
+    my $key = $o{key} // $KEY;
+    $key = decode_base64($1) if $key =~ /^whsec_(.*)\z/s;
+    my $id = $o{id} // 'msg_' . join '', map { ('a' .. 'z')[rand 26] } 1 .. 24;
+    my $ts = $o{timestamp} // int time;
+    return ('webhook-id' => $id, 'webhook-timestamp' => $ts,
+            'webhook-signature'
+                => 'v1,' . encode_base64(hmac_sha256("$id.$ts.$body", $key), ''));
 }
 
 # POSTs a body (a string, or a structure to encode) signed with $KEY unless

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0
  * Copyright 2026 the mod_protime authors */
 
-/* Unit tests of pt_sig: key and header decoding, HMAC, verification. */
+/* Unit tests of pt_sig: key and header decoding, HMAC, verification, and
+ * the Standard Webhooks scheme. */
 
 #include "pt_sig.h"
 #include "tap.h"
 
+#include <apr_base64.h>
 #include <apr_escape.h>
 #include <apr_general.h>
 #include <apr_strings.h>
@@ -21,6 +23,14 @@
 #define JEFE_512_B64 \
     "Fkt6e/z4GeLjlfvnO1bgo4e9ZCIugx/WECcM1+olBVSXWL91wFqZSm0DT2X48Ob9" \
     "yuqxo01Ka0tjbgcKOLznNw=="
+
+/* The test vector of the Standard Webhooks specification and of its
+ * reference libraries (standard-webhooks/standard-webhooks). */
+#define SWH_SECRET "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+#define SWH_ID "msg_p5jXN8AQM9LWM0D4loKWxJek"
+#define SWH_TIMESTAMP "1614265330"
+#define SWH_BODY "{\"test\": 2432232314}"
+#define SWH_SIG_B64 "g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
 
 static apr_pool_t *pool;
 
@@ -217,6 +227,158 @@ static void test_verify(void)
                          strlen(JEFE_DATA), sig, len), 1, "SHA-512 in hex");
 }
 
+/* Decodes key text as the scheme takes it: hex bytes, or "!" and the
+ * error. */
+static const char *scheme_key(const char *text, pt_scheme_t scheme,
+                              pt_encoding_t enc)
+{
+    pt_key_t k;
+    const char *err = pt_sig_decode_scheme_key(pool, text, scheme, enc, &k);
+
+    if (err) {
+        return apr_pstrcat(pool, "!", err, NULL);
+    }
+    return hex(k.bytes, k.len);
+}
+
+static void test_swh_keys(void)
+{
+    const char *bytes = scheme_key("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                                   PT_SCHEME_HMAC_BODY, PT_ENC_BASE64);
+
+    is_str(scheme_key(SWH_SECRET, PT_SCHEME_STANDARD_WEBHOOKS, PT_ENC_RAW),
+           bytes, "whsec_ key: the base64 after the prefix, key encoding raw");
+    is_str(scheme_key(SWH_SECRET, PT_SCHEME_STANDARD_WEBHOOKS,
+                      PT_ENC_BASE64), bytes,
+           "whsec_ key: the base64 after the prefix, key encoding base64");
+    is_str(scheme_key(SWH_SECRET, PT_SCHEME_HMAC_BODY, PT_ENC_RAW),
+           hex((const unsigned char *)SWH_SECRET, strlen(SWH_SECRET)),
+           "hmac-body: a whsec_ key is raw text as before");
+    is_str(scheme_key("Jefe", PT_SCHEME_STANDARD_WEBHOOKS, PT_ENC_RAW),
+           "4a656665", "standard-webhooks: a raw key is its bytes");
+    is_str(scheme_key("SmVmZQ==", PT_SCHEME_STANDARD_WEBHOOKS,
+                      PT_ENC_BASE64), "4a656665",
+           "standard-webhooks: a base64 key without prefix");
+    is_str(scheme_key("whsec_", PT_SCHEME_STANDARD_WEBHOOKS, PT_ENC_RAW),
+           "!the key is empty", "whsec_ alone is an empty key");
+    is_str(scheme_key("whsec_not*base64", PT_SCHEME_STANDARD_WEBHOOKS,
+                      PT_ENC_RAW), "!the key is not valid base64",
+           "whsec_ with no base64 after it");
+}
+
+static void test_swh_sign(void)
+{
+    unsigned char mac[PT_SWH_SIG_LEN];
+    char b64[64];
+    pt_key_t k;
+
+    pt_sig_decode_scheme_key(pool, SWH_SECRET, PT_SCHEME_STANDARD_WEBHOOKS,
+                             PT_ENC_RAW, &k);
+    ok(pt_sig_swh_sign(&k, SWH_ID, SWH_TIMESTAMP, SWH_BODY,
+                       strlen(SWH_BODY), mac), "test vector: signs");
+    apr_base64_encode_binary(b64, mac, sizeof(mac));
+    is_str(apr_pstrcat(pool, "v1,", b64, NULL), "v1," SWH_SIG_B64,
+           "test vector: the published signature");
+
+    pt_sig_decode_key(pool, "Jefe", PT_ENC_RAW, &k);
+    ok(pt_sig_swh_sign(&k, "", "", NULL, 0, mac), "empty id and body sign");
+    /* HMAC-SHA256("Jefe", "..") */
+    is_str(hex(mac, sizeof(mac)),
+           "33875df095f379dd5896f16ea925b42a1e29e57d20fc7f73140e7fd8d2da1ee2",
+           "empty id, timestamp and body: HMAC of \"..\"");
+}
+
+/* How many signatures a webhook-signature header yields. */
+static int nsigs(const char *value)
+{
+    return pt_sig_swh_parse(pool, value)->nelts;
+}
+
+static void test_swh_parse(void)
+{
+    apr_array_header_t *sigs = pt_sig_swh_parse(pool, "v1," SWH_SIG_B64);
+
+    is_int(sigs->nelts, 1, "one v1 signature");
+    is_str(hex((unsigned char *)sigs->elts, PT_SWH_SIG_LEN),
+           "83484cf52b04f8e4cf2531adfed9882ad4b2665137b852442d594d20e2c9d4e1",
+           "its bytes");
+    is_int(nsigs("v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE"), 1,
+           "padding optional");
+    is_int(nsigs("v1,bm9wZQ== v1," SWH_SIG_B64 " v1a,abc v2," SWH_SIG_B64),
+           1, "a short v1, a v1a and a v2 entry are skipped");
+    is_int(nsigs("  v1," SWH_SIG_B64 "   v1," SWH_SIG_B64 " "), 2,
+           "several blanks between entries");
+    is_int(nsigs(""), 0, "empty header");
+    is_int(nsigs(SWH_SIG_B64), 0, "no version");
+    is_int(nsigs("V1," SWH_SIG_B64), 0, "the version is lower case");
+    is_int(nsigs("v1," SWH_SIG_B64 ","), 0, "a trailing comma");
+    is_int(nsigs("v1,g0hM9SsE-OTPJTGt_tmIKtSyZlE3uFJELVlNIOLJ1OE="), 0,
+           "URL-safe base64 is not the scheme's");
+}
+
+static void test_swh_verify(void)
+{
+    const char *body = SWH_BODY;
+    apr_size_t len = strlen(body);
+    apr_array_header_t *one = pt_sig_swh_parse(pool, "v1," SWH_SIG_B64);
+    apr_array_header_t *several = pt_sig_swh_parse(pool,
+        "v1,Zm9yZ2VkIHNpZ25hdHVyZSBvZiAzMiBieXRlcyEhISE= v1," SWH_SIG_B64);
+    apr_array_header_t *none = pt_sig_swh_parse(pool,
+        "v1,Zm9yZ2VkIHNpZ25hdHVyZSBvZiAzMiBieXRlcyEhISE=");
+    pt_key_t keys[2];
+
+    pt_sig_decode_key(pool, "another key", PT_ENC_RAW, &keys[0]);
+    pt_sig_decode_scheme_key(pool, SWH_SECRET, PT_SCHEME_STANDARD_WEBHOOKS,
+                             PT_ENC_RAW, &keys[1]);
+
+    is_int(pt_sig_swh_verify(keys, 2, SWH_ID, SWH_TIMESTAMP, body, len, one),
+           1, "test vector verifies with the second key");
+    is_int(pt_sig_swh_verify(keys, 1, SWH_ID, SWH_TIMESTAMP, body, len, one),
+           -1, "wrong key");
+    is_int(pt_sig_swh_verify(keys, 2, SWH_ID, SWH_TIMESTAMP, body, len,
+                             several), 1, "several signatures, one valid");
+    is_int(pt_sig_swh_verify(keys, 2, SWH_ID, SWH_TIMESTAMP, body, len,
+                             none), -1, "several signatures, none valid");
+    is_int(pt_sig_swh_verify(keys, 2, SWH_ID, SWH_TIMESTAMP, body, len - 1,
+                             one), -1, "truncated body");
+    is_int(pt_sig_swh_verify(keys, 2, "msg_other", SWH_TIMESTAMP, body, len,
+                             one), -1, "another webhook-id");
+    is_int(pt_sig_swh_verify(keys, 2, SWH_ID, "1614265331", body, len, one),
+           -1, "another timestamp");
+    is_int(pt_sig_swh_verify(keys, 2, SWH_ID ".1614265330", "", body, len,
+                             one), -1, "the dot moved: id and timestamp "
+           "are not just concatenated with the body");
+    is_int(pt_sig_swh_verify(keys, 0, SWH_ID, SWH_TIMESTAMP, body, len, one),
+           -1, "no keys");
+}
+
+static void test_swh_time(void)
+{
+    apr_time_t now = apr_time_from_sec(1614265330);
+    apr_interval_time_t tol = apr_time_from_sec(300);
+
+    is_int(pt_sig_swh_check_time("1614265330", now, tol), PT_SWH_TIME_OK,
+           "now");
+    is_int(pt_sig_swh_check_time("1614265030", now, tol), PT_SWH_TIME_OK,
+           "tolerance before");
+    is_int(pt_sig_swh_check_time("1614265630", now, tol), PT_SWH_TIME_OK,
+           "tolerance after");
+    is_int(pt_sig_swh_check_time("1614265029", now, tol),
+           PT_SWH_TIME_OUTSIDE, "a second too old");
+    is_int(pt_sig_swh_check_time("1614265631", now, tol),
+           PT_SWH_TIME_OUTSIDE, "a second too new");
+    is_int(pt_sig_swh_check_time("99999999999999999999999", now, tol),
+           PT_SWH_TIME_OUTSIDE, "beyond 64 bits");
+    is_int(pt_sig_swh_check_time("", now, tol),
+           PT_SWH_TIME_INVALID, "empty");
+    is_int(pt_sig_swh_check_time("-1614265330", now, tol),
+           PT_SWH_TIME_INVALID, "a sign");
+    is_int(pt_sig_swh_check_time("1614265330.5", now, tol),
+           PT_SWH_TIME_INVALID, "a fraction");
+    is_int(pt_sig_swh_check_time("2021-02-25T15:02:10Z", now, tol),
+           PT_SWH_TIME_INVALID, "a date");
+}
+
 int main(int argc, const char *const *argv)
 {
     apr_app_initialize(&argc, &argv, NULL);
@@ -226,6 +388,11 @@ int main(int argc, const char *const *argv)
     test_hmac();
     test_header();
     test_verify();
+    test_swh_keys();
+    test_swh_sign();
+    test_swh_parse();
+    test_swh_verify();
+    test_swh_time();
 
     apr_pool_destroy(pool);
     apr_terminate();
