@@ -42,6 +42,11 @@ typedef struct {
     char location[256];
     volatile apr_uint64_t counts[PROTIME_R_COUNT];
     volatile apr_uint64_t last_summary;         /* apr_time_t; 0: none */
+    volatile apr_uint64_t last_discovery;       /* apr_time_t; 0: none */
+    /* The hint discovery found; hint_seq is odd while it is written. */
+    volatile apr_uint32_t hint_seq;
+    apr_time_t hint_at;
+    char hint[PROTIME_HINT_LEN];
 } protime_refusal_entry;
 
 typedef struct {
@@ -164,6 +169,67 @@ int protime_shm_refuse(const char *location, protime_refusal_t why,
     summary->since = last ? now - (apr_time_t)last : 0;
     summary->location = e->location;
     return 1;
+}
+
+int protime_shm_discovery_due(const char *location, apr_time_t now,
+                              apr_interval_time_t interval)
+{
+    protime_refusal_entry *e;
+    apr_uint64_t last;
+
+    if (!protime_shared)
+        return 0;
+    e = protime_refusal_entry_of(location);
+    last = apr_atomic_read64(&e->last_discovery);
+    if (last && now - (apr_time_t)last < interval)
+        return 0;
+    return apr_atomic_cas64(&e->last_discovery, (apr_uint64_t)now, last)
+           == last;
+}
+
+void protime_shm_set_hint(const char *location, const char *text,
+                          apr_time_t found_at)
+{
+    protime_refusal_entry *e;
+
+    if (!protime_shared)
+        return;
+    e = protime_refusal_entry_of(location);
+    /* One writer a location and discovery interval: no lock needed
+     * between writers, only the readers' sequence. */
+    apr_atomic_inc32(&e->hint_seq);
+    apr_cpystrn(e->hint, text, sizeof(e->hint));
+    e->hint_at = found_at;
+    apr_atomic_inc32(&e->hint_seq);
+}
+
+int protime_shm_latest_hint(protime_hint_t *out)
+{
+    int i;
+
+    out->found_at = 0;
+    if (!protime_shared)
+        return 0;
+    for (i = 0; i <= PROTIME_MAX_REFUSAL_LOCATIONS; i++) {
+        protime_refusal_entry *e = &protime_shared->refusals[i];
+        apr_uint32_t seq;
+        protime_hint_t h;
+
+        if (apr_atomic_read32(&e->state) != PROTIME_ENTRY_NAMED)
+            continue;
+        do {
+            while ((seq = apr_atomic_read32(&e->hint_seq)) & 1)
+                apr_thread_yield();
+            h.found_at = e->hint_at;
+            memcpy(h.text, e->hint, sizeof(h.text));
+        } while (apr_atomic_read32(&e->hint_seq) != seq);
+        if (h.found_at > out->found_at) {
+            h.text[sizeof(h.text) - 1] = '\0';
+            apr_cpystrn(h.location, e->location, sizeof(h.location));
+            *out = h;
+        }
+    }
+    return out->found_at != 0;
 }
 
 protime_status_slot *protime_shm_slot(const char *tenant,

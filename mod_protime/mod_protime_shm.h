@@ -71,6 +71,26 @@ int protime_shm_refuse(const char *location, protime_refusal_t why,
                        apr_time_t now, apr_interval_time_t interval,
                        protime_refusal_summary_t *summary);
 
+/* Whether signature discovery (pt_discover) may run at a location now:
+ * 1 for at most one caller a location and interval, the first one at
+ * once. */
+int protime_shm_discovery_due(const char *location, apr_time_t now,
+                              apr_interval_time_t interval);
+
+/* What discovery last found at a location. */
+#define PROTIME_HINT_LEN 256
+typedef struct {
+    char location[256];
+    char text[PROTIME_HINT_LEN];
+    apr_time_t found_at;            /* apr_time_now(); 0: none */
+} protime_hint_t;
+
+/* Keeps a location's hint (cut to PROTIME_HINT_LEN), found at found_at. */
+void protime_shm_set_hint(const char *location, const char *text,
+                          apr_time_t found_at);
+/* The most recently found hint of all locations; 0 when there is none. */
+int protime_shm_latest_hint(protime_hint_t *out);
+
 /* When a storage transaction last gave up waiting for a lock that another
  * program held (0: never), on pt_clock_monotonic(): the batches queued
  * behind it give up too, instead of waiting a timeout each. */

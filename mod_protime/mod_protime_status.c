@@ -179,6 +179,25 @@ static void protime_status_json_sub(request_rec *r, json_t *root)
     json_object_set_new(root, "sync", sync);
 }
 
+/* The directives that would accept refused deliveries, when signature
+ * discovery found a match (mod_protime_webhook.c); null otherwise. */
+static void protime_status_json_hint(request_rec *r, json_t *root)
+{
+    protime_hint_t h;
+    json_t *hint;
+
+    if (!protime_shm_latest_hint(&h)) {
+        json_object_set_new(root, "signature_hint", json_null());
+        return;
+    }
+    hint = json_object();
+    json_object_set_new(hint, "location", json_string(h.location));
+    json_object_set_new(hint, "hint", json_string(h.text));
+    json_object_set_new(hint, "found_at",
+                        protime_json_time(r->pool, h.found_at));
+    json_object_set_new(root, "signature_hint", hint);
+}
+
 static int protime_status_prometheus(request_rec *r)
 {
     int i;
@@ -210,6 +229,7 @@ static int protime_status_json(request_rec *r)
                                                     PROTIME_VERSION));
     json_object_set_new(root, "counters", counters);
     protime_status_json_sub(r, root);
+    protime_status_json_hint(r, root);
     text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(root);
     if (!text)

@@ -28,6 +28,7 @@
 #include "mod_protime_subscription.h"
 #include "mod_protime_webhook.h"
 #include "pt_clock.h"
+#include "pt_discover.h"
 #include "pt_event.h"
 
 APLOG_USE_MODULE(protime);
@@ -39,6 +40,10 @@ APLOG_USE_MODULE(protime);
  * each refusal is logged at info, and at warn one line a location and
  * interval sums them up, so that they cannot fill a disk. */
 #define PROTIME_REFUSAL_SUMMARY_INTERVAL apr_time_from_sec(60)
+
+/* Signature discovery costs up to 128 HMACs of the body (pt_discover.h): at
+ * most one run a location and interval, whatever arrives. */
+#define PROTIME_DISCOVERY_INTERVAL apr_time_from_sec(60)
 
 /* A body must come at this rate on average, once it has had the grace to
  * start: a 1 MiB body then holds a worker for at most 128 s, not for as
@@ -383,6 +388,42 @@ static int protime_verify_signature(const protime_dir_conf *dc,
                          sig->sig, sig->sig_len) >= 0;
 }
 
+/* Tries the common signature schemes with the location's keys on a
+ * delivery about to get 401, and when one verifies, says which directives
+ * would accept it (PT00320, and the status's "signature_hint"). Only a
+ * request that carries something like a signature takes the location's
+ * turn: unsigned ones cost no HMAC, and cannot keep a real delivery from
+ * being looked at. */
+static void protime_discover_signature(request_rec *r,
+                                       const protime_dir_conf *dc,
+                                       const apr_array_header_t *keys,
+                                       const char *body, apr_size_t len)
+{
+    const char *location = protime_location(dc), *hint;
+    pt_discover_t *d = pt_discover_scan(r->pool,
+                                        apr_table_elts(r->headers_in));
+    int hmacs = 0;
+
+    if (!d || !protime_shm_discovery_due(location, pt_clock_monotonic(),
+                                         PROTIME_DISCOVERY_INTERVAL))
+        return;
+    hint = pt_discover_try(d, body, len, (const pt_key_t *)keys->elts,
+                           keys->nelts, &hmacs);
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, PTLOGNO(00321)
+                  "signature discovery at %s: %d candidate signature%s, "
+                  "%d HMACs, %s", location, pt_discover_candidates(d),
+                  pt_discover_candidates(d) == 1 ? "" : "s", hmacs,
+                  hint ? "a match" : "no match");
+    if (!hint)
+        return;
+    protime_shm_set_hint(location, hint, apr_time_now());
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, PTLOGNO(00320)
+                  "a delivery refused at %s verifies with one of its keys "
+                  "under another signature scheme: %s (it got 401; "
+                  "looked for at most once a minute)", location,
+                  ap_escape_logitem(r->pool, hint));
+}
+
 /* 401 unless the delivery's signature matches one of the keys. The log
  * names the header and the reason, never a key or the signature itself. */
 static int protime_check_signature(request_rec *r, const protime_dir_conf *dc,
@@ -434,6 +475,8 @@ static int protime_check_signature(request_rec *r, const protime_dir_conf *dc,
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, PTLOGNO(00304)
                   "delivery refused: %s: %s", header, why);
     protime_summarise_refusal(r, dc, reason);
+    if (keys->nelts > 0)
+        protime_discover_signature(r, dc, keys, body, len);
     apr_table_setn(r->err_headers_out, "WWW-Authenticate",
                    "HMAC realm=\"protime-webhook\"");
     return HTTP_UNAUTHORIZED;

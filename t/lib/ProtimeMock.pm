@@ -41,7 +41,8 @@ sub program {
 # ProtimeMock->start(%opts): spawns the simulator on free ports, http and
 # https, and waits until it is ready. Options are the simulator's, with
 # underscores or dashes (tenant, client_id, client_secret, valid_for,
-# token_ttl, page_size, clockings, deliver, log, signature_header), plus:
+# token_ttl, page_size, clockings, deliver, log, signature_header,
+# signature_scheme), plus:
 #   tls_dir  where the test CA lives (default: a temporary directory)
 #   https    0 for no https listener (default 1)
 #   dir      where the ready file goes (default: a temporary directory)
