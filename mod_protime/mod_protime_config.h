@@ -30,6 +30,7 @@ typedef struct {
     int key_encoding;               /* pt_encoding_t */
     int require_signature;
     apr_off_t max_body;
+    int capture_refused;            /* ProtimeCaptureRefused */
     const char *location;           /* the section's path; NULL at server level */
 } protime_dir_conf;
 
@@ -76,6 +77,7 @@ pt_encoding_t protime_signature_encoding(const protime_dir_conf *dc);
 pt_encoding_t protime_key_encoding(const protime_dir_conf *dc);
 int protime_require_signature(const protime_dir_conf *dc);
 apr_off_t protime_max_body(const protime_dir_conf *dc);
+int protime_capture_refused(const protime_dir_conf *dc);
 /* What the error log calls the location: its <Location> (or <Directory>,
  * <LocationMatch>...) path. */
 const char *protime_location(const protime_dir_conf *dc);

@@ -42,6 +42,7 @@ typedef struct {
     char location[256];
     volatile apr_uint64_t counts[PROTIME_R_COUNT];
     volatile apr_uint64_t last_summary;         /* apr_time_t; 0: none */
+    volatile apr_uint64_t last_capture;         /* apr_time_t; 0: none */
 } protime_refusal_entry;
 
 typedef struct {
@@ -164,6 +165,23 @@ int protime_shm_refuse(const char *location, protime_refusal_t why,
     summary->since = last ? now - (apr_time_t)last : 0;
     summary->location = e->location;
     return 1;
+}
+
+int protime_shm_capture_due(const char *location, apr_time_t now,
+                            apr_interval_time_t interval)
+{
+    protime_refusal_entry *e;
+    apr_uint64_t last;
+
+    if (!protime_shared)
+        return 0;
+    e = protime_refusal_entry_of(location);
+    last = apr_atomic_read64(&e->last_capture);
+    if (last && now - (apr_time_t)last < interval)
+        return 0;
+    /* Of the threads that find the interval over, one captures. */
+    return apr_atomic_cas64(&e->last_capture, (apr_uint64_t)now, last)
+           == last;
 }
 
 protime_status_slot *protime_shm_slot(const char *tenant,
