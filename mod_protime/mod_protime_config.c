@@ -95,6 +95,11 @@ apr_off_t protime_max_body(const protime_dir_conf *dc)
                                          : dc->max_body;
 }
 
+int protime_capture_refused(const protime_dir_conf *dc)
+{
+    return dc->capture_refused == 1;
+}
+
 const char *protime_location(const protime_dir_conf *dc)
 {
     return dc->location ? dc->location : "(server config)";
@@ -175,6 +180,7 @@ void *protime_create_dir_conf(apr_pool_t *p, char *dir)
     dc->signature_scheme = PROTIME_UNSET;
     dc->signature_tolerance = PROTIME_UNSET;
     dc->max_body = PROTIME_UNSET;
+    dc->capture_refused = PROTIME_UNSET;
     dc->location = dir ? apr_pstrdup(p, dir) : NULL;
     return dc;
 }
@@ -202,6 +208,7 @@ void *protime_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     dc->signature_scheme = PROTIME_MERGE(signature_scheme);
     dc->signature_tolerance = PROTIME_MERGE(signature_tolerance);
     dc->max_body = PROTIME_MERGE(max_body);
+    dc->capture_refused = PROTIME_MERGE(capture_refused);
     dc->location = PROTIME_MERGE_PTR(location);
     return dc;
 }
@@ -977,6 +984,11 @@ const command_rec protime_cmds[] = {
     AP_INIT_TAKE1("ProtimeMaxBodySize", protime_set_max_body, NULL,
                   RSRC_CONF | ACCESS_CONF,
                   "Largest delivery body in bytes (default 1048576)"),
+    AP_INIT_FLAG("ProtimeCaptureRefused", ap_set_flag_slot,
+                 (void *)APR_OFFSETOF(protime_dir_conf, capture_refused),
+                 RSRC_CONF | ACCESS_CONF,
+                 "On: keep the last deliveries refused for their signature "
+                 "in protime_refused, for Protime's support (default Off)"),
     AP_INIT_TAKE1("ProtimeSQLiteSynchronous", protime_set_sqlite_sync, NULL,
                   RSRC_CONF,
                   "SQLite durability: Full (default; every acknowledged "

@@ -47,6 +47,7 @@ typedef struct {
     volatile apr_uint32_t hint_seq;
     apr_time_t hint_at;
     char hint[PROTIME_HINT_LEN];
+    volatile apr_uint64_t last_capture;         /* apr_time_t; 0: none */
 } protime_refusal_entry;
 
 typedef struct {
@@ -171,20 +172,35 @@ int protime_shm_refuse(const char *location, protime_refusal_t why,
     return 1;
 }
 
+/* Whether *last (an apr_time_t; 0: never) is interval or more before now,
+ * and if so, moves it to now: of the threads, in whichever process, that
+ * find the interval over, one gets 1. */
+static int protime_shm_turn(volatile apr_uint64_t *last_at, apr_time_t now,
+                            apr_interval_time_t interval)
+{
+    apr_uint64_t last = apr_atomic_read64(last_at);
+
+    if (last && now - (apr_time_t)last < interval)
+        return 0;
+    return apr_atomic_cas64(last_at, (apr_uint64_t)now, last) == last;
+}
+
 int protime_shm_discovery_due(const char *location, apr_time_t now,
                               apr_interval_time_t interval)
 {
-    protime_refusal_entry *e;
-    apr_uint64_t last;
-
     if (!protime_shared)
         return 0;
-    e = protime_refusal_entry_of(location);
-    last = apr_atomic_read64(&e->last_discovery);
-    if (last && now - (apr_time_t)last < interval)
+    return protime_shm_turn(&protime_refusal_entry_of(location)->last_discovery,
+                            now, interval);
+}
+
+int protime_shm_capture_due(const char *location, apr_time_t now,
+                            apr_interval_time_t interval)
+{
+    if (!protime_shared)
         return 0;
-    return apr_atomic_cas64(&e->last_discovery, (apr_uint64_t)now, last)
-           == last;
+    return protime_shm_turn(&protime_refusal_entry_of(location)->last_capture,
+                            now, interval);
 }
 
 void protime_shm_set_hint(const char *location, const char *text,
@@ -231,6 +247,7 @@ int protime_shm_latest_hint(protime_hint_t *out)
     }
     return out->found_at != 0;
 }
+
 
 protime_status_slot *protime_shm_slot(const char *tenant,
                                       const char *destination)

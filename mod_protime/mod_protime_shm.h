@@ -91,6 +91,13 @@ void protime_shm_set_hint(const char *location, const char *text,
 /* The most recently found hint of all locations; 0 when there is none. */
 int protime_shm_latest_hint(protime_hint_t *out);
 
+/* Whether a refused delivery at a location (its path; "now" on a
+ * monotonic clock) is to be captured (ProtimeCaptureRefused): the first
+ * there, then the first that comes interval or more after the last
+ * capture, whichever process or thread it arrives in. */
+int protime_shm_capture_due(const char *location, apr_time_t now,
+                            apr_interval_time_t interval);
+
 /* When a storage transaction last gave up waiting for a lock that another
  * program held (0: never), on pt_clock_monotonic(): the batches queued
  * behind it give up too, instead of waiting a timeout each. */

@@ -789,6 +789,29 @@ void protime_storage_unlock(void)
     apr_global_mutex_unlock(protime_storage_mutex);
 }
 
+const char *protime_storage_capture(request_rec *r,
+                                    const pt_store_refused_t *refused)
+{
+    pt_store_conn_t conn;
+    const char *err;
+    ap_dbd_t *dbd = protime_storage_open(r->pool, r->server, &conn, &err);
+    /* SQLite: behind the group commit's writer rather than in SQLite's
+     * busy handler, as the subscription job's writes. */
+    int lock = dbd && conn.dialect == PT_DB_SQLITE3;
+
+    if (!dbd)
+        return err;
+    if (lock && protime_storage_lock() != 0) {
+        protime_storage_close(r->server, dbd);
+        return "cannot take the writers' mutex";
+    }
+    err = pt_store_capture(r->pool, &conn, refused, apr_time_now());
+    if (lock)
+        protime_storage_unlock();
+    protime_storage_close(r->server, dbd);
+    return err;
+}
+
 static void protime_fail_jobs(pt_store_job_t **jobs, int n, const char *error)
 {
     int i;

@@ -50,4 +50,10 @@ void protime_storage_unlock(void);
 void protime_storage_store(request_rec *r, pt_store_job_t *job,
                            const char *body, apr_size_t len);
 
+/* Stores a delivery refused for its signature in protime_refused
+ * (pt_store_capture), in a transaction of its own, outside the group
+ * commit. Returns NULL or the error. */
+const char *protime_storage_capture(request_rec *r,
+                                    const pt_store_refused_t *refused);
+
 #endif /* MOD_PROTIME_STORAGE_H */

@@ -45,6 +45,12 @@ APLOG_USE_MODULE(protime);
  * most one run a location and interval, whatever arrives. */
 #define PROTIME_DISCOVERY_INTERVAL apr_time_from_sec(60)
 
+/* ProtimeCaptureRefused: at most one refused delivery a location and
+ * interval becomes a database write, so that a flood of unsigned requests
+ * costs no more writes than a trickle. Support needs a few examples, not
+ * each one. */
+#define PROTIME_CAPTURE_INTERVAL apr_time_from_sec(1)
+
 /* A body must come at this rate on average, once it has had the grace to
  * start: a 1 MiB body then holds a worker for at most 128 s, not for as
  * long as a client sending a byte now and then likes. Protime's
@@ -424,6 +430,34 @@ static void protime_discover_signature(request_rec *r,
                   ap_escape_logitem(r->pool, hint));
 }
 
+/* Keeps the refused delivery in protime_refused when the location asks for
+ * it and its capture is due. A failure is logged and changes nothing else:
+ * the delivery is refused all the same. */
+static void protime_capture_refused_delivery(request_rec *r,
+                                             const protime_dir_conf *dc,
+                                             const char *why,
+                                             const char *body, apr_size_t len)
+{
+    pt_store_refused_t refused;
+    const char *err;
+
+    if (!protime_capture_refused(dc)
+        || !protime_shm_capture_due(protime_location(dc),
+                                    pt_clock_monotonic(),
+                                    PROTIME_CAPTURE_INTERVAL))
+        return;
+    refused.location = protime_location(dc);
+    refused.reason = why;
+    refused.headers = r->headers_in;
+    refused.signature_header = protime_signature_header(dc);
+    refused.body = body;
+    refused.body_len = len;
+    if ((err = protime_storage_capture(r, &refused)) != NULL)
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, PTLOGNO(00322)
+                      "refused delivery not captured (ProtimeCaptureRefused):"
+                      " %s", err);
+}
+
 /* 401 unless the delivery's signature matches one of the keys. The log
  * names the header and the reason, never a key or the signature itself. */
 static int protime_check_signature(request_rec *r, const protime_dir_conf *dc,
@@ -477,6 +511,7 @@ static int protime_check_signature(request_rec *r, const protime_dir_conf *dc,
     protime_summarise_refusal(r, dc, reason);
     if (keys->nelts > 0)
         protime_discover_signature(r, dc, keys, body, len);
+    protime_capture_refused_delivery(r, dc, why, body, len);
     apr_table_setn(r->err_headers_out, "WWW-Authenticate",
                    "HMAC realm=\"protime-webhook\"");
     return HTTP_UNAUTHORIZED;

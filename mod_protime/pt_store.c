@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include <apr_base64.h>
+#include <apr_escape.h>
 #include <apr_lib.h>
 #include <apr_strings.h>
 #include <jansson.h>
@@ -135,6 +136,18 @@ static const char pt_store_lease_take_sql[] =
 static const char pt_store_lease_select_sql[] =
     "SELECT owner, expires_at FROM protime_lease WHERE name = %s";
 
+/* Refused deliveries (pt_store_capture). The second keeps the last
+ * PT_STORE_REFUSED_KEEP of a location: ids grow with every insert. */
+static const char pt_store_refused_insert_sql[] =
+    "INSERT INTO protime_refused (location, received_at, reason, headers,"
+    " body, body_encoding, body_length)"
+    " VALUES (%s, %lld, %s, %s, %s, %s, %lld)";
+
+static const char pt_store_refused_trim_sql[] =
+    "DELETE FROM protime_refused WHERE location = %s AND id NOT IN"
+    " (SELECT id FROM protime_refused WHERE location = %s"
+    " ORDER BY id DESC LIMIT " APR_STRINGIFY(PT_STORE_REFUSED_KEEP) ")";
+
 /* The upsert comes last: the module takes its presence in the prepared
  * hash to mean that the connection is ready. */
 static const struct {
@@ -151,6 +164,8 @@ static const struct {
     { PT_STMT_SYNC_SAVE, pt_store_sync_save_sql },
     { PT_STMT_LEASE_TAKE, pt_store_lease_take_sql },
     { PT_STMT_LEASE_SELECT, pt_store_lease_select_sql },
+    { PT_STMT_REFUSED_INSERT, pt_store_refused_insert_sql },
+    { PT_STMT_REFUSED_TRIM, pt_store_refused_trim_sql },
     { PT_STMT_UPSERT, pt_store_upsert_sql }
 };
 
@@ -353,17 +368,26 @@ static const char *pt_store_busy_timeout(apr_pool_t *p,
                                               PT_STORE_SQLITE_BUSY_MS), NULL);
 }
 
-/* PostgreSQL: whether the schema script has run (in one transaction,
- * protime_lease last). DDL on tables in use takes locks that deadlock with
- * the writers', so it runs only when needed. */
-static int pt_store_pg_schema_done(const pt_store_conn_t *c)
+/* PostgreSQL: whether the schema script has run, in one transaction: then
+ * the table it creates last exists, also after a version of the module
+ * that added a table at its end. DDL on tables in use takes locks that
+ * deadlock with the writers', so it runs only when needed. */
+static int pt_store_pg_schema_done(apr_pool_t *p, const pt_store_conn_t *c)
 {
+    static const char create[] = "CREATE TABLE IF NOT EXISTS ";
+    const char *const *sql;
+    const char *last = NULL;
     int nrows = 0;
 
-    return apr_dbd_query(c->driver, c->handle, &nrows,
-                         "SELECT 1 FROM pg_class WHERE relname ="
-                         " 'protime_lease' AND relkind = 'r'"
-                         " AND pg_table_is_visible(oid)") == 0
+    for (sql = pt_schema_pgsql; *sql; sql++) {
+        if (!strncmp(*sql, create, sizeof(create) - 1))
+            last = *sql + sizeof(create) - 1;
+    }
+    return last
+           && apr_dbd_query(c->driver, c->handle, &nrows, apr_psprintf(p,
+                            "SELECT 1 FROM pg_class WHERE relname = '%.*s'"
+                            " AND relkind = 'r' AND pg_table_is_visible(oid)",
+                            (int)strcspn(last, " ("), last)) == 0
            && nrows == 1;
 }
 
@@ -399,7 +423,7 @@ const char *pt_store_create_schema(apr_pool_t *p, const pt_store_conn_t *c)
          * itself in PostgreSQL: one at a time, under a transaction-scoped
          * advisory lock, and never waiting without limit for a table lock
          * another program holds (pt_store_begin's statement_timeout). */
-        if (pt_store_pg_schema_done(c))
+        if (pt_store_pg_schema_done(p, c))
             return NULL;
         if ((err = pt_store_begin(p, c, &trans)) != NULL)
             return err;
@@ -411,7 +435,7 @@ const char *pt_store_create_schema(apr_pool_t *p, const pt_store_conn_t *c)
         if (rv)
             err = pt_store_error(p, c, rv, "pg_advisory_xact_lock");
         /* Another connection may have run it while we waited. */
-        else if (pt_store_pg_schema_done(c))
+        else if (pt_store_pg_schema_done(p, c))
             return pt_store_end(p, c, trans, NULL);
         for (sql = pt_schema_pgsql; *sql && !err; sql++) {
             rv = apr_dbd_query(c->driver, c->handle, &nrows, *sql);
@@ -1061,4 +1085,138 @@ const char *pt_store_lease(apr_pool_t *p, const pt_store_conn_t *c,
     if (holder_until)
         *holder_until = row.until;
     return NULL;
+}
+
+/* ---- refused deliveries ------------------------------------------------ */
+
+/* What a header's name holds when its value may be a secret: credentials
+ * (Authorization, Proxy-Authorization, X-Auth-Token, cookies, sessions)
+ * and what a sender signs with or signs (X-Api-Key, X-Hub-Signature-256,
+ * webhook-signature). Compared in lower case. */
+static const char *const pt_store_secret_words[] = {
+    "auth", "cookie", "session", "password", "secret", "token", "key",
+    "signature", NULL
+};
+
+static int pt_store_secret_header(apr_pool_t *p, const char *name,
+                                  const char *signature_header)
+{
+    const char *const *word;
+    char *lower = apr_pstrdup(p, name), *ch;
+
+    if (signature_header && !strcasecmp(name, signature_header))
+        return 1;
+    for (ch = lower; *ch; ch++)
+        *ch = apr_tolower(*ch);
+    for (word = pt_store_secret_words; *word; word++) {
+        if (strstr(lower, *word))
+            return 1;
+    }
+    return 0;
+}
+
+/* A header's name or value as a JSON string: itself when it is UTF-8,
+ * else with the other bytes written \xNN. */
+static json_t *pt_store_json_text(apr_pool_t *p, const char *text)
+{
+    json_t *s = json_string(text);
+
+    return s ? s : json_string(apr_pescape_echo(p, text, 0));
+}
+
+/* The headers as a JSON array of [name, value], secret values cut to
+ * their length (pt_store_capture); NULL if jansson fails. */
+static const char *pt_store_refused_headers(apr_pool_t *p,
+                                            const apr_table_t *headers,
+                                            const char *signature_header)
+{
+    const apr_array_header_t *arr = apr_table_elts(headers);
+    const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
+    json_t *list = json_array();
+    const char *out = NULL;
+    char *text;
+    int i;
+
+    for (i = 0; i < arr->nelts; i++) {
+        const char *value = e[i].val ? e[i].val : "";
+
+        if (!e[i].key)
+            continue;
+        if (pt_store_secret_header(p, e[i].key, signature_header))
+            value = apr_psprintf(p, "<cut: %" APR_SIZE_T_FMT " bytes>",
+                                 strlen(value));
+        json_array_append_new(list, json_pack("[oo]",
+                                              pt_store_json_text(p, e[i].key),
+                                              pt_store_json_text(p, value)));
+    }
+    if ((text = json_dumps(list, JSON_COMPACT)) != NULL) {
+        out = apr_pstrdup(p, text);
+        free(text);
+    }
+    json_decref(list);
+    return out;
+}
+
+/* How much of a body protime_refused keeps: PT_STORE_REFUSED_BODY bytes,
+ * less the start of a UTF-8 character cut there, which would turn a text
+ * body into base64. */
+static apr_size_t pt_store_refused_cut(const char *body, apr_size_t len)
+{
+    apr_size_t cut = PT_STORE_REFUSED_BODY;
+    int back;
+
+    if (len <= cut)
+        return len;
+    for (back = 0; back < 3 && ((unsigned char)body[cut] & 0xC0) == 0x80;
+         back++)
+        cut--;
+    return cut;
+}
+
+static const char *pt_store_capture_run(apr_pool_t *p,
+                                        const pt_store_conn_t *c,
+                                        const void **insert,
+                                        const void **trim)
+{
+    apr_dbd_transaction_t *trans;
+    const char *err;
+
+    if ((err = pt_store_begin(p, c, &trans)) != NULL)
+        return err;
+    err = pt_store_exec(p, c, PT_STMT_REFUSED_INSERT, insert);
+    if (!err)
+        err = pt_store_exec(p, c, PT_STMT_REFUSED_TRIM, trim);
+    return pt_store_end(p, c, trans, err);
+}
+
+const char *pt_store_capture(apr_pool_t *p, const pt_store_conn_t *c,
+                             const pt_store_refused_t *r, apr_int64_t now_us)
+{
+    const char *headers = pt_store_refused_headers(p, r->headers,
+                                                   r->signature_header);
+    const char *raw = r->body ? r->body : "";
+    apr_size_t len = r->body ? r->body_len : 0;
+    apr_int64_t length = (apr_int64_t)len;
+    const char *body, *encoding, *err;
+    const void *insert[7], *trim[2];
+    int verbosity;
+
+    if (!headers)
+        return PT_STMT_REFUSED_INSERT ": the headers cannot be written as "
+               "JSON";
+    body = pt_store_body(p, raw, pt_store_refused_cut(raw, len), &encoding);
+    insert[0] = r->location;
+    insert[1] = &now_us;
+    insert[2] = r->reason;
+    insert[3] = headers;
+    insert[4] = body;
+    insert[5] = encoding;
+    insert[6] = &length;
+    trim[0] = trim[1] = r->location;
+    verbosity = pt_store_pg_verbosity(c, PQERRORS_VERBOSE);
+    err = pt_store_capture_run(p, c, insert, trim);
+    if (err && pt_store_reprepared(p, c, err))
+        err = pt_store_capture_run(p, c, insert, trim);
+    pt_store_pg_verbosity(c, verbosity);
+    return err;
 }

@@ -19,6 +19,7 @@
 
 #include <apr_pools.h>
 #include <apr_hash.h>
+#include <apr_tables.h>
 #include <apr_dbd.h>
 #include "pt_event.h"
 
@@ -39,6 +40,8 @@ typedef enum {
 #define PT_STMT_SYNC_SAVE   "protime_sync_save"
 #define PT_STMT_LEASE_TAKE  "protime_lease_take"
 #define PT_STMT_LEASE_SELECT "protime_lease_select"
+#define PT_STMT_REFUSED_INSERT "protime_refused_insert"
+#define PT_STMT_REFUSED_TRIM "protime_refused_trim"
 
 /* How often SQLite waits for a lock held by another program before it gives
  * up with SQLITE_BUSY (milliseconds). Our own writers queue on a mutex. */
@@ -223,5 +226,32 @@ const char *pt_store_lease(apr_pool_t *p, const pt_store_conn_t *c,
                            const char *name, const char *owner,
                            apr_time_t now, apr_time_t until, int *held,
                            const char **holder, apr_time_t *holder_until);
+
+/* ---- refused deliveries, for support (ProtimeCaptureRefused) ----------- */
+
+/* protime_refused keeps this many deliveries per location, and of each
+ * body its first PT_STORE_REFUSED_BODY bytes. */
+#define PT_STORE_REFUSED_KEEP 20
+#define PT_STORE_REFUSED_BODY 4096
+
+/* A delivery refused for its signature, as it arrived. */
+typedef struct {
+    const char *location;
+    const char *reason;
+    const apr_table_t *headers;
+    const char *signature_header;   /* cut, whatever its name */
+    const char *body;
+    apr_size_t body_len;
+} pt_store_refused_t;
+
+/* Stores r in protime_refused at now_us and deletes the rows of its
+ * location but the last PT_STORE_REFUSED_KEEP, in one transaction. The
+ * headers go in with the values cut to their length of the signature
+ * header and of every header whose name looks secret (Authorization,
+ * Cookie, anything with "signature", "secret", "token", "key" and the
+ * like): the table must not hold what would let its reader sign or log
+ * in. Returns NULL or an error. */
+const char *pt_store_capture(apr_pool_t *p, const pt_store_conn_t *c,
+                             const pt_store_refused_t *r, apr_int64_t now_us);
 
 #endif /* PT_STORE_H */

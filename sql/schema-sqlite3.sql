@@ -96,3 +96,24 @@ CREATE TABLE IF NOT EXISTS protime_lease (
     owner               TEXT NOT NULL,
     expires_at          BIGINT NOT NULL
 );
+
+-- With ProtimeCaptureRefused On: the last deliveries (pt_store.h says how
+-- many) that a location refused for their signature, so that an
+-- administrator can show Protime's support what arrived. headers is a JSON
+-- array of [name, value] pairs, in the order received, with the values of
+-- secret-looking headers replaced by "<cut: N bytes>"; body is the start
+-- of the body (encoded as in protime_quarantine), body_length its full
+-- length in bytes.
+CREATE TABLE IF NOT EXISTS protime_refused (
+    id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+    location            TEXT NOT NULL,
+    received_at         BIGINT NOT NULL,
+    reason              TEXT NOT NULL,
+    headers             TEXT NOT NULL,
+    body                TEXT NOT NULL,
+    body_encoding       TEXT NOT NULL CHECK (body_encoding IN ('utf-8', 'base64')),
+    body_length         BIGINT NOT NULL
+);
+
+CREATE INDEX IF NOT EXISTS protime_refused_location
+    ON protime_refused (location, id);

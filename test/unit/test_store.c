@@ -401,6 +401,95 @@ static void core(const pt_store_conn_t *c, const char *db)
        "%s: the connection works after failures", db);
 }
 
+/* pt_store_capture: what protime_refused keeps of a refused delivery, and
+ * that it keeps PT_STORE_REFUSED_KEEP of them per location. */
+static void refused(const pt_store_conn_t *c, const char *db)
+{
+    apr_table_t *h = apr_table_make(pool, 8);
+    pt_store_refused_t r;
+    char *big, *body;
+    int i;
+
+    apr_table_add(h, "Host", "example.com");
+    apr_table_add(h, "Content-Type", "application/json");
+    apr_table_add(h, "X-Protime-Signature",
+                  "c2lnbmF0dXJlLXZhbHVlLTQ0LWJ5dGVzLWxvbmctLS0t");
+    apr_table_add(h, "Authorization", "Bearer abc");
+    apr_table_add(h, "Cookie", "s=1");
+    apr_table_add(h, "X-Api-Key", "k");
+    apr_table_add(h, "X-Sig", "zz");
+    apr_table_add(h, "webhook-id", "msg_1");
+    apr_table_add(h, "X-Latin", "caf\xe9");
+    memset(&r, 0, sizeof(r));
+    r.location = "/hook";
+    r.reason = "no signature header";
+    r.headers = h;
+    r.signature_header = "x-sig";
+    r.body = "{\"a\":1}";
+    r.body_len = 7;
+    is_str(pt_store_capture(pool, c, &r, clock_us), NULL,
+           "%s: a refused delivery captured", db);
+    is_str(q(c, "SELECT headers FROM protime_refused"),
+           "[[\"Host\",\"example.com\"],"
+           "[\"Content-Type\",\"application/json\"],"
+           "[\"X-Protime-Signature\",\"<cut: 44 bytes>\"],"
+           "[\"Authorization\",\"<cut: 10 bytes>\"],"
+           "[\"Cookie\",\"<cut: 3 bytes>\"],"
+           "[\"X-Api-Key\",\"<cut: 1 bytes>\"],"
+           "[\"X-Sig\",\"<cut: 2 bytes>\"],"
+           "[\"webhook-id\",\"msg_1\"],"
+           "[\"X-Latin\",\"caf\\\\xe9\"]]",
+           "%s: ... headers in order, secret values cut, bytes escaped", db);
+    is_str(q(c, "SELECT location || ' ' || reason || ' '"
+             " || CAST(received_at AS TEXT) || ' ' || body || ' '"
+             " || body_encoding || ' ' || CAST(body_length AS TEXT)"
+             " FROM protime_refused"),
+           apr_psprintf(pool, "/hook no signature header %" APR_INT64_T_FMT
+                        " {\"a\":1} utf-8 7", clock_us),
+           "%s: ... location, reason, time, body", db);
+
+    /* 'a', then two-byte characters: byte 4096 is the second of one. */
+    big = apr_palloc(pool, 5001);
+    big[0] = 'a';
+    for (i = 1; i < 5001; i += 2) {
+        big[i] = '\xc3';
+        big[i + 1] = '\xa9';
+    }
+    r.body = big;
+    r.body_len = 5001;
+    is_str(pt_store_capture(pool, c, &r, clock_us), NULL,
+           "%s: a 5001-byte body captured", db);
+    is_str(q(c, "SELECT CAST(length(body) AS TEXT) || ' ' || body_encoding"
+             " || ' ' || CAST(body_length AS TEXT) FROM protime_refused"
+             " ORDER BY id DESC"), "2048 utf-8 5001",
+           "%s: ... its first 4095 bytes, never half a character", db);
+    r.body = "\xff\x00";
+    r.body_len = 2;
+    is_str(pt_store_capture(pool, c, &r, clock_us), NULL,
+           "%s: a binary body captured", db);
+    is_str(q(c, "SELECT body || ' ' || body_encoding FROM protime_refused"
+             " ORDER BY id DESC"), "/wA= base64", "%s: ... in base64", db);
+
+    r.location = "/hook-b";
+    for (i = 0; i < PT_STORE_REFUSED_KEEP + 5; i++) {
+        body = apr_itoa(pool, i);
+        r.body = body;
+        r.body_len = strlen(body);
+        if (pt_store_capture(pool, c, &r, clock_us + i) != NULL)
+            break;
+    }
+    is_int(i, PT_STORE_REFUSED_KEEP + 5, "%s: %d more captured", db, i);
+    is_str(q(c, "SELECT CAST(COUNT(*) AS TEXT) || ' ' || CAST(MIN(body_length)"
+             " AS TEXT) FROM protime_refused WHERE location = '/hook-b'"),
+           apr_psprintf(pool, "%d 1", PT_STORE_REFUSED_KEEP),
+           "%s: ... the last %d kept", db, PT_STORE_REFUSED_KEEP);
+    is_str(q(c, "SELECT body FROM protime_refused WHERE location = '/hook-b'"
+             " ORDER BY id"), "5", "%s: ... the oldest five gone", db);
+    is_str(q(c, "SELECT COUNT(*) FROM protime_refused"
+             " WHERE location = '/hook'"), "3",
+           "%s: ... the other location's rows untouched", db);
+}
+
 /* Whether the bytes of file hold text (the database file, not its WAL). */
 static int file_contains(const char *file, const char *text)
 {
@@ -655,6 +744,7 @@ static void test_sqlite(void)
     is_str(q(&c, "PRAGMA wal_autocheckpoint"), "0",
            "sqlite3: no checkpoint inside a COMMIT");
     core(&c, "sqlite3");
+    refused(&c, "sqlite3");
 
     /* A commit stays in the WAL until pt_store_checkpoint copies it into
      * the database file itself. */
@@ -983,6 +1073,14 @@ static void test_pgsql(void)
     printf("# pgsql: database default: 'a' > 'Z' is %s\n",
            q(&c, "SELECT CAST('a' > 'Z' AS TEXT)"));
     core(&c, "pgsql");
+    refused(&c, "pgsql");
+    /* A database of a version without the last table of today's schema. */
+    ok(exec(&c, "DROP TABLE protime_refused") == 0,
+       "pgsql: protime_refused dropped, as before it existed");
+    is_str(pt_store_create_schema(pool, &c), NULL,
+           "pgsql: ... the schema created again");
+    is_str(q(&c, "SELECT COUNT(*) FROM protime_refused"), "0",
+           "pgsql: ... with protime_refused");
 
     pgsql_locked(driver, conninfo, schema, &c);
     pgsql_german(driver, conninfo, schema, &c);
