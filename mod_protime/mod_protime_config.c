@@ -103,6 +103,11 @@ int protime_capture_refused(const protime_dir_conf *dc)
     return dc->capture_refused == 1;
 }
 
+const char *protime_collection(const protime_dir_conf *dc)
+{
+    return dc->collection ? dc->collection : PT_COLLECTION_ACCESS_CLOCKINGS;
+}
+
 const char *protime_location(const protime_dir_conf *dc)
 {
     return dc->location ? dc->location : "(server config)";
@@ -240,6 +245,7 @@ void *protime_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     dc->signature_tolerance = PROTIME_MERGE(signature_tolerance);
     dc->max_body = PROTIME_MERGE(max_body);
     dc->capture_refused = PROTIME_MERGE(capture_refused);
+    dc->collection = PROTIME_MERGE_PTR(collection);
     dc->location = PROTIME_MERGE_PTR(location);
     return dc;
 }
@@ -366,6 +372,24 @@ static const char *protime_secret(cmd_parms *cmd, const char *spec,
                      cmd->directive->filename, cmd->directive->line_num);
     err = pt_value_secret(cmd->pool, spec, run_exec, secret);
     return err ? protime_cmd_error(cmd, err) : NULL;
+}
+
+static const char *protime_set_collection(cmd_parms *cmd, void *dcv,
+                                          const char *arg)
+{
+    protime_dir_conf *dc = dcv;
+    const char *const *n;
+    const char *known = NULL;
+
+    if (!pt_collection_known(arg)) {
+        for (n = pt_collection_names; *n; n++)
+            known = known ? apr_pstrcat(cmd->temp_pool, known, ", ", *n, NULL)
+                          : *n;
+        return apr_psprintf(cmd->pool, "ProtimeCollection: unknown "
+                            "collection '%s'; Protime's are: %s", arg, known);
+    }
+    dc->collection = arg;
+    return NULL;
 }
 
 static const char *protime_set_webhook_key(cmd_parms *cmd, void *dcv,
@@ -1124,6 +1148,10 @@ const command_rec protime_cmds[] = {
                  RSRC_CONF | ACCESS_CONF,
                  "On: keep the last deliveries refused for their signature "
                  "in protime_refused, for Protime's support (default Off)"),
+    AP_INIT_TAKE1("ProtimeCollection", protime_set_collection, NULL,
+                  RSRC_CONF | ACCESS_CONF,
+                  "The Protime collection whose deliveries this location "
+                  "receives (default " PT_COLLECTION_ACCESS_CLOCKINGS ")"),
     AP_INIT_TAKE1("ProtimeSQLiteSynchronous", protime_set_sqlite_sync, NULL,
                   RSRC_CONF,
                   "SQLite durability: Full (default; every acknowledged "

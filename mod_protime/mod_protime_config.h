@@ -33,6 +33,7 @@ typedef struct {
     apr_interval_time_t signature_tolerance;
     apr_off_t max_body;
     int capture_refused;            /* ProtimeCaptureRefused */
+    const char *collection;         /* ProtimeCollection; NULL when unset */
     const char *location;           /* the section's path; NULL at server level */
 } protime_dir_conf;
 
@@ -88,6 +89,9 @@ pt_scheme_t protime_signature_scheme(const protime_dir_conf *dc);
 apr_interval_time_t protime_signature_tolerance(const protime_dir_conf *dc);
 apr_off_t protime_max_body(const protime_dir_conf *dc);
 int protime_capture_refused(const protime_dir_conf *dc);
+/* The collection whose deliveries the location receives, one of
+ * pt_collection_names. */
+const char *protime_collection(const protime_dir_conf *dc);
 /* What the error log calls the location: its <Location> (or <Directory>,
  * <LocationMatch>...) path. */
 const char *protime_location(const protime_dir_conf *dc);

@@ -132,16 +132,18 @@ typedef struct {
     char error[256];
 } protime_queue_result;
 
-/* Copies body into a free slot and queues it, arrived on
- * pt_clock_monotonic(); returns the slot, or -1 when the body is larger
- * than a slot or no slot is free. */
-int protime_queue_put(const char *body, apr_size_t len, apr_time_t arrived);
+/* Copies body, a delivery of collection (one of pt_collection_names), into
+ * a free slot and queues it, arrived on pt_clock_monotonic(); returns the
+ * slot, or -1 when the body is larger than a slot or no slot is free. */
+int protime_queue_put(const char *collection, const char *body,
+                      apr_size_t len, apr_time_t arrived);
 /* With the writers' mutex held: marks the queued slots taken, and those a
  * writer took before it died, at most max of them, into slots; returns how
  * many. Slots whose owner died after their commit are freed on the way. */
 int protime_queue_take(int *slots, int max);
-const char *protime_queue_body(int slot, apr_size_t *len,
-                               apr_time_t *arrived);
+/* The body of a slot; *collection gets its pt_collection_names entry. */
+const char *protime_queue_body(int slot, const char **collection,
+                               apr_size_t *len, apr_time_t *arrived);
 /* With the writers' mutex held: the result of a taken slot. */
 void protime_queue_finish(int slot, const protime_queue_result *result);
 /* Whether a writer finished the slot; if so, its result into *result. */

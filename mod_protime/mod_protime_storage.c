@@ -922,12 +922,14 @@ static int protime_write(request_rec *r, pt_store_job_t *own)
         pt_delivery_t *delivery = apr_palloc(p, sizeof(*delivery));
         apr_time_t when;
         apr_size_t len;
-        const char *body = protime_queue_body(slots[i], &len, &when);
+        const char *collection;
+        const char *body = protime_queue_body(slots[i], &collection, &len,
+                                              &when);
 
         /* Parsed again here rather than shipped parsed: the same body
          * gives the same events, and a few microseconds each are nothing
          * next to the commit. */
-        pt_event_parse(p, body, len, delivery);
+        pt_event_parse_collection(p, collection, body, len, delivery);
         job->delivery = delivery;
         jobs[njobs++] = job;
         if (when < arrived)
@@ -954,9 +956,10 @@ static int protime_write(request_rec *r, pt_store_job_t *own)
 }
 
 void protime_storage_store(request_rec *r, pt_store_job_t *job,
-                           const char *body, apr_size_t len)
+                           const char *collection, const char *body,
+                           apr_size_t len)
 {
-    int slot = protime_queue_put(body, len, pt_clock_monotonic());
+    int slot = protime_queue_put(collection, body, len, pt_clock_monotonic());
     int checkpoint = 0;
     protime_queue_result result;
 

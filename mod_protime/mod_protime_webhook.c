@@ -598,10 +598,11 @@ int protime_webhook_handler(request_rec *r)
     if (status != OK)
         return status;
 
-    pt_event_parse(r->pool, body, len, &delivery);
+    pt_event_parse_collection(r->pool, protime_collection(dc), body, len,
+                              &delivery);
     memset(&job, 0, sizeof(job));
     job.delivery = &delivery;
-    protime_storage_store(r, &job, body, len);
+    protime_storage_store(r, &job, protime_collection(dc), body, len);
     if (job.error) {
         protime_count(PROTIME_C_STORAGE_ERRORS, 1);
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, PTLOGNO(00307)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
  * Copyright 2026 the mod_protime authors */
 
-/* pt_event: parsing and validation of access-clocking deliveries.
+/* pt_event: parsing and validation of Protime deliveries.
  * See pt_event.h for the accepted body forms and, in pt_event_t, what
  * each field must hold.
  */
@@ -11,6 +11,7 @@
 #include <apr_strings.h>
 #include <jansson.h>
 
+#include "pt_collection.h"
 #include "pt_date.h"
 #include "pt_event.h"
 #include "pt_text.h"
@@ -27,7 +28,7 @@
 
 /* The members an event and an envelope are made of; a member named
  * otherwise that is not an annotation is not understood. A bare object
- * has no such list: all of it is the clocking, kept in the payload. */
+ * has no such list: all of it is the change's, kept in the payload. */
 static const char *const pt_event_event_members[] = {
     "changeType", "data", NULL
 };
@@ -256,11 +257,11 @@ static const char *pt_event_ref(apr_pool_t *p, const json_t *data,
     return NULL;
 }
 
-static const char *pt_event_validate(apr_pool_t *p, const json_t *data,
-                                     pt_event_t *ev)
+/* What every collection's change has: id and changeVersion. */
+static const char *pt_event_validate_common(apr_pool_t *p, const json_t *data,
+                                            pt_event_t *ev)
 {
-    const char *s, *why;
-    apr_size_t len, i, chars;
+    const char *why;
     json_int_t v;
 
     if ((why = pt_event_get_int(p, data, "id", 1, APR_INT64_MAX,
@@ -268,12 +269,23 @@ static const char *pt_event_validate(apr_pool_t *p, const json_t *data,
         return why;
     }
     ev->id = v;
-    if ((why = pt_event_version(p, data, ev))) {
+    return pt_event_version(p, data, ev);
+}
+
+static const char *pt_event_validate(apr_pool_t *p, const json_t *data,
+                                     pt_event_t *ev)
+{
+    const char *s, *why;
+    apr_size_t len, i, chars;
+    json_int_t v;
+
+    if ((why = pt_event_validate_common(p, data, ev))) {
         return why;
     }
-    /* A Delete documents only id and changeVersion; the rest may be
-     * anything and is kept in the payload only. */
-    if (ev->change == PT_CHANGE_DELETE) {
+    /* Only access clockings have typed columns to fill. The rest of
+     * another collection's data is kept as sent, in the payload; so is
+     * that of a Delete, which documents only id and changeVersion. */
+    if (ev->collection || ev->change == PT_CHANGE_DELETE) {
         return NULL;
     }
 
@@ -324,8 +336,8 @@ static const char *pt_event_validate(apr_pool_t *p, const json_t *data,
 }
 
 /* One item of the delivery: an event or a bare object; n counts from 1. */
-static void pt_event_item(apr_pool_t *p, const json_t *item, int n,
-                          pt_delivery_t *out)
+static void pt_event_item(apr_pool_t *p, const char *collection,
+                          const json_t *item, int n, pt_delivery_t *out)
 {
     pt_event_t ev;
     const json_t *data = item;
@@ -334,6 +346,7 @@ static void pt_event_item(apr_pool_t *p, const json_t *item, int n,
     apr_size_t len;
 
     memset(&ev, 0, sizeof(ev));
+    ev.collection = collection;
     ev.change = PT_CHANGE_UPSERT;
     if (!json_is_object(item)) {
         why = "not an object";
@@ -378,13 +391,14 @@ static void pt_event_item(apr_pool_t *p, const json_t *item, int n,
     *(pt_event_t *)apr_array_push(out->events) = ev;
 }
 
-static void pt_event_items(apr_pool_t *p, const json_t *arr,
-                           pt_delivery_t *out)
+static void pt_event_items(apr_pool_t *p, const char *collection,
+                           const json_t *arr, pt_delivery_t *out)
 {
     size_t i;
 
     for (i = 0; i < json_array_size(arr); i++) {
-        pt_event_item(p, json_array_get(arr, i), (int)(i + 1), out);
+        pt_event_item(p, collection, json_array_get(arr, i), (int)(i + 1),
+                      out);
     }
 }
 
@@ -408,13 +422,35 @@ static void pt_event_cap_rejects(apr_pool_t *p, const char *body,
                          body, len);
 }
 
-void pt_event_parse(apr_pool_t *p, const char *body, apr_size_t len,
-                    pt_delivery_t *out)
+/* Names the collection in the reasons of a collection other than access
+ * clockings: their rows share protime_quarantine with those of access
+ * clockings, whose reasons stay as they always were. */
+static void pt_event_name_rejects(apr_pool_t *p, const char *collection,
+                                  pt_delivery_t *out)
+{
+    int i;
+
+    if (!collection) {
+        return;
+    }
+    for (i = 0; i < out->rejects->nelts; i++) {
+        pt_reject_t *r = &APR_ARRAY_IDX(out->rejects, i, pt_reject_t);
+
+        r->reason = apr_pstrcat(p, collection, ": ", r->reason, NULL);
+    }
+}
+
+void pt_event_parse_collection(apr_pool_t *p, const char *collection,
+                               const char *body, apr_size_t len,
+                               pt_delivery_t *out)
 {
     json_error_t err;
     json_t *root;
     const char *stray;
 
+    if (collection && strcmp(collection, PT_COLLECTION_ACCESS_CLOCKINGS) == 0) {
+        collection = NULL;
+    }
     out->events = apr_array_make(p, 4, sizeof(pt_event_t));
     out->rejects = apr_array_make(p, 1, sizeof(pt_reject_t));
     if (!body) {
@@ -428,25 +464,33 @@ void pt_event_parse(apr_pool_t *p, const char *body, apr_size_t len,
     root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &err);
     if (!root) {
         pt_event_reject_body(p, out, pt_event_json_error(p, &err), body, len);
-        return;
-    }
-
-    if (json_is_array(root)) {
-        pt_event_items(p, root, out);
-    }
-    else if (pt_event_is_envelope(root)) {
-        stray = pt_event_stray(p, root, pt_event_envelope_members,
-                               "envelope");
-        if (stray) {
-            pt_event_reject_body(p, out, stray, body, len);
-        }
-        else {
-            pt_event_items(p, json_object_get(root, "value"), out);
-        }
     }
     else {
-        pt_event_item(p, root, 1, out);
+        if (json_is_array(root)) {
+            pt_event_items(p, collection, root, out);
+        }
+        else if (pt_event_is_envelope(root)) {
+            stray = pt_event_stray(p, root, pt_event_envelope_members,
+                                   "envelope");
+            if (stray) {
+                pt_event_reject_body(p, out, stray, body, len);
+            }
+            else {
+                pt_event_items(p, collection, json_object_get(root, "value"),
+                               out);
+            }
+        }
+        else {
+            pt_event_item(p, collection, root, 1, out);
+        }
+        json_decref(root);
+        pt_event_cap_rejects(p, body, len, out);
     }
-    json_decref(root);
-    pt_event_cap_rejects(p, body, len, out);
+    pt_event_name_rejects(p, collection, out);
+}
+
+void pt_event_parse(apr_pool_t *p, const char *body, apr_size_t len,
+                    pt_delivery_t *out)
+{
+    pt_event_parse_collection(p, NULL, body, len, out);
 }

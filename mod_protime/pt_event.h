@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
  * Copyright 2026 the mod_protime authors */
 
-/* pt_event: parsing and validation of access-clocking deliveries.
+/* pt_event: parsing and validation of Protime deliveries.
  *
  * Pure unit: APR and jansson only. A delivery body is one of
  *   { "changeType": "InsertOrUpdate"|"Delete", "data": { ... } }   one event
@@ -11,7 +11,7 @@
  * An object is an envelope when its "value" is an array and it has no id,
  * changeVersion, changeType or data; otherwise it is an item: an event if
  * it has changeType, else a bare object. Every member of a bare object is
- * the clocking's and goes into the payload ("value" included). An event
+ * the change's and goes into the payload ("value" included). An event
  * and an envelope may carry annotations (members named "@...", such as
  * "@odata.context") besides their own members, which are ignored; any
  * other member could hold a change that would be lost, so an event with
@@ -40,9 +40,11 @@ typedef enum {
 } pt_change_t;
 
 /* One validated change. Strings are NUL-terminated, from the parse pool.
- * For a Delete only change, id, change_version and payload are set; the
- * other pointers are NULL and the has_ flags 0. */
+ * For a Delete, and for every change of a collection other than access
+ * clockings, only collection, change, id, change_version and payload are
+ * set; the other pointers are NULL and the has_ flags 0. */
 typedef struct {
+    const char *collection;         /* NULL for access clockings */
     pt_change_t change;
     apr_int64_t id;                 /* 1 .. 2^63-1 */
     const char *change_version;     /* 1 .. 64 printable ASCII characters */
@@ -79,5 +81,17 @@ typedef struct {
  * quarantine row each. */
 void pt_event_parse(apr_pool_t *p, const char *body, apr_size_t len,
                     pt_delivery_t *out);
+
+/* pt_event_parse for a delivery of collection, one of pt_collection_names
+ * (the caller checks; the pointer is kept in each event). NULL or
+ * PT_COLLECTION_ACCESS_CLOCKINGS is pt_event_parse itself. Any other
+ * collection's body has the same forms, but only what every collection's
+ * change has is validated: id (1 .. 2^63-1), changeVersion (as above) and
+ * changeType; the rest of data is kept as sent, in the payload. Its
+ * rejects' reasons start with the collection ("people: item 2: id:
+ * missing"). */
+void pt_event_parse_collection(apr_pool_t *p, const char *collection,
+                               const char *body, apr_size_t len,
+                               pt_delivery_t *out);
 
 #endif /* PT_EVENT_H */

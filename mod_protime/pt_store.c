@@ -60,11 +60,11 @@
     col " = CASE WHEN excluded.deleted = 1 THEN c." col                 \
     " ELSE excluded." col " END, "
 
-/* The changeVersion rule in one statement, so that concurrent writers
- * (other processes, other servers) never interleave a read and a write.
- * The comparison takes the collation of c.change_version: BINARY in SQLite,
- * "C" in PostgreSQL, bytes in both. %pDd makes PostgreSQL type the date
- * parameter as date; SQLite binds it as text like %s. */
+/* The changeVersion rule in one statement per table, so that concurrent
+ * writers (other processes, other servers) never interleave a read and a
+ * write. The comparison takes the collation of c.change_version: BINARY in
+ * SQLite, "C" in PostgreSQL, bytes in both. %pDd makes PostgreSQL type the
+ * date parameter as date; SQLite binds it as text like %s. */
 static const char pt_store_upsert_sql[] =
     "INSERT INTO protime_access_clockings AS c"
     " (id, change_version, deleted, person_id, date, time_of_day_minutes,"
@@ -83,6 +83,28 @@ static const char pt_store_upsert_sql[] =
     PT_STORE_DATA("payload")
     "updated_at = excluded.updated_at"
     " WHERE excluded.change_version > c.change_version";
+
+/* The same rule for every other collection, whose data is kept whole; it
+ * differs from the statement above only in its key and its columns. data
+ * is jsonb in PostgreSQL, which takes text only by an explicit cast, and
+ * TEXT in SQLite, where the same cast would turn it into a number (the
+ * type name "jsonb" has NUMERIC affinity): hence a text per dialect, the
+ * SQLite one in pt_store_statements, PostgreSQL's chosen when preparing. */
+#define PT_STORE_RECORDS_UPSERT(json_type)                              \
+    "INSERT INTO protime_records AS c"                                  \
+    " (collection, id, change_version, deleted, data, updated_at)"      \
+    " VALUES (%s, %lld, %s, %d, CAST(%s AS " json_type "), %lld)"       \
+    " ON CONFLICT (collection, id) DO UPDATE SET"                       \
+    " change_version = excluded.change_version,"                        \
+    " deleted = excluded.deleted, "                                     \
+    PT_STORE_DATA("data")                                               \
+    "updated_at = excluded.updated_at"                                  \
+    " WHERE excluded.change_version > c.change_version"
+
+static const char pt_store_records_upsert_sql[] =
+    PT_STORE_RECORDS_UPSERT("TEXT");
+static const char pt_store_records_upsert_pgsql[] =
+    PT_STORE_RECORDS_UPSERT("jsonb");
 
 static const char pt_store_quarantine_sql[] =
     "INSERT INTO protime_quarantine (received_at, reason, body, body_encoding)"
@@ -182,6 +204,7 @@ static const struct {
     { PT_STMT_LEASE_SELECT, pt_store_lease_select_sql },
     { PT_STMT_REFUSED_INSERT, pt_store_refused_insert_sql },
     { PT_STMT_REFUSED_TRIM, pt_store_refused_trim_sql },
+    { PT_STMT_RECORDS_UPSERT, pt_store_records_upsert_sql },
     { PT_STMT_UPSERT, pt_store_upsert_sql }
 };
 
@@ -481,6 +504,7 @@ static const char *pt_store_prepare_statements(apr_pool_t *p,
     for (i = 0; i < sizeof(pt_store_statements)
                     / sizeof(pt_store_statements[0]); i++) {
         const char *label = pt_store_statements[i].label;
+        const char *sql = pt_store_statements[i].sql;
         apr_dbd_prepared_t *stmt = NULL;
         int rv;
 
@@ -488,8 +512,10 @@ static const char *pt_store_prepare_statements(apr_pool_t *p,
          * refuse a second PREPARE of the same name. */
         if (apr_hash_get(c->prepared, label, APR_HASH_KEY_STRING))
             continue;
-        rv = apr_dbd_prepare(c->driver, p, c->handle,
-                             pt_store_statements[i].sql, label, &stmt);
+        if (c->dialect == PT_DB_PGSQL
+            && !strcmp(label, PT_STMT_RECORDS_UPSERT))
+            sql = pt_store_records_upsert_pgsql;
+        rv = apr_dbd_prepare(c->driver, p, c->handle, sql, label, &stmt);
         if (rv)
             return pt_store_error(p, c, rv,
                                   apr_pstrcat(p, "preparing ", label, NULL));
@@ -646,28 +672,27 @@ static const char *pt_store_body(apr_pool_t *p, const char *body,
     return b64;
 }
 
-/* Runs one job's statements in the current transaction and counts. */
-static const char *pt_store_apply(apr_pool_t *p, const pt_store_conn_t *c,
-                                  pt_store_job_t *job, apr_int64_t now_us)
+/* Applies one event by the changeVersion rule of its collection's table;
+ * *nrows is 1 when it changed the row, 0 when it was stale. */
+static const char *pt_store_upsert(apr_pool_t *p, const pt_store_conn_t *c,
+                                   const pt_event_t *ev, apr_int64_t now_us,
+                                   int *nrows)
 {
-    apr_dbd_prepared_t *upsert, *quarantine;
-    const pt_delivery_t *d = job->delivery;
-    int i, rv;
+    const char *label = ev->collection ? PT_STMT_RECORDS_UPSERT
+                                       : PT_STMT_UPSERT;
+    apr_dbd_prepared_t *upsert = apr_hash_get(c->prepared, label,
+                                              APR_HASH_KEY_STRING);
+    int deleted = (ev->change == PT_CHANGE_DELETE);
+    int rv;
 
-    upsert = apr_hash_get(c->prepared, PT_STMT_UPSERT, APR_HASH_KEY_STRING);
-    quarantine = apr_hash_get(c->prepared, PT_STMT_QUARANTINE,
-                              APR_HASH_KEY_STRING);
-    if (!upsert || !quarantine)
+    if (!upsert)
         return "the statements are not prepared (pt_store_prepare)";
-
-    job->applied = job->deletes = job->stale = job->quarantined = 0;
-    job->error = NULL;
-    for (i = 0; d->events && i < d->events->nelts; i++) {
-        const pt_event_t *ev = &APR_ARRAY_IDX(d->events, i, pt_event_t);
-        int deleted = (ev->change == PT_CHANGE_DELETE);
-        int nrows = 0;
-
-        rv = apr_dbd_pvbquery(c->driver, p, c->handle, &nrows, upsert,
+    if (ev->collection)
+        rv = apr_dbd_pvbquery(c->driver, p, c->handle, nrows, upsert,
+                              ev->collection, &ev->id, ev->change_version,
+                              &deleted, ev->payload, &now_us);
+    else
+        rv = apr_dbd_pvbquery(c->driver, p, c->handle, nrows, upsert,
                               &ev->id, ev->change_version, &deleted,
                               ev->has_person ? &ev->person_id : NULL,
                               ev->date,
@@ -675,13 +700,42 @@ static const char *pt_store_apply(apr_pool_t *p, const pt_store_conn_t *c,
                               ev->has_terminal ? &ev->terminal_id : NULL,
                               ev->status, ev->person_refs, ev->terminal_refs,
                               ev->payload, &now_us);
-        if (rv)
-            return pt_store_error(p, c, rv,
-                                  apr_psprintf(p, PT_STMT_UPSERT " (id %"
-                                               APR_INT64_T_FMT ")", ev->id));
+    if (rv)
+        return pt_store_error(p, c, rv,
+                              apr_psprintf(p, "%s (%s%sid %" APR_INT64_T_FMT
+                                           ")", label,
+                                           ev->collection ? ev->collection
+                                                          : "",
+                                           ev->collection ? " " : "",
+                                           ev->id));
+    return NULL;
+}
+
+/* Runs one job's statements in the current transaction and counts. */
+static const char *pt_store_apply(apr_pool_t *p, const pt_store_conn_t *c,
+                                  pt_store_job_t *job, apr_int64_t now_us)
+{
+    apr_dbd_prepared_t *quarantine;
+    const pt_delivery_t *d = job->delivery;
+    const char *err;
+    int i, rv;
+
+    quarantine = apr_hash_get(c->prepared, PT_STMT_QUARANTINE,
+                              APR_HASH_KEY_STRING);
+    if (!quarantine)
+        return "the statements are not prepared (pt_store_prepare)";
+
+    job->applied = job->deletes = job->stale = job->quarantined = 0;
+    job->error = NULL;
+    for (i = 0; d->events && i < d->events->nelts; i++) {
+        const pt_event_t *ev = &APR_ARRAY_IDX(d->events, i, pt_event_t);
+        int nrows = 0;
+
+        if ((err = pt_store_upsert(p, c, ev, now_us, &nrows)) != NULL)
+            return err;
         if (nrows > 0) {
             job->applied++;
-            if (deleted)
+            if (ev->change == PT_CHANGE_DELETE)
                 job->deletes++;
         }
         else {

@@ -8,8 +8,11 @@
  * serves the module (connections from mod_dbd), the unit tests
  * (apr_dbd_open on a test database) and the subscription job.
  *
- * The changeVersion rule lives in one statement, "protime_upsert": per id the
- * row keeps the change with the highest changeVersion, compared as bytes (C
+ * The changeVersion rule lives in one statement per table: "protime_upsert"
+ * for access clockings (protime_access_clockings, per id), and
+ * "protime_records_upsert" for every other collection (protime_records, per
+ * collection and id; an event's collection picks the table). The row keeps
+ * the change with the highest changeVersion, compared as bytes (C
  * collation). A lower or equal version changes nothing. A Delete keeps the row
  * as a tombstone (deleted = 1, its changeVersion, the last data columns kept)
  * so that an older InsertOrUpdate cannot bring it back; a newer one does.
@@ -30,6 +33,7 @@ typedef enum {
 
 /* Labels of the prepared statements. */
 #define PT_STMT_UPSERT      "protime_upsert"
+#define PT_STMT_RECORDS_UPSERT "protime_records_upsert"
 #define PT_STMT_QUARANTINE  "protime_quarantine"
 #define PT_STMT_SUB_SELECT  "protime_sub_select"
 #define PT_STMT_SUB_KEYS    "protime_sub_keys"

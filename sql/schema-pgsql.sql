@@ -116,6 +116,38 @@ CREATE TABLE IF NOT EXISTS protime_refused (
 CREATE INDEX IF NOT EXISTS protime_refused_location
     ON protime_refused (location, id);
 
+-- Every collection but access clockings, one row per collection and id:
+-- the change with the highest change_version, by the rule and collation of
+-- protime_access_clockings (a Delete leaves deleted = 1 and the last data).
+-- data is the change's data object as received, as jsonb: its values, not
+-- its key order or spacing; nothing in it but id and changeVersion is
+-- checked. Keep this table the last one created: the module takes its
+-- presence for the whole script having run.
+CREATE TABLE IF NOT EXISTS protime_records (
+    collection          TEXT NOT NULL,
+    id                  BIGINT NOT NULL,
+    change_version      TEXT COLLATE "C" NOT NULL,
+    deleted             INTEGER NOT NULL CHECK (deleted IN (0, 1)),
+    data                JSONB NOT NULL,
+    updated_at          BIGINT NOT NULL,
+    PRIMARY KEY (collection, id)
+);
+
+-- Protime's people, with the columns an access clocking's person_id is
+-- looked up for. Protime's documentation of the people schema could not be
+-- read when this was written (only the collection's name is known): the
+-- members are those Protime names elsewhere (firstName, lastName,
+-- employeeNumber); the rest of a person is in data.
+CREATE OR REPLACE VIEW protime_people AS
+    SELECT id,
+           data ->> 'firstName' AS first_name,
+           data ->> 'lastName' AS last_name,
+           data ->> 'employeeNumber' AS employee_number,
+           deleted,
+           updated_at
+    FROM protime_records
+    WHERE collection = 'people';
+
 -- Reconciliation by delta, per tenant and destination (one collection
 -- each): the deltaLink to fetch next (Protime's, its token included) and
 -- when it was stored, or, while the delta is being started by a list

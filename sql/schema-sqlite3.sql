@@ -118,6 +118,36 @@ CREATE TABLE IF NOT EXISTS protime_refused (
 CREATE INDEX IF NOT EXISTS protime_refused_location
     ON protime_refused (location, id);
 
+-- Every collection but access clockings, one row per collection and id:
+-- the change with the highest change_version, by the rule and collation of
+-- protime_access_clockings (a Delete leaves deleted = 1 and the last data).
+-- data is the change's data object as received, compact, keys in received
+-- order; nothing in it but id and changeVersion is checked.
+CREATE TABLE IF NOT EXISTS protime_records (
+    collection          TEXT NOT NULL,
+    id                  BIGINT NOT NULL,
+    change_version      TEXT COLLATE BINARY NOT NULL,
+    deleted             INTEGER NOT NULL CHECK (deleted IN (0, 1)),
+    data                TEXT NOT NULL,
+    updated_at          BIGINT NOT NULL,
+    PRIMARY KEY (collection, id)
+);
+
+-- Protime's people, with the columns an access clocking's person_id is
+-- looked up for. Protime's documentation of the people schema could not be
+-- read when this was written (only the collection's name is known): the
+-- members are those Protime names elsewhere (firstName, lastName,
+-- employeeNumber); the rest of a person is in data.
+CREATE VIEW IF NOT EXISTS protime_people AS
+    SELECT id,
+           json_extract(data, '$.firstName') AS first_name,
+           json_extract(data, '$.lastName') AS last_name,
+           json_extract(data, '$.employeeNumber') AS employee_number,
+           deleted,
+           updated_at
+    FROM protime_records
+    WHERE collection = 'people';
+
 -- Reconciliation by delta, per tenant and destination (one collection
 -- each): the deltaLink to fetch next (Protime's, its token included) and
 -- when it was stored, or, while the delta is being started by a list

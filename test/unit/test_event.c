@@ -9,6 +9,7 @@
 #include <apr_pools.h>
 #include <apr_strings.h>
 
+#include "pt_collection.h"
 #include "pt_event.h"
 #include "tap.h"
 
@@ -797,6 +798,172 @@ static void test_payload(void)
     }
 }
 
+/* ---- another collection: the common part only ------------------------- */
+
+#define PEOPLE "people"
+/* A person: valid as a people record, but not as an access clocking. */
+#define PERSON "{\"id\":123152,\"changeVersion\":\"00000A\"," \
+    "\"firstName\":\"Ann\",\"lastName\":\"Lee\",\"employeeNumber\":\"E7\"}"
+
+static pt_delivery_t parse_people(const char *body)
+{
+    pt_delivery_t d;
+
+    pt_event_parse_collection(pool, PEOPLE, body, strlen(body), &d);
+    return d;
+}
+
+static const pt_event_t *people_accepts(const char *body, const char *name)
+{
+    pt_delivery_t d = parse_people(body);
+
+    ok(d.events->nelts == 1 && d.rejects->nelts == 0, "people accepted: %s",
+       name);
+    if (d.rejects->nelts) {
+        printf("#   reason: %s\n", RJ(&d, 0)->reason);
+    }
+    return d.events->nelts == 1 ? EV(&d, 0) : NULL;
+}
+
+static void people_rejects(const char *body, const char *want,
+                           const char *name)
+{
+    pt_delivery_t d = parse_people(body);
+
+    ok(d.events->nelts == 0 && d.rejects->nelts == 1, "people rejected: %s",
+       name);
+    is_str(d.rejects->nelts ? RJ(&d, 0)->reason : NULL, want,
+           "people reason: %s", name);
+}
+
+static void test_collection_forms(void)
+{
+    const char *event = "{\"changeType\":\"InsertOrUpdate\",\"data\":"
+        PERSON ",\"@odata.etag\":\"x\"}";
+    const char *del = "{\"changeType\":\"Delete\",\"data\":"
+        "{\"id\":9,\"changeVersion\":\"v9\",\"anything\":[1]}}";
+    const pt_event_t *e;
+    pt_delivery_t d;
+
+    e = people_accepts(event, "event with an annotation");
+    if (e) {
+        is_str(e->collection, PEOPLE, "event: collection kept");
+        is_int(e->change, PT_CHANGE_UPSERT, "event: InsertOrUpdate");
+        is_int(e->id, 123152, "event: id");
+        is_str(e->change_version, "00000A", "event: changeVersion");
+        is_str(e->payload, PERSON, "event: payload is data as sent");
+        ok(e->date == NULL && e->status == NULL && !e->has_person
+           && !e->has_terminal && e->person_refs == NULL
+           && e->terminal_refs == NULL, "event: no access-clocking columns");
+    }
+    e = people_accepts(PERSON, "bare object");
+    if (e) {
+        is_str(e->payload, PERSON, "bare object: payload is the object");
+        is_int(e->change, PT_CHANGE_UPSERT, "bare object: InsertOrUpdate");
+    }
+    e = people_accepts(del, "Delete");
+    if (e) {
+        is_int(e->change, PT_CHANGE_DELETE, "Delete: change");
+        is_str(e->payload, "{\"id\":9,\"changeVersion\":\"v9\","
+               "\"anything\":[1]}", "Delete: payload as sent");
+    }
+
+    d = parse_people(apr_pstrcat(pool, "[", PERSON, ",", del, "]", NULL));
+    ok(d.events->nelts == 2 && d.rejects->nelts == 0
+       && EV(&d, 0)->id == 123152 && EV(&d, 1)->id == 9,
+       "array: both, in order");
+    d = parse_people(apr_pstrcat(pool, "{\"@odata.context\":\"c\","
+                                 "\"value\":[", del, ",", PERSON, "]}",
+                                 NULL));
+    ok(d.events->nelts == 2 && d.rejects->nelts == 0
+       && EV(&d, 0)->id == 9 && EV(&d, 1)->id == 123152
+       && !strcmp(EV(&d, 1)->collection, PEOPLE),
+       "envelope with an annotation: both, in order");
+
+    /* The same body is an access clocking's reject and a person. */
+    rejects(PERSON, "item 1: date: missing",
+            "a person is not an access clocking");
+    pt_event_parse_collection(pool, PT_COLLECTION_ACCESS_CLOCKINGS, PERSON,
+                              strlen(PERSON), &d);
+    ok(d.events->nelts == 0 && d.rejects->nelts == 1
+       && !strcmp(RJ(&d, 0)->reason, "item 1: date: missing"),
+       "access-clockings by name is pt_event_parse");
+    pt_event_parse_collection(pool, NULL, with_id("\"id\":3"),
+                              strlen(with_id("\"id\":3")), &d);
+    ok(d.events->nelts == 1 && EV(&d, 0)->collection == NULL
+       && EV(&d, 0)->status != NULL,
+       "NULL collection: an access clocking, collection NULL");
+}
+
+static void test_collection_rules(void)
+{
+    const char *cv = "people: item 1: changeVersion: "
+        "not 1..64 printable ASCII characters";
+    const char *range = "people: item 1: id: out of range 1..2^63-1";
+    const pt_event_t *e;
+    pt_delivery_t d;
+
+    people_accepts("{\"id\":1,\"changeVersion\":\"v\"}",
+                   "id and changeVersion only");
+    e = people_accepts("{\"id\":9223372036854775807,\"changeVersion\":\"v\","
+                       "\"date\":\"not a date\",\"status\":\"\","
+                       "\"person\":5,\"timeOfDayInMinutes\":-1}",
+                       "the access-clocking rules do not apply");
+    if (e) {
+        ok(e->id == APR_INT64_C(9223372036854775807), "id 2^63-1");
+        ok(strstr(e->payload, "\"date\":\"not a date\"") != NULL,
+           "the rest is kept as sent");
+    }
+    people_rejects("{\"id\":0,\"changeVersion\":\"v\"}", range, "id 0");
+    people_rejects("{\"id\":-4,\"changeVersion\":\"v\"}", range,
+                   "id negative");
+    people_rejects("{\"id\":\"4\",\"changeVersion\":\"v\"}",
+                   "people: item 1: id: not an integer", "id a string");
+    people_rejects("{\"id\":1.5,\"changeVersion\":\"v\"}",
+                   "people: item 1: id: not an integer", "id a real");
+    people_rejects("{\"changeVersion\":\"v\"}", "people: item 1: id: missing",
+                   "id missing");
+    people_rejects("{\"id\":1,\"changeVersion\":\"\"}", cv,
+                   "changeVersion empty");
+    people_rejects(apr_pstrcat(pool, "{\"id\":1,\"changeVersion\":\"",
+                               repeat("x", 65), "\"}", NULL), cv,
+                   "changeVersion 65 characters");
+    people_rejects("{\"id\":1,\"changeVersion\":\"a\\tb\"}", cv,
+                   "changeVersion not printable");
+    people_rejects("{\"id\":1,\"changeVersion\":7}",
+                   "people: item 1: changeVersion: not a string",
+                   "changeVersion a number");
+    people_rejects("{\"id\":1}", "people: item 1: changeVersion: missing",
+                   "changeVersion missing");
+    people_rejects("{\"changeType\":\"Update\",\"data\":"
+                   "{\"id\":1,\"changeVersion\":\"v\"}}",
+                   "people: item 1: changeType: not InsertOrUpdate or Delete",
+                   "changeType unknown");
+    people_rejects("{\"changeType\":\"Delete\",\"data\":5}",
+                   "people: item 1: data: not an object", "data not object");
+    people_rejects("{\"changeType\":\"Delete\",\"data\":"
+                   "{\"id\":1,\"changeVersion\":\"v\"},\"extra\":1}",
+                   "people: item 1: event: unexpected member \"extra\"",
+                   "event with a stray member");
+
+    d = parse_people("[{\"id\":1,\"changeVersion\":\"v\"},3,"
+                     "{\"id\":2,\"changeVersion\":\"v\"}]");
+    ok(d.events->nelts == 2 && d.rejects->nelts == 1
+       && !strcmp(RJ(&d, 0)->reason, "people: item 2: not an object")
+       && !strcmp(RJ(&d, 0)->body, "3"),
+       "a bad item among good ones: its own reject, numbered");
+    d = parse_people("{\"value\":[],\"next\":1}");
+    ok(d.events->nelts == 0 && d.rejects->nelts == 1
+       && !strcmp(RJ(&d, 0)->reason,
+                  "people: envelope: unexpected member \"next\""),
+       "envelope with a stray member: rejected whole, collection named");
+    d = parse_people("nope");
+    ok(d.rejects->nelts == 1
+       && !strncmp(RJ(&d, 0)->reason, "people: not JSON: ", 18)
+       && RJ(&d, 0)->body_len == 4,
+       "not JSON: one reject with the body, collection named");
+}
+
 int main(int argc, const char *const *argv)
 {
     apr_app_initialize(&argc, &argv, NULL);
@@ -816,6 +983,8 @@ int main(int argc, const char *const *argv)
     test_duplicate_keys();
     test_many_rejects();
     test_payload();
+    test_collection_forms();
+    test_collection_rules();
 
     apr_pool_destroy(pool);
     apr_terminate();

@@ -401,6 +401,144 @@ static void core(const pt_store_conn_t *c, const char *db)
        "%s: the connection works after failures", db);
 }
 
+/* A change of another collection: data kept whole, as pt_event gives it. */
+static pt_event_t record(const char *collection, apr_int64_t id,
+                         const char *version, pt_change_t change,
+                         const char *name)
+{
+    pt_event_t ev;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.collection = collection;
+    ev.change = change;
+    ev.id = id;
+    ev.change_version = version;
+    ev.payload = apr_psprintf(pool, "{\"id\":%" APR_INT64_T_FMT
+                              ",\"changeVersion\":\"%s\",\"firstName\":"
+                              "\"%s\"}", id, version, name);
+    return ev;
+}
+
+/* A column of protime_records as text, "NULL" for SQL NULL. */
+static const char *rcol(const pt_store_conn_t *c, const char *collection,
+                        apr_int64_t id, const char *column)
+{
+    return q(c, "SELECT COALESCE(CAST(%s AS TEXT), 'NULL')"
+             " FROM protime_records WHERE collection = '%s'"
+             " AND id = %" APR_INT64_T_FMT, column, collection, id);
+}
+
+/* One change of a record; 1 when it was applied, 0 when stale, -1 on
+ * error. */
+static int rapply(const pt_store_conn_t *c, pt_event_t ev)
+{
+    pt_store_job_t *job = commit1(c, ev);
+
+    if (job->error) {
+        printf("#   error: %s\n", job->error);
+        return -1;
+    }
+    return job->applied;
+}
+
+/* protime_records: the changeVersion rule of access clockings, per
+ * collection and id, data kept as sent. */
+static void records(const pt_store_conn_t *c, const char *db)
+{
+    pt_store_job_t *job;
+    pt_event_t evs[2];
+
+    is_int(rapply(c, record("people", 4711, "B", PT_CHANGE_UPSERT, "Ann")), 1,
+           "%s: records: insert applied", db);
+    is_str(rcol(c, "people", 4711, "change_version"), "B",
+           "%s: records: ... change_version", db);
+    is_str(rcol(c, "people", 4711, "deleted"), "0",
+           "%s: records: ... deleted = 0", db);
+    is_str(q(c, "SELECT COUNT(*) FROM protime_records WHERE collection ="
+             " 'people' AND id = 4711 AND data = CAST('{\"id\":4711,"
+             "\"changeVersion\":\"B\",\"firstName\":\"Ann\"}' AS %s)",
+             c->dialect == PT_DB_PGSQL ? "jsonb" : "TEXT"), "1",
+           "%s: records: ... data is the payload", db);
+    is_str(rcol(c, "people", 4711, "updated_at"),
+           apr_psprintf(pool, "%" APR_INT64_T_FMT, clock_us),
+           "%s: records: ... updated_at", db);
+    is_str(q(c, "SELECT COUNT(*) FROM protime_access_clockings"
+             " WHERE id = 4711"), "0",
+           "%s: records: ... and no access clocking", db);
+
+    is_int(rapply(c, record("people", 4711, "B", PT_CHANGE_UPSERT, "Bob")), 0,
+           "%s: records: equal version is stale", db);
+    is_int(rapply(c, record("people", 4711, "A", PT_CHANGE_UPSERT, "Bob")), 0,
+           "%s: records: lower version is stale", db);
+    is_str(rcol(c, "people", 4711, "change_version"), "B",
+           "%s: records: ... version kept", db);
+    ok(strstr(rcol(c, "people", 4711, "data"), "Ann") != NULL,
+       "%s: records: ... data kept", db);
+    is_int(rapply(c, record("people", 4711, "a", PT_CHANGE_UPSERT, "Cy")), 1,
+           "%s: records: higher version (bytes: \"a\" > \"B\") applies", db);
+    ok(strstr(rcol(c, "people", 4711, "data"), "Cy") != NULL,
+       "%s: records: ... data replaced", db);
+
+    job = commit1(c, record("people", 4711, "b", PT_CHANGE_DELETE, "gone"));
+    ok(!job->error && job->applied == 1 && job->deletes == 1
+       && job->stale == 0, "%s: records: delete applied and counted", db);
+    is_str(rcol(c, "people", 4711, "deleted"), "1",
+           "%s: records: ... tombstone", db);
+    is_str(rcol(c, "people", 4711, "change_version"), "b",
+           "%s: records: ... with the delete's version", db);
+    ok(strstr(rcol(c, "people", 4711, "data"), "Cy") != NULL,
+       "%s: records: ... data kept", db);
+    is_int(rapply(c, record("people", 4711, "a", PT_CHANGE_UPSERT, "Old")),
+           0, "%s: records: older insert after the delete is stale", db);
+    is_str(rcol(c, "people", 4711, "deleted"), "1",
+           "%s: records: ... still a tombstone", db);
+    is_int(rapply(c, record("people", 4711, "c", PT_CHANGE_UPSERT, "New")),
+           1, "%s: records: newer insert after the delete applies", db);
+    is_str(rcol(c, "people", 4711, "deleted"), "0",
+           "%s: records: ... alive again", db);
+    ok(strstr(rcol(c, "people", 4711, "data"), "New") != NULL,
+       "%s: records: ... with its data", db);
+
+    job = commit1(c, record("people", 4712, "1", PT_CHANGE_DELETE, "x"));
+    ok(!job->error && job->applied == 1 && job->deletes == 1,
+       "%s: records: delete of an unknown id leaves a tombstone", db);
+    is_int(rapply(c, record("people", 4712, "0", PT_CHANGE_UPSERT, "Old")),
+           0, "%s: records: ... that an older insert cannot undo", db);
+
+    /* The same id in two collections, and in access clockings. */
+    is_int(rapply(c, record("absences", 4711, "A", PT_CHANGE_UPSERT, "Abs")),
+           1, "%s: records: the same id in another collection applies", db);
+    is_str(rcol(c, "absences", 4711, "change_version"), "A",
+           "%s: records: ... a row of its own", db);
+    is_str(rcol(c, "people", 4711, "change_version"), "c",
+           "%s: records: ... the person's row untouched", db);
+    is_int(rapply(c, upsert(4711, "A")), 1,
+           "%s: records: an access clocking with that id applies", db);
+    is_str(rcol(c, "people", 4711, "change_version"), "c",
+           "%s: records: ... the person's row untouched", db);
+
+    /* Both tables in one job, counted together. */
+    evs[0] = record("people", 4713, "1", PT_CHANGE_UPSERT, "Dee");
+    evs[1] = upsert(4713, "1");
+    job = job_of(evs, 2, NULL, 0);
+    is_int(commit(c, &job, 1), 1, "%s: records: a mixed job commits", db);
+    ok(!job->error && job->applied == 2,
+       "%s: records: ... both applied (%d)", db, job->applied);
+
+    /* The people view, and the README's query through it. */
+    is_str(q(c, "SELECT first_name FROM protime_people WHERE id = 4713"),
+           "Dee", "%s: records: protime_people has the first name", db);
+    is_str(q(c, "SELECT COUNT(*) FROM protime_people WHERE id = 4711"), "1",
+           "%s: records: ... and only people", db);
+    evs[0] = upsert(4714, "1");
+    evs[0].person_id = 4713;
+    commit1(c, evs[0]);
+    is_str(q(c, "SELECT p.first_name FROM protime_access_clockings a"
+             " JOIN protime_people p ON p.id = a.person_id"
+             " WHERE a.id = 4714"), "Dee",
+           "%s: records: a clocking JOINs its person's name", db);
+}
+
 /* pt_store_capture: what protime_refused keeps of a refused delivery, and
  * that it keeps PT_STORE_REFUSED_KEEP of them per location. */
 static void refused(const pt_store_conn_t *c, const char *db)
@@ -744,6 +882,7 @@ static void test_sqlite(void)
     is_str(q(&c, "PRAGMA wal_autocheckpoint"), "0",
            "sqlite3: no checkpoint inside a COMMIT");
     core(&c, "sqlite3");
+    records(&c, "sqlite3");
     refused(&c, "sqlite3");
 
     /* A commit stays in the WAL until pt_store_checkpoint copies it into
@@ -1072,15 +1211,27 @@ static void test_pgsql(void)
            "pgsql: change_version has the C collation");
     printf("# pgsql: database default: 'a' > 'Z' is %s\n",
            q(&c, "SELECT CAST('a' > 'Z' AS TEXT)"));
+    is_str(q(&c, "SELECT collation_name FROM information_schema.columns"
+             " WHERE table_schema = current_schema()"
+             " AND table_name = 'protime_records'"
+             " AND column_name = 'change_version'"), "C",
+           "pgsql: records: change_version has the C collation");
+    is_str(q(&c, "SELECT data_type FROM information_schema.columns"
+             " WHERE table_schema = current_schema()"
+             " AND table_name = 'protime_records'"
+             " AND column_name = 'data'"), "jsonb",
+           "pgsql: records: data is jsonb");
     core(&c, "pgsql");
+    records(&c, "pgsql");
     refused(&c, "pgsql");
-    /* A database of a version without the last table of today's schema. */
-    ok(exec(&c, "DROP TABLE protime_refused") == 0,
-       "pgsql: protime_refused dropped, as before it existed");
+    /* A database of a version without the last table of today's schema,
+     * and without the view that comes with it. */
+    ok(exec(&c, "DROP TABLE protime_records CASCADE") == 0,
+       "pgsql: protime_records dropped, as before it existed");
     is_str(pt_store_create_schema(pool, &c), NULL,
            "pgsql: ... the schema created again");
-    is_str(q(&c, "SELECT COUNT(*) FROM protime_refused"), "0",
-           "pgsql: ... with protime_refused");
+    is_str(q(&c, "SELECT COUNT(*) FROM protime_people"), "0",
+           "pgsql: ... with protime_records and protime_people");
 
     pgsql_locked(driver, conninfo, schema, &c);
     pgsql_german(driver, conninfo, schema, &c);
