@@ -743,7 +743,7 @@ static const char *protime_set_duration(cmd_parms *cmd, void *dummy,
 }
 
 /* One name of ProtimeCollections (ITERATE). */
-static const char *protime_set_collection(cmd_parms *cmd, void *dummy,
+static const char *protime_set_collections(cmd_parms *cmd, void *dummy,
                                           const char *arg)
 {
     protime_srv_conf *sc = protime_srv(cmd);
@@ -1189,7 +1189,7 @@ const command_rec protime_cmds[] = {
                    "several collections the base of theirs (<url>/"
                    "<collection>), or with a collection after it, that "
                    "collection's own"),
-    AP_INIT_ITERATE("ProtimeCollections", protime_set_collection, NULL,
+    AP_INIT_ITERATE("ProtimeCollections", protime_set_collections, NULL,
                     RSRC_CONF,
                     "The Protime collections to subscribe to, one webhook "
                     "each (default access-clockings)"),

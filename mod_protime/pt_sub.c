@@ -517,7 +517,9 @@ static const char *pt_sub_retire(apr_pool_t *p, const pt_sub_config_t *cfg,
 /* Applies one page of a list or a delta with the changeVersion rule;
  * adds its events to *rows, and those that changed a row to *applied
  * (when not NULL). */
-static const char *pt_sub_apply_page(apr_pool_t *p, const pt_sub_env_t *env,
+static const char *pt_sub_apply_page(apr_pool_t *p,
+                                     const pt_sub_config_t *cfg,
+                                     const pt_sub_env_t *env,
                                      const char *items, apr_time_t now,
                                      apr_int64_t *rows, apr_uint64_t *applied)
 {
@@ -526,7 +528,8 @@ static const char *pt_sub_apply_page(apr_pool_t *p, const pt_sub_env_t *env,
     pt_store_job_t job, *jobs[1];
     const char *err;
 
-    pt_event_parse(p, items, strlen(items), &delivery);
+    pt_event_parse_collection(p, pt_sub_collection(cfg), items,
+                              strlen(items), &delivery);
     memset(&job, 0, sizeof(job));
     job.delivery = &delivery;
     jobs[0] = &job;
@@ -607,7 +610,7 @@ static const char *pt_sub_sync(apr_pool_t *p, const pt_sub_config_t *cfg,
                 err = pt_sub_api_error(p, "re-synchronisation", aerr);
                 break;
             }
-            if ((err = pt_sub_apply_page(page_pool, env, items, now,
+            if ((err = pt_sub_apply_page(page_pool, cfg, env, items, now,
                                          &sync->rows, NULL)) != NULL) {
                 err = apr_pstrcat(p, "re-synchronisation: ", err, NULL);
                 break;
@@ -693,8 +696,8 @@ static const char *pt_sub_delta_start(apr_pool_t *p,
             err = pt_sub_api_error(p, "starting the delta", aerr);
             break;
         }
-        if ((err = pt_sub_apply_page(page_pool, env, page.items, now, &rows,
-                                     NULL)) != NULL) {
+        if ((err = pt_sub_apply_page(page_pool, cfg, env, page.items, now,
+                                     &rows, NULL)) != NULL) {
             err = apr_pstrcat(p, "starting the delta: ", err, NULL);
             break;
         }
@@ -790,8 +793,8 @@ static const char *pt_sub_reconcile(apr_pool_t *p, const pt_sub_config_t *cfg,
         *due = 0;
         return NULL;
     }
-    if ((err = pt_sub_apply_page(p, env, page.items, now, &rows, &applied))
-        != NULL)
+    if ((err = pt_sub_apply_page(p, cfg, env, page.items, now, &rows,
+                                 &applied)) != NULL)
         return apr_pstrcat(p, "reconciliation: ", err, NULL);
     d.delta_link = page.delta_link;
     d.updated_at = now;

@@ -121,8 +121,7 @@ CREATE INDEX IF NOT EXISTS protime_refused_location
 -- protime_access_clockings (a Delete leaves deleted = 1 and the last data).
 -- data is the change's data object as received, as jsonb: its values, not
 -- its key order or spacing; nothing in it but id and changeVersion is
--- checked. Keep this table the last one created: the module takes its
--- presence for the whole script having run.
+-- checked.
 CREATE TABLE IF NOT EXISTS protime_records (
     collection          TEXT NOT NULL,
     id                  BIGINT NOT NULL,
