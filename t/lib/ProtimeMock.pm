@@ -7,11 +7,13 @@ package ProtimeMock;
 # scripts.
 #
 #   use ProtimeMock;
-#   my $mock = ProtimeMock->start(clockings => 500, deliver => 3);
+#   my $mock = ProtimeMock->start(clockings => 500, deliver => 3,
+#                                 seed => { people => 20 }, delta_ttl => 2);
 #   my $api  = $mock->https_url . '/connector/protimeapi/api/v1';   # CA: $mock->ca_file
 #   $mock->fail(method => 'POST', path => '/webhooks$', status => 503,
 #               retry_after => 1, times => 2);
 #   my $state = $mock->state;                   # tokens_issued, webhooks, requests, ...
+#   my $c = $mock->change(collection => 'people', id => 3, lose => 1);
 #   $mock->stop;                                # also done when the object goes away
 #
 #   my $mock = ProtimeMock->attach($ready_file);   # one the test runner started
@@ -42,7 +44,9 @@ sub program {
 # https, and waits until it is ready. Options are the simulator's, with
 # underscores or dashes (tenant, client_id, client_secret, valid_for,
 # token_ttl, page_size, clockings, deliver, log, signature_header,
-# signature_scheme), plus:
+# signature_scheme, delta_ttl), plus:
+#   seed     records to seed: { COLLECTION => N, ... }, or "COLLECTION=N"
+#            strings (one, or an array ref of them), each a --seed
 #   tls_dir  where the test CA lives (default: a temporary directory)
 #   https    0 for no https listener (default 1)
 #   dir      where the ready file goes (default: a temporary directory)
@@ -57,6 +61,10 @@ sub start {
     my $ready = "$dir/protime-mock-ready.$$." . int(rand 1e9) . '.json';
     my @args = ('--http-port', 0, '--tls-dir', $tls_dir, '--ready-file', $ready);
     push @args, '--https-port', 0 if $https;
+    my $seed = delete $o{seed} // [];
+    push @args, map { ('--seed', $_) }
+                ref $seed eq 'HASH' ? map { "$_=$seed->{$_}" } sort keys %$seed
+              : ref $seed eq 'ARRAY' ? @$seed : $seed;
     for my $k (sort keys %o) {
         next unless defined $o{$k};
         (my $flag = $k) =~ tr/_/-/;
@@ -132,10 +140,12 @@ sub _call {
     return length $res->{content} ? $json->decode($res->{content}) : {};
 }
 
-# {tokens_issued, webhooks => [...], requests => [...], clockings, deliveries => [...], config}
+# {tokens_issued, webhooks => [...], requests => [...], clockings,
+#  collections => {NAME => {records, changes, delta_calls, delta => {issued, expired}|null}},
+#  deliveries => [...], config}
 sub state { $_[0]->_call(GET => '/state') }
 
-# config(valid_for => S, token_ttl => S, page_size => N)
+# config(valid_for => S, token_ttl => S, page_size => N, delta_ttl => S)
 sub config { my ($self, %h) = @_; $self->_call(POST => '/config', \%h) }
 
 # fail(method => 'POST', path => REGEX, status => 503, retry_after => 1,
@@ -156,7 +166,20 @@ sub create_webhook { my ($self, %h) = @_; $self->_call(POST => '/webhooks', \%h)
 # clockings(count => N) | (items => [...]) | (bump => [ids])
 sub clockings { my ($self, %h) = @_; $self->_call(POST => '/clockings', \%h) }
 
-# deliver(webhook => ID, count => N | events => [...], key => K, url => URL):
+# records(collection => NAME, count => N | items => [...] | bump => [ids]):
+# what clockings() does, for any collection.
+sub records { my ($self, %h) = @_; $self->_call(POST => '/records', \%h) }
+
+# change(collection => NAME[, id => N, changeType => 'Delete', lose => 1]):
+# one change, delivered at once to the collection's enabled webhooks (to
+# none with lose); returns {id, changeVersion, changeType, deliveries}.
+sub change { my ($self, %h) = @_; $self->_call(POST => '/change', \%h) }
+
+# Every delta token issued so far answers 410 DeltaExpired from now on.
+sub expire_deltas { $_[0]->_call(POST => '/expire-deltas') }
+
+# deliver(webhook => ID, collection => NAME, count => N | events => [...],
+# key => K, url => URL):
 # returns the list of results {webhook, status, id, changeVersion}.
 sub deliver {
     my ($self, %h) = @_;
