@@ -1021,10 +1021,10 @@ apr_status_t protime_config_check(server_rec *s, apr_pool_t *ptemp)
         for (i = 0; i < collections->nelts; i++)
             if (!protime_destination(ptemp, sc, APR_ARRAY_IDX(collections, i,
                                                               const char *)))
-                needed[3] = apr_pstrcat(ptemp, "ProtimeDestinationURL (for ",
-                                        APR_ARRAY_IDX(collections, i,
-                                                      const char *), ")",
-                                        NULL);
+                needed[3] = !sc->destinations ? "ProtimeDestinationURL"
+                    : apr_pstrcat(ptemp, "ProtimeDestinationURL (for ",
+                                  APR_ARRAY_IDX(collections, i, const char *),
+                                  ")", NULL);
         /* All at once: one configtest to find them all. */
         for (i = 0; i < (int)(sizeof(needed) / sizeof(needed[0])); i++)
             if (needed[i])
