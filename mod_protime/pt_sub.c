@@ -383,7 +383,8 @@ static const char *pt_sub_replace(apr_pool_t *p, const pt_sub_config_t *cfg,
                  "created webhook %s for %s, valid until %s; full "
                  "re-synchronisation from %s follows",
                  w->webhook_id, cfg->destination_url,
-                 pt_date_format(p, w->valid_until), cfg->sync_from);
+                 pt_date_format(p, w->valid_until),
+                 pt_sub_windowed(cfg) ? cfg->sync_from : "the start");
     APR_ARRAY_PUSH(ours, pt_store_webhook_t) = *w;
     return NULL;
 }
