@@ -26,10 +26,11 @@ sub subs_by_collection {
 
 my $by = wait_for(sub {
     my $by = subs_by_collection() or return;
-    return 2 == grep { ($_->{state} // '') eq 'active' && $_->{webhook_id} }
-                values %$by ? $by : undef;
-}, 60);
-ok t_cmp(join(',', sort keys %{ $by || {} }), 'access-clockings,people',
+    my $active = grep { ($_->{state} // '') eq 'active' && $_->{webhook_id} }
+                 values %$by;
+    return $active == 2 ? $by : undef;
+}, 60) || {};
+ok t_cmp(join(',', sort keys %$by), 'access-clockings,people',
          'both collections subscribed and active');
 my $st = sub_status($vhost);
 ok t_cmp(join(',', map { $_->{collection} } @{ $st->{subscriptions} }),

@@ -14,7 +14,7 @@ use Apache::TestRequest;
 use ProtimeTest qw(error_log_size error_log_since);
 use ProtimeSub;
 
-plan tests => 17, need_lwp;
+plan tests => 16, need_lwp;
 
 my $vhost = 'protime_sub_multi';
 my $db = sub_db($vhost);
