@@ -448,7 +448,7 @@ void pt_event_parse_collection(apr_pool_t *p, const char *collection,
     json_t *root;
     const char *stray;
 
-    if (collection && strcmp(collection, PT_COLLECTION_ACCESS_CLOCKINGS) == 0) {
+    if (collection && !strcmp(collection, PT_COLLECTION_ACCESS_CLOCKINGS)) {
         collection = NULL;
     }
     out->events = apr_array_make(p, 4, sizeof(pt_event_t));

@@ -25,11 +25,17 @@ static apr_pool_t *pool;
 #define F_TOD "\"timeOfDayInMinutes\":482"
 #define F_STATUS "\"status\":\"AccessOk\""
 
+/* The collection parse() parses for: NULL for pt_event_parse itself. */
+static const char *collection;
+
 static pt_delivery_t parse_len(const char *body, apr_size_t len)
 {
     pt_delivery_t d;
 
-    pt_event_parse(pool, body, len, &d);
+    if (collection)
+        pt_event_parse_collection(pool, collection, body, len, &d);
+    else
+        pt_event_parse(pool, body, len, &d);
     return d;
 }
 
@@ -805,37 +811,6 @@ static void test_payload(void)
 #define PERSON "{\"id\":123152,\"changeVersion\":\"00000A\"," \
     "\"firstName\":\"Ann\",\"lastName\":\"Lee\",\"employeeNumber\":\"E7\"}"
 
-static pt_delivery_t parse_people(const char *body)
-{
-    pt_delivery_t d;
-
-    pt_event_parse_collection(pool, PEOPLE, body, strlen(body), &d);
-    return d;
-}
-
-static const pt_event_t *people_accepts(const char *body, const char *name)
-{
-    pt_delivery_t d = parse_people(body);
-
-    ok(d.events->nelts == 1 && d.rejects->nelts == 0, "people accepted: %s",
-       name);
-    if (d.rejects->nelts) {
-        printf("#   reason: %s\n", RJ(&d, 0)->reason);
-    }
-    return d.events->nelts == 1 ? EV(&d, 0) : NULL;
-}
-
-static void people_rejects(const char *body, const char *want,
-                           const char *name)
-{
-    pt_delivery_t d = parse_people(body);
-
-    ok(d.events->nelts == 0 && d.rejects->nelts == 1, "people rejected: %s",
-       name);
-    is_str(d.rejects->nelts ? RJ(&d, 0)->reason : NULL, want,
-           "people reason: %s", name);
-}
-
 static void test_collection_forms(void)
 {
     const char *event = "{\"changeType\":\"InsertOrUpdate\",\"data\":"
@@ -845,7 +820,8 @@ static void test_collection_forms(void)
     const pt_event_t *e;
     pt_delivery_t d;
 
-    e = people_accepts(event, "event with an annotation");
+    collection = PEOPLE;
+    e = accepts(event, "people: event with an annotation");
     if (e) {
         is_str(e->collection, PEOPLE, "event: collection kept");
         is_int(e->change, PT_CHANGE_UPSERT, "event: InsertOrUpdate");
@@ -856,31 +832,31 @@ static void test_collection_forms(void)
            && !e->has_terminal && e->person_refs == NULL
            && e->terminal_refs == NULL, "event: no access-clocking columns");
     }
-    e = people_accepts(PERSON, "bare object");
+    e = accepts(PERSON, "bare object");
     if (e) {
         is_str(e->payload, PERSON, "bare object: payload is the object");
         is_int(e->change, PT_CHANGE_UPSERT, "bare object: InsertOrUpdate");
     }
-    e = people_accepts(del, "Delete");
+    e = accepts(del, "Delete");
     if (e) {
         is_int(e->change, PT_CHANGE_DELETE, "Delete: change");
         is_str(e->payload, "{\"id\":9,\"changeVersion\":\"v9\","
                "\"anything\":[1]}", "Delete: payload as sent");
     }
 
-    d = parse_people(apr_pstrcat(pool, "[", PERSON, ",", del, "]", NULL));
+    d = parse(apr_pstrcat(pool, "[", PERSON, ",", del, "]", NULL));
     ok(d.events->nelts == 2 && d.rejects->nelts == 0
        && EV(&d, 0)->id == 123152 && EV(&d, 1)->id == 9,
        "array: both, in order");
-    d = parse_people(apr_pstrcat(pool, "{\"@odata.context\":\"c\","
-                                 "\"value\":[", del, ",", PERSON, "]}",
-                                 NULL));
+    d = parse(apr_pstrcat(pool, "{\"@odata.context\":\"c\",\"value\":[",
+                          del, ",", PERSON, "]}", NULL));
     ok(d.events->nelts == 2 && d.rejects->nelts == 0
        && EV(&d, 0)->id == 9 && EV(&d, 1)->id == 123152
        && !strcmp(EV(&d, 1)->collection, PEOPLE),
        "envelope with an annotation: both, in order");
 
     /* The same body is an access clocking's reject and a person. */
+    collection = NULL;
     rejects(PERSON, "item 1: date: missing",
             "a person is not an access clocking");
     pt_event_parse_collection(pool, PT_COLLECTION_ACCESS_CLOCKINGS, PERSON,
@@ -903,65 +879,67 @@ static void test_collection_rules(void)
     const pt_event_t *e;
     pt_delivery_t d;
 
-    people_accepts("{\"id\":1,\"changeVersion\":\"v\"}",
-                   "id and changeVersion only");
-    e = people_accepts("{\"id\":9223372036854775807,\"changeVersion\":\"v\","
-                       "\"date\":\"not a date\",\"status\":\"\","
-                       "\"person\":5,\"timeOfDayInMinutes\":-1}",
-                       "the access-clocking rules do not apply");
+    collection = PEOPLE;
+    accepts("{\"id\":1,\"changeVersion\":\"v\"}",
+            "id and changeVersion only");
+    e = accepts("{\"id\":9223372036854775807,\"changeVersion\":\"v\","
+                "\"date\":\"not a date\",\"status\":\"\","
+                "\"person\":5,\"timeOfDayInMinutes\":-1}",
+                "the access-clocking rules do not apply");
     if (e) {
         ok(e->id == APR_INT64_C(9223372036854775807), "id 2^63-1");
         ok(strstr(e->payload, "\"date\":\"not a date\"") != NULL,
            "the rest is kept as sent");
     }
-    people_rejects("{\"id\":0,\"changeVersion\":\"v\"}", range, "id 0");
-    people_rejects("{\"id\":-4,\"changeVersion\":\"v\"}", range,
-                   "id negative");
-    people_rejects("{\"id\":\"4\",\"changeVersion\":\"v\"}",
-                   "people: item 1: id: not an integer", "id a string");
-    people_rejects("{\"id\":1.5,\"changeVersion\":\"v\"}",
-                   "people: item 1: id: not an integer", "id a real");
-    people_rejects("{\"changeVersion\":\"v\"}", "people: item 1: id: missing",
-                   "id missing");
-    people_rejects("{\"id\":1,\"changeVersion\":\"\"}", cv,
-                   "changeVersion empty");
-    people_rejects(apr_pstrcat(pool, "{\"id\":1,\"changeVersion\":\"",
-                               repeat("x", 65), "\"}", NULL), cv,
-                   "changeVersion 65 characters");
-    people_rejects("{\"id\":1,\"changeVersion\":\"a\\tb\"}", cv,
-                   "changeVersion not printable");
-    people_rejects("{\"id\":1,\"changeVersion\":7}",
-                   "people: item 1: changeVersion: not a string",
-                   "changeVersion a number");
-    people_rejects("{\"id\":1}", "people: item 1: changeVersion: missing",
-                   "changeVersion missing");
-    people_rejects("{\"changeType\":\"Update\",\"data\":"
-                   "{\"id\":1,\"changeVersion\":\"v\"}}",
-                   "people: item 1: changeType: not InsertOrUpdate or Delete",
-                   "changeType unknown");
-    people_rejects("{\"changeType\":\"Delete\",\"data\":5}",
-                   "people: item 1: data: not an object", "data not object");
-    people_rejects("{\"changeType\":\"Delete\",\"data\":"
-                   "{\"id\":1,\"changeVersion\":\"v\"},\"extra\":1}",
-                   "people: item 1: event: unexpected member \"extra\"",
-                   "event with a stray member");
+    rejects("{\"id\":0,\"changeVersion\":\"v\"}", range, "id 0");
+    rejects("{\"id\":-4,\"changeVersion\":\"v\"}", range,
+            "id negative");
+    rejects("{\"id\":\"4\",\"changeVersion\":\"v\"}",
+            "people: item 1: id: not an integer", "id a string");
+    rejects("{\"id\":1.5,\"changeVersion\":\"v\"}",
+            "people: item 1: id: not an integer", "id a real");
+    rejects("{\"changeVersion\":\"v\"}", "people: item 1: id: missing",
+            "id missing");
+    rejects("{\"id\":1,\"changeVersion\":\"\"}", cv,
+            "changeVersion empty");
+    rejects(apr_pstrcat(pool, "{\"id\":1,\"changeVersion\":\"",
+                        repeat("x", 65), "\"}", NULL), cv,
+            "changeVersion 65 characters");
+    rejects("{\"id\":1,\"changeVersion\":\"a\\tb\"}", cv,
+            "changeVersion not printable");
+    rejects("{\"id\":1,\"changeVersion\":7}",
+            "people: item 1: changeVersion: not a string",
+            "changeVersion a number");
+    rejects("{\"id\":1}", "people: item 1: changeVersion: missing",
+            "changeVersion missing");
+    rejects("{\"changeType\":\"Update\",\"data\":"
+            "{\"id\":1,\"changeVersion\":\"v\"}}",
+            "people: item 1: changeType: not InsertOrUpdate or Delete",
+            "changeType unknown");
+    rejects("{\"changeType\":\"Delete\",\"data\":5}",
+            "people: item 1: data: not an object", "data not object");
+    rejects("{\"changeType\":\"Delete\",\"data\":"
+            "{\"id\":1,\"changeVersion\":\"v\"},\"extra\":1}",
+            "people: item 1: event: unexpected member \"extra\"",
+            "event with a stray member");
 
-    d = parse_people("[{\"id\":1,\"changeVersion\":\"v\"},3,"
-                     "{\"id\":2,\"changeVersion\":\"v\"}]");
+    d = parse("[{\"id\":1,\"changeVersion\":\"v\"},3,"
+              "{\"id\":2,\"changeVersion\":\"v\"}]");
     ok(d.events->nelts == 2 && d.rejects->nelts == 1
        && !strcmp(RJ(&d, 0)->reason, "people: item 2: not an object")
        && !strcmp(RJ(&d, 0)->body, "3"),
        "a bad item among good ones: its own reject, numbered");
-    d = parse_people("{\"value\":[],\"next\":1}");
+    d = parse("{\"value\":[],\"next\":1}");
     ok(d.events->nelts == 0 && d.rejects->nelts == 1
        && !strcmp(RJ(&d, 0)->reason,
                   "people: envelope: unexpected member \"next\""),
        "envelope with a stray member: rejected whole, collection named");
-    d = parse_people("nope");
+    d = parse("nope");
     ok(d.rejects->nelts == 1
        && !strncmp(RJ(&d, 0)->reason, "people: not JSON: ", 18)
        && RJ(&d, 0)->body_len == 4,
        "not JSON: one reject with the body, collection named");
+    collection = NULL;
 }
 
 int main(int argc, const char *const *argv)
