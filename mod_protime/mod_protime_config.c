@@ -930,9 +930,24 @@ static const protime_dir_conf *protime_location_config(apr_pool_t *p,
  * must have a key to check signatures with: of its own, of a location that
  * covers it, of its server, or the subscription's (ProtimeSubscribe On in
  * sp or in the main server). Else each signed delivery gets 401. */
+/* Whether sc subscribes to collection. */
+static int protime_subscribes_to(apr_pool_t *p, const protime_srv_conf *sc,
+                                 const char *collection)
+{
+    const apr_array_header_t *collections = protime_collections(p, sc);
+    int i;
+
+    for (i = 0; i < collections->nelts; i++)
+        if (!strcmp(APR_ARRAY_IDX(collections, i, const char *), collection))
+            return 1;
+    return 0;
+}
+
+/* subscriber: the configuration whose subscriptions' keys the locations
+ * of sp accept (protime_subscribing_config), NULL when none subscribes. */
 static apr_status_t protime_check_locations(apr_pool_t *p, server_rec *sp,
                                             const ap_directive_t *d,
-                                            int subscribed)
+                                            const protime_srv_conf *subscriber)
 {
     for (; d; d = d->next) {
         const char *args, *path;
@@ -954,7 +969,20 @@ static apr_status_t protime_check_locations(apr_pool_t *p, server_rec *sp,
         }
         dc = protime_location_config(p, sp, path, is_regex);
         if (protime_require_signature(dc) && dc->key_count <= 0
-            && !subscribed) {
+            && subscriber
+            && !protime_subscribes_to(p, subscriber, protime_collection(dc))) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, PTLOGNO(00522)
+                         "%s %s> at %s:%d: SetHandler "
+                         PROTIME_WEBHOOK_HANDLER " has no ProtimeWebhookKey "
+                         "and receives %s, which ProtimeCollections does not "
+                         "name, so no subscription key would sign its "
+                         "deliveries and every one would get 401",
+                         d->directive, path, d->filename, d->line_num,
+                         protime_collection(dc));
+            return APR_EGENERAL;
+        }
+        if (protime_require_signature(dc) && dc->key_count <= 0
+            && !subscriber) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, PTLOGNO(00509)
                          "%s %s> at %s:%d: SetHandler "
                          PROTIME_WEBHOOK_HANDLER " has no ProtimeWebhookKey "
@@ -972,7 +1000,7 @@ static apr_status_t protime_check_locations(apr_pool_t *p, server_rec *sp,
 
 static apr_status_t protime_check_webhook_keys(server_rec *s, apr_pool_t *p)
 {
-    int main_subscribes = protime_subscribes(protime_srv_config(s));
+    const protime_srv_conf *main_sc = protime_srv_config(s);
     server_rec *sp;
 
     for (sp = s; sp; sp = sp->next) {
@@ -985,9 +1013,10 @@ static apr_status_t protime_check_webhook_keys(server_rec *s, apr_pool_t *p)
                 continue;
             d = block->first_child;
         }
-        if (protime_check_locations(p, sp, d, main_subscribes
-                                    || protime_subscribes(
-                                           protime_srv_config(sp)))
+        if (protime_check_locations(p, sp, d,
+                protime_subscribes(protime_srv_config(sp))
+                ? protime_srv_config(sp)
+                : protime_subscribes(main_sc) ? main_sc : NULL)
             != APR_SUCCESS)
             return APR_EGENERAL;
     }

@@ -374,6 +374,15 @@ my @cases = (
     ["ProtimeSubscribe On\n$sub\nProtimeCollections access-clockings people\n"
         . "ProtimeDestinationURL http://hooks.example.com/p people", 'srv',
      qr/ProtimeDestinationURL http:\/\/hooks\.example\.com\/p: .*https/],
+    # A location without a key whose collection is not subscribed to.
+    ["ProtimeSubscribe On\n$sub\nProtimeCollections access-clockings people\n"
+        . "<Location /hook/people>\n    SetHandler protime-webhook\n"
+        . "    ProtimeCollection people\n</Location>", 'srv', 'ok', {nokey => 1}],
+    ["ProtimeSubscribe On\n$sub\n"
+        . "<Location /hook/people>\n    SetHandler protime-webhook\n"
+        . "    ProtimeCollection people\n</Location>", 'srv',
+     qr/PT00522: <Location \/hook\/people> at .*: SetHandler protime-webhook has no ProtimeWebhookKey and receives people, which ProtimeCollections does not name/,
+     {nokey => 1}],
     # In <VirtualHost>: values are inherited from the main server, the
     # subscription itself is not.
     ["$sub\nProtimeSubscribe On\n" . vhost('a.example', 'ProtimeTenant other'), 'srv', 'ok'],
