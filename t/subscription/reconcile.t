@@ -14,17 +14,19 @@ use Apache::TestRequest;
 use ProtimeTest qw(error_log_size error_log_since);
 use ProtimeSub;
 
-plan tests => 16, need_lwp;
+plan tests => 17, need_lwp;
 
 my $vhost = 'protime_sub_multi';
 my $db = sub_db($vhost);
 my $log_start = error_log_size();
 
-sub people {
+sub sub_by {
+    my ($collection) = @_;
     my $s = sub_status($vhost) or return;
-    my ($p) = grep { $_->{collection} eq 'people' } @{ $s->{subscriptions} || [] };
+    my ($p) = grep { $_->{collection} eq $collection } @{ $s->{subscriptions} || [] };
     return $p;
 }
+sub people { sub_by('people') }
 sub stored_version {
     my ($collection, $id) = @_;
     return $collection eq 'access-clockings'
@@ -74,8 +76,10 @@ my $ac = mock()->change(collection => 'access-clockings', lose => 1);
 ok wait_for(sub { (stored_version('access-clockings', $ac->{id}) // '') eq $ac->{changeVersion} }, 20);
 t_debug('a lost access clocking is repaired too');
 
-# The delta expires: a full re-synchronisation, then a new delta.
+# The delta expires: a full re-synchronisation, then a new delta; for
+# access clockings too, which the mock expires with people's.
 my $synced = people()->{sync}{finished_at};
+my $ac_synced = sub_by('access-clockings')->{sync}{finished_at};
 my $starts = mock()->state->{collections}{people}{delta}{issued};
 $log_start = error_log_size();
 mock()->expire_deltas();
@@ -100,3 +104,12 @@ my $lost2 = mock()->change(collection => 'people', lose => 1);
 ok wait_for(sub { (stored_version('people', $lost2->{id}) // '') eq $lost2->{changeVersion} }, 20);
 t_debug('the new delta repairs');
 ok t_cmp(people()->{state}, 'active', 'people: active');
+# Access clockings re-synchronised and have a new delta too (before the
+# next test reads the mock's requests).
+ok wait_for(sub {
+    my $a = sub_by('access-clockings') or return;
+    return ($a->{sync}{finished_at} // '') ne ($ac_synced // '')
+           && !$a->{sync}{running} && $a->{reconcile}{delta}
+           && $a->{state} eq 'active';
+}, 40);
+t_debug('access clockings re-synchronised after the expiry too');
