@@ -18,6 +18,7 @@
 #include "pt_collection.h"
 #include "pt_curl.h"
 #include "pt_date.h"
+#include "pt_sub.h"
 #include "pt_value.h"
 
 APLOG_USE_MODULE(protime);
@@ -28,6 +29,7 @@ APLOG_USE_MODULE(protime);
 #define PROTIME_DEFAULT_RENEW_BEFORE apr_time_from_sec(86400)
 #define PROTIME_DEFAULT_CHECK_INTERVAL apr_time_from_sec(3600)
 #define PROTIME_MIN_CHECK_INTERVAL apr_time_from_sec(1)
+#define PROTIME_DEFAULT_RECONCILE_INTERVAL apr_time_from_sec(3600)
 #define PROTIME_DEFAULT_SIGNATURE_TOLERANCE apr_time_from_sec(300)
 #define PROTIME_DEFAULT_HTTP_TIMEOUT 10
 #define PROTIME_MAX_HTTP_TIMEOUT 300
@@ -157,6 +159,34 @@ apr_interval_time_t protime_renew_before(const protime_srv_conf *sc)
                                              : sc->renew_before;
 }
 
+const apr_array_header_t *protime_collections(apr_pool_t *p,
+                                              const protime_srv_conf *sc)
+{
+    apr_array_header_t *only;
+
+    if (sc->collections)
+        return sc->collections;
+    only = apr_array_make(p, 1, sizeof(const char *));
+    APR_ARRAY_PUSH(only, const char *) = PT_COLLECTION_ACCESS_CLOCKINGS;
+    return only;
+}
+
+const char *protime_destination(apr_pool_t *p, const protime_srv_conf *sc,
+                                const char *collection)
+{
+    return pt_sub_destination(p, sc->destination_url,
+                              sc->destinations
+                              ? apr_table_get(sc->destinations, collection)
+                              : NULL,
+                              protime_collections(p, sc)->nelts, collection);
+}
+
+apr_interval_time_t protime_reconcile_interval(const protime_srv_conf *sc)
+{
+    return sc->reconcile_interval == PROTIME_UNSET
+           ? PROTIME_DEFAULT_RECONCILE_INTERVAL : sc->reconcile_interval;
+}
+
 apr_interval_time_t protime_check_interval(const protime_srv_conf *sc)
 {
     return sc->check_interval == PROTIME_UNSET
@@ -229,6 +259,7 @@ void *protime_create_srv_conf(apr_pool_t *p, server_rec *s)
     sc->subscribe = PROTIME_UNSET;
     sc->renew_before = PROTIME_UNSET;
     sc->check_interval = PROTIME_UNSET;
+    sc->reconcile_interval = PROTIME_UNSET;
     sc->http_timeout = PROTIME_UNSET;
     sc->allow_insecure = PROTIME_UNSET;
     return sc;
@@ -249,7 +280,10 @@ void *protime_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     sc->user_agent = PROTIME_MERGE_PTR(user_agent);
     /* Not inherited: one server runs the subscription of a destination. */
     sc->subscribe = add->subscribe;
+    sc->collections = PROTIME_MERGE_PTR(collections);
     sc->destination_url = PROTIME_MERGE_PTR(destination_url);
+    sc->destinations = PROTIME_MERGE_PTR(destinations);
+    sc->reconcile_interval = PROTIME_MERGE(reconcile_interval);
     sc->external_references = PROTIME_MERGE_PTR(external_references);
     sc->renew_before = PROTIME_MERGE(renew_before);
     sc->check_interval = PROTIME_MERGE(check_interval);
@@ -708,6 +742,73 @@ static const char *protime_set_duration(cmd_parms *cmd, void *dummy,
     return NULL;
 }
 
+/* One name of ProtimeCollections (ITERATE). */
+static const char *protime_set_collections(cmd_parms *cmd, void *dummy,
+                                          const char *arg)
+{
+    protime_srv_conf *sc = protime_srv(cmd);
+    const char *err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE);
+    int i;
+
+    if (err)
+        return err;
+    if (!pt_collection_known(arg))
+        return protime_cmd_error(cmd, apr_pstrcat(cmd->pool, "unknown "
+                                 "collection ", arg, " (see the README for "
+                                 "the names Protime knows)", NULL));
+    if (!sc->collections)
+        sc->collections = apr_array_make(cmd->pool, 4, sizeof(const char *));
+    for (i = 0; i < sc->collections->nelts; i++)
+        if (!strcmp(APR_ARRAY_IDX(sc->collections, i, const char *), arg))
+            return protime_cmd_error(cmd, apr_pstrcat(cmd->pool, arg,
+                                     " is named twice", NULL));
+    APR_ARRAY_PUSH(sc->collections, const char *) = arg;
+    return NULL;
+}
+
+/* ProtimeDestinationURL url: the destination, or the base of several;
+ * ProtimeDestinationURL url collection: the destination of one. */
+static const char *protime_set_destination(cmd_parms *cmd, void *dummy,
+                                           const char *url,
+                                           const char *collection)
+{
+    protime_srv_conf *sc = protime_srv(cmd);
+    const char *err, *single = sc->destination_url;
+
+    if (!collection)
+        return protime_set_url(cmd, dummy, url);
+    if (!pt_collection_known(collection))
+        return protime_cmd_error(cmd, apr_pstrcat(cmd->pool, "unknown "
+                                 "collection ", collection, NULL));
+    if (sc->destinations && apr_table_get(sc->destinations, collection))
+        return protime_cmd_error(cmd, apr_pstrcat(cmd->pool, "the "
+                                 "destination of ", collection,
+                                 " is given twice", NULL));
+    /* Checked as the single form is, into a field of its own. */
+    if ((err = protime_set_url(cmd, dummy, url)) != NULL)
+        return err;
+    if (!sc->destinations)
+        sc->destinations = apr_table_make(cmd->pool, 4);
+    apr_table_setn(sc->destinations, collection, sc->destination_url);
+    sc->destination_url = single;
+    return NULL;
+}
+
+/* A duration, or Off (0). */
+static const char *protime_set_reconcile_interval(cmd_parms *cmd,
+                                                  void *dummy,
+                                                  const char *arg)
+{
+    if (!strcasecmp(arg, "Off")) {
+        const char *err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE);
+
+        if (!err)
+            protime_srv(cmd)->reconcile_interval = 0;
+        return err;
+    }
+    return protime_set_duration(cmd, dummy, arg);
+}
+
 static const char *protime_set_sync_from(cmd_parms *cmd, void *dummy,
                                          const char *arg)
 {
@@ -829,9 +930,24 @@ static const protime_dir_conf *protime_location_config(apr_pool_t *p,
  * must have a key to check signatures with: of its own, of a location that
  * covers it, of its server, or the subscription's (ProtimeSubscribe On in
  * sp or in the main server). Else each signed delivery gets 401. */
+/* Whether sc subscribes to collection. */
+static int protime_subscribes_to(apr_pool_t *p, const protime_srv_conf *sc,
+                                 const char *collection)
+{
+    const apr_array_header_t *collections = protime_collections(p, sc);
+    int i;
+
+    for (i = 0; i < collections->nelts; i++)
+        if (!strcmp(APR_ARRAY_IDX(collections, i, const char *), collection))
+            return 1;
+    return 0;
+}
+
+/* subscriber: the configuration whose subscriptions' keys the locations
+ * of sp accept (protime_subscribing_config), NULL when none subscribes. */
 static apr_status_t protime_check_locations(apr_pool_t *p, server_rec *sp,
                                             const ap_directive_t *d,
-                                            int subscribed)
+                                            const protime_srv_conf *subscriber)
 {
     for (; d; d = d->next) {
         const char *args, *path;
@@ -853,7 +969,20 @@ static apr_status_t protime_check_locations(apr_pool_t *p, server_rec *sp,
         }
         dc = protime_location_config(p, sp, path, is_regex);
         if (protime_require_signature(dc) && dc->key_count <= 0
-            && !subscribed) {
+            && subscriber
+            && !protime_subscribes_to(p, subscriber, protime_collection(dc))) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, PTLOGNO(00522)
+                         "%s %s> at %s:%d: SetHandler "
+                         PROTIME_WEBHOOK_HANDLER " has no ProtimeWebhookKey "
+                         "and receives %s, which ProtimeCollections does not "
+                         "name, so no subscription key would sign its "
+                         "deliveries and every one would get 401",
+                         d->directive, path, d->filename, d->line_num,
+                         protime_collection(dc));
+            return APR_EGENERAL;
+        }
+        if (protime_require_signature(dc) && dc->key_count <= 0
+            && !subscriber) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, PTLOGNO(00509)
                          "%s %s> at %s:%d: SetHandler "
                          PROTIME_WEBHOOK_HANDLER " has no ProtimeWebhookKey "
@@ -871,7 +1000,7 @@ static apr_status_t protime_check_locations(apr_pool_t *p, server_rec *sp,
 
 static apr_status_t protime_check_webhook_keys(server_rec *s, apr_pool_t *p)
 {
-    int main_subscribes = protime_subscribes(protime_srv_config(s));
+    const protime_srv_conf *main_sc = protime_srv_config(s);
     server_rec *sp;
 
     for (sp = s; sp; sp = sp->next) {
@@ -884,9 +1013,10 @@ static apr_status_t protime_check_webhook_keys(server_rec *s, apr_pool_t *p)
                 continue;
             d = block->first_child;
         }
-        if (protime_check_locations(p, sp, d, main_subscribes
-                                    || protime_subscribes(
-                                           protime_srv_config(sp)))
+        if (protime_check_locations(p, sp, d,
+                protime_subscribes(protime_srv_config(sp))
+                ? protime_srv_config(sp)
+                : protime_subscribes(main_sc) ? main_sc : NULL)
             != APR_SUCCESS)
             return APR_EGENERAL;
     }
@@ -906,15 +1036,24 @@ apr_status_t protime_config_check(server_rec *s, apr_pool_t *ptemp)
 
     for (sp = s; sp; sp = sp->next) {
         protime_srv_conf *sc = protime_srv_config(sp);
+        const apr_array_header_t *collections = protime_collections(ptemp,
+                                                                    sc);
         const char *needed[] = { sc->tenant ? NULL : "ProtimeTenant",
             sc->client_id ? NULL : "ProtimeClientID",
-            sc->client_secret ? NULL : "ProtimeClientSecret",
-            sc->destination_url ? NULL : "ProtimeDestinationURL" };
+            sc->client_secret ? NULL : "ProtimeClientSecret", NULL };
         const char *missing = NULL, *insecure, *key, *other;
+        const apr_array_header_t *own;
         int i;
 
         if (!protime_subscribes(sc))
             continue;
+        for (i = 0; i < collections->nelts; i++)
+            if (!protime_destination(ptemp, sc, APR_ARRAY_IDX(collections, i,
+                                                              const char *)))
+                needed[3] = !sc->destinations ? "ProtimeDestinationURL"
+                    : apr_pstrcat(ptemp, "ProtimeDestinationURL (for ",
+                                  APR_ARRAY_IDX(collections, i, const char *),
+                                  ")", NULL);
         /* All at once: one configtest to find them all. */
         for (i = 0; i < (int)(sizeof(needed) / sizeof(needed[0])); i++)
             if (needed[i])
@@ -926,6 +1065,24 @@ apr_status_t protime_config_check(server_rec *s, apr_pool_t *ptemp)
                          "ProtimeSubscribe On needs %s (server %s)", missing,
                          sp->server_hostname ? sp->server_hostname : "?");
             return APR_EGENERAL;
+        }
+        own = sc->destinations ? apr_table_elts(sc->destinations) : NULL;
+        for (i = 0; own && i < own->nelts; i++) {
+            const char *c = APR_ARRAY_IDX(own, i, apr_table_entry_t).key;
+            int j, named = 0;
+
+            for (j = 0; j < collections->nelts && !named; j++)
+                named = !strcmp(APR_ARRAY_IDX(collections, j, const char *),
+                                c);
+            if (!named) {
+                ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, PTLOGNO(00521)
+                             "ProtimeDestinationURL %s %s: %s is not among "
+                             "the ProtimeCollections of server %s",
+                             APR_ARRAY_IDX(own, i, apr_table_entry_t).val, c,
+                             c, sp->server_hostname ? sp->server_hostname
+                                                    : "?");
+                return APR_EGENERAL;
+            }
         }
         if (sc->proxy_user && !sc->proxy) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, PTLOGNO(00507)
@@ -939,32 +1096,38 @@ apr_status_t protime_config_check(server_rec *s, apr_pool_t *ptemp)
                          "LoadModule dbd_module (a2enmod dbd)");
             return APR_EGENERAL;
         }
-        if (!protime_allow_insecure(sc)
-            && ((insecure = protime_insecure_url(sc->destination_url))
-                || (insecure = protime_insecure_url(sc->api_url))
-                || (insecure = protime_insecure_url(sc->token_url)))) {
-            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, PTLOGNO(00504)
-                         "%s %s: Protime is reached, and calls back, over "
-                         "https only (ProtimeAllowInsecureAPI On allows http "
-                         "for tests and local simulators)",
-                         insecure == sc->destination_url
-                         ? "ProtimeDestinationURL"
-                         : insecure == sc->api_url ? "ProtimeAPIURL"
-                                                   : "ProtimeTokenURL",
-                         insecure);
-            return APR_EGENERAL;
+        for (i = 0; i < collections->nelts; i++) {
+            const char *c = APR_ARRAY_IDX(collections, i, const char *);
+            const char *dest = protime_destination(ptemp, sc, c);
+
+            if (!protime_allow_insecure(sc)
+                && ((insecure = protime_insecure_url(dest))
+                    || (insecure = protime_insecure_url(sc->api_url))
+                    || (insecure = protime_insecure_url(sc->token_url)))) {
+                ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, PTLOGNO(00504)
+                             "%s %s: Protime is reached, and calls back, "
+                             "over https only (ProtimeAllowInsecureAPI On "
+                             "allows http for tests and local simulators)",
+                             insecure == dest ? "ProtimeDestinationURL"
+                             : insecure == sc->api_url ? "ProtimeAPIURL"
+                                                       : "ProtimeTokenURL",
+                             insecure);
+                return APR_EGENERAL;
+            }
+            /* The state is kept by tenant and destination. */
+            key = apr_pstrcat(ptemp, sc->tenant, " ", dest, NULL);
+            if ((other = apr_hash_get(seen, key, APR_HASH_KEY_STRING))) {
+                ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, PTLOGNO(00505)
+                             "ProtimeDestinationURL %s: already subscribed "
+                             "for tenant %s by %s; one subscription per "
+                             "destination", dest, sc->tenant, other);
+                return APR_EGENERAL;
+            }
+            apr_hash_set(seen, key, APR_HASH_KEY_STRING,
+                         apr_psprintf(ptemp, "server %s (%s)",
+                                      sp->server_hostname
+                                      ? sp->server_hostname : "?", c));
         }
-        key = apr_pstrcat(ptemp, sc->tenant, " ", sc->destination_url, NULL);
-        if ((other = apr_hash_get(seen, key, APR_HASH_KEY_STRING)) != NULL) {
-            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, PTLOGNO(00505)
-                         "ProtimeDestinationURL %s: already subscribed for "
-                         "tenant %s by server %s; one subscription per "
-                         "destination", sc->destination_url, sc->tenant,
-                         other);
-            return APR_EGENERAL;
-        }
-        apr_hash_set(seen, key, APR_HASH_KEY_STRING,
-                     sp->server_hostname ? sp->server_hostname : "?");
         if (protime_allow_insecure(sc))
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, sp, PTLOGNO(00506)
                          "ProtimeAllowInsecureAPI On: http:// is allowed for "
@@ -1049,9 +1212,20 @@ const command_rec protime_cmds[] = {
                  PROTIME_SRV(subscribe), RSRC_CONF,
                  "On: create and maintain the webhook subscription "
                  "(default Off)"),
-    AP_INIT_TAKE1("ProtimeDestinationURL", protime_set_url,
-                  PROTIME_SRV(destination_url), RSRC_CONF,
-                  "Public https URL of the protime-webhook location"),
+    AP_INIT_TAKE12("ProtimeDestinationURL", protime_set_destination,
+                   PROTIME_SRV(destination_url), RSRC_CONF,
+                   "Public https URL of the protime-webhook location; with "
+                   "several collections the base of theirs (<url>/"
+                   "<collection>), or with a collection after it, that "
+                   "collection's own"),
+    AP_INIT_ITERATE("ProtimeCollections", protime_set_collections, NULL,
+                    RSRC_CONF,
+                    "The Protime collections to subscribe to, one webhook "
+                    "each (default access-clockings)"),
+    AP_INIT_TAKE1("ProtimeReconcileInterval", protime_set_reconcile_interval,
+                  PROTIME_SRV(reconcile_interval), RSRC_CONF,
+                  "How often the changes since the last delta are fetched "
+                  "and applied (default 1h; Off: never)"),
     AP_INIT_TAKE1("ProtimeExternalReferences", protime_set_external_references,
                   PROTIME_SRV(external_references), RSRC_CONF,
                   "External references asked for at creation, e.g. "

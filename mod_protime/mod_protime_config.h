@@ -49,7 +49,11 @@ typedef struct {
     const char *client_secret;      /* resolved; never logged */
     const char *user_agent;
     int subscribe;
-    const char *destination_url;
+    apr_array_header_t *collections;    /* ProtimeCollections, of const
+                                         * char *; NULL: access-clockings */
+    const char *destination_url;        /* or the base of several */
+    apr_table_t *destinations;          /* per collection; NULL: none */
+    apr_interval_time_t reconcile_interval; /* 0: Off */
     const char *external_references;
     apr_interval_time_t renew_before;
     apr_interval_time_t check_interval;
@@ -60,9 +64,11 @@ typedef struct {
     int http_timeout;               /* seconds */
     int allow_insecure;
 
-    /* Set after the configuration is read, each by the part that owns it. */
-    struct protime_sub *sub;                /* subscription, when subscribing */
-    struct protime_status_slot *status_slot;    /* where the job publishes */
+    /* Set after the configuration is read, by the part that owns it. */
+    struct protime_sub *sub;        /* the subscription of the first
+                                     * collection, when subscribing; the
+                                     * others follow it (mod_protime_
+                                     * subscription.c) */
 } protime_srv_conf;
 
 protime_dir_conf *protime_dir_config(const request_rec *r);
@@ -97,6 +103,14 @@ const char *protime_user_agent(apr_pool_t *p, const protime_srv_conf *sc,
                                const server_rec *s);
 apr_interval_time_t protime_renew_before(const protime_srv_conf *sc);
 apr_interval_time_t protime_check_interval(const protime_srv_conf *sc);
+/* ProtimeCollections (an array of const char *), and the destination URL
+ * of the webhook of one of them (NULL when none is configured). */
+const apr_array_header_t *protime_collections(apr_pool_t *p,
+                                              const protime_srv_conf *sc);
+const char *protime_destination(apr_pool_t *p, const protime_srv_conf *sc,
+                                const char *collection);
+/* 0 when reconciliation is Off. */
+apr_interval_time_t protime_reconcile_interval(const protime_srv_conf *sc);
 int protime_http_timeout(const protime_srv_conf *sc);
 int protime_allow_insecure(const protime_srv_conf *sc);
 

@@ -18,6 +18,7 @@
 #include "mod_protime_config.h"
 #include "mod_protime_shm.h"
 #include "mod_protime_status.h"
+#include "mod_protime_subscription.h"
 
 APLOG_USE_MODULE(protime);
 
@@ -36,20 +37,6 @@ static const struct {
     { "storage_errors", "StorageErrors", "Deliveries answered 503 because the database failed." },
     { "commits", "Commits", "Database transactions committed (one holds many deliveries under load)." },
 };
-
-/* The status of the subscription of sc, as its job last published it; 0
- * when sc has none. */
-static int protime_sub_status(const protime_srv_conf *sc, pt_sub_status_t *out)
-{
-    if (!sc->sub)
-        return 0;
-    memset(out, 0, sizeof(*out));
-    if (sc->status_slot)
-        protime_shm_read(sc->status_slot, out);
-    if (!out->state[0])
-        apr_cpystrn(out->state, "starting", sizeof(out->state));
-    return 1;
-}
 
 /* ISO 8601 UTC into buf, "" for 0. */
 static const char *protime_iso_time(char buf[APR_RFC822_DATE_LEN],
@@ -73,58 +60,80 @@ static double protime_seconds(apr_time_t t)
     return t ? (double)t / APR_USEC_PER_SEC : 0;
 }
 
+/* One gauge (or counter) of every subscription, labelled with its
+ * collection. */
+#define PROTIME_PROM_HEAD(name, type, help)                                   \
+    ap_rputs("# HELP " name " " help "\n# TYPE " name " " type "\n", r)
+
 static void protime_status_prometheus_sub(request_rec *r)
 {
-    pt_sub_status_t st;
+    apr_array_header_t *views = protime_subscription_views(r->pool,
+                                    protime_subscribing_config(r->server));
     static const char *const states[] = {
         "starting", "active", "syncing", "standby", "error", NULL
     };
-    int i;
+    int i, k;
 
-    if (!protime_sub_status(protime_subscribing_config(r->server), &st))
+#define PROTIME_EACH(fmt, ...)                                                \
+    for (i = 0; i < views->nelts; i++) {                                      \
+        const protime_sub_view *v = &APR_ARRAY_IDX(views, i,                  \
+                                                   protime_sub_view);         \
+        const pt_sub_status_t *st = &v->status;                               \
+        ap_rprintf(r, fmt, v->collection, __VA_ARGS__);                       \
+    }
+
+    if (!views->nelts)
         return;
-    ap_rputs("# HELP protime_subscription_state The subscription's state "
-             "(1 for the current one).\n"
-             "# TYPE protime_subscription_state gauge\n", r);
-    for (i = 0; states[i]; i++)
-        ap_rprintf(r, "protime_subscription_state{state=\"%s\"} %d\n",
-                   states[i], !strcmp(st.state, states[i]));
-    ap_rprintf(r, "# HELP protime_subscription_valid_until_seconds When the "
-               "webhook expires (Unix time).\n"
-               "# TYPE protime_subscription_valid_until_seconds gauge\n"
-               "protime_subscription_valid_until_seconds %.0f\n"
-               "# HELP protime_subscription_next_check_seconds When the job "
-               "runs next (Unix time).\n"
-               "# TYPE protime_subscription_next_check_seconds gauge\n"
-               "protime_subscription_next_check_seconds %.0f\n"
-               "# HELP protime_subscription_failures Consecutive failed "
-               "steps of the job.\n"
-               "# TYPE protime_subscription_failures gauge\n"
-               "protime_subscription_failures %d\n"
-               "# HELP protime_subscription_last_error_seconds When the job "
-               "last failed (Unix time).\n"
-               "# TYPE protime_subscription_last_error_seconds gauge\n"
-               "protime_subscription_last_error_seconds %.0f\n"
-               "# HELP protime_sync_running 1 while a full "
-               "re-synchronisation is under way.\n"
-               "# TYPE protime_sync_running gauge\n"
-               "protime_sync_running %d\n"
-               "# HELP protime_sync_rows Rows read by the running or last "
-               "re-synchronisation.\n"
-               "# TYPE protime_sync_rows gauge\n"
-               "protime_sync_rows %" APR_INT64_T_FMT "\n"
-               "# HELP protime_sync_pages Pages read by the running or last "
-               "re-synchronisation.\n"
-               "# TYPE protime_sync_pages gauge\n"
-               "protime_sync_pages %" APR_INT64_T_FMT "\n"
-               "# HELP protime_sync_finished_seconds When the last "
-               "re-synchronisation finished (Unix time).\n"
-               "# TYPE protime_sync_finished_seconds gauge\n"
-               "protime_sync_finished_seconds %.0f\n",
-               protime_seconds(st.valid_until), protime_seconds(st.next_check),
-               st.failures, protime_seconds(st.last_error_at),
-               st.sync_running, st.sync_rows, st.sync_pages,
-               protime_seconds(st.sync_finished_at));
+    PROTIME_PROM_HEAD("protime_subscription_state", "gauge",
+                      "The subscription's state (1 for the current one).");
+    for (k = 0; states[k]; k++) {
+        PROTIME_EACH("protime_subscription_state{collection=\"%s\","
+                     "state=\"%s\"} %d\n", states[k],
+                     !strcmp(st->state, states[k]))
+    }
+    PROTIME_PROM_HEAD("protime_subscription_valid_until_seconds", "gauge",
+                      "When the webhook expires (Unix time).");
+    PROTIME_EACH("protime_subscription_valid_until_seconds{collection=\"%s\"}"
+                 " %.0f\n", protime_seconds(st->valid_until))
+    PROTIME_PROM_HEAD("protime_subscription_next_check_seconds", "gauge",
+                      "When the job runs next (Unix time).");
+    PROTIME_EACH("protime_subscription_next_check_seconds{collection=\"%s\"}"
+                 " %.0f\n", protime_seconds(st->next_check))
+    PROTIME_PROM_HEAD("protime_subscription_failures", "gauge",
+                      "Consecutive failed steps of the job.");
+    PROTIME_EACH("protime_subscription_failures{collection=\"%s\"} %d\n",
+                 st->failures)
+    PROTIME_PROM_HEAD("protime_subscription_last_error_seconds", "gauge",
+                      "When the job last failed (Unix time).");
+    PROTIME_EACH("protime_subscription_last_error_seconds{collection=\"%s\"}"
+                 " %.0f\n", protime_seconds(st->last_error_at))
+    PROTIME_PROM_HEAD("protime_sync_running", "gauge",
+                      "1 while a full re-synchronisation is under way.");
+    PROTIME_EACH("protime_sync_running{collection=\"%s\"} %d\n",
+                 st->sync_running)
+    PROTIME_PROM_HEAD("protime_sync_rows", "gauge",
+                      "Rows read by the running or last re-synchronisation.");
+    PROTIME_EACH("protime_sync_rows{collection=\"%s\"} %" APR_INT64_T_FMT
+                 "\n", st->sync_rows)
+    PROTIME_PROM_HEAD("protime_sync_pages", "gauge",
+                      "Pages read by the running or last re-synchronisation.");
+    PROTIME_EACH("protime_sync_pages{collection=\"%s\"} %" APR_INT64_T_FMT
+                 "\n", st->sync_pages)
+    PROTIME_PROM_HEAD("protime_sync_finished_seconds", "gauge",
+                      "When the last re-synchronisation finished (Unix "
+                      "time).");
+    PROTIME_EACH("protime_sync_finished_seconds{collection=\"%s\"} %.0f\n",
+                 protime_seconds(st->sync_finished_at))
+    PROTIME_PROM_HEAD("protime_reconciled_total", "counter",
+                      "Changes reconciliation applied that no delivery had "
+                      "brought (a webhook missed them).");
+    PROTIME_EACH("protime_reconciled_total{collection=\"%s\"} %"
+                 APR_UINT64_T_FMT "\n", st->reconciled)
+    PROTIME_PROM_HEAD("protime_reconciled_seconds", "gauge",
+                      "When the last delta was fetched (Unix time).");
+    PROTIME_EACH("protime_reconciled_seconds{collection=\"%s\"} %.0f\n",
+                 protime_seconds(st->reconciled_at))
+#undef PROTIME_EACH
 }
 
 /* ISO 8601 UTC, or JSON null for 0. */
@@ -140,43 +149,76 @@ static json_t *protime_json_str(const char *s)
     return *s ? json_string(s) : json_null();
 }
 
+/* One subscription's object: its state and webhook, and its last full
+ * re-synchronisation in "sync" and reconciliation in "reconcile". */
+static json_t *protime_json_sub(request_rec *r, const protime_sub_view *v)
+{
+    const pt_sub_status_t *st = &v->status;
+    json_t *sub = json_object(), *sync = json_object(), *rec = json_object();
+
+    json_object_set_new(sub, "collection", json_string(v->collection));
+    json_object_set_new(sub, "destination", json_string(v->destination));
+    json_object_set_new(sub, "state", json_string(st->state));
+    json_object_set_new(sub, "webhook_id", protime_json_str(st->webhook_id));
+    json_object_set_new(sub, "valid_until",
+                        protime_json_time(r->pool, st->valid_until));
+    json_object_set_new(sub, "checked_at",
+                        protime_json_time(r->pool, st->checked_at));
+    json_object_set_new(sub, "last_error", protime_json_str(st->last_error));
+    json_object_set_new(sub, "last_error_at",
+                        protime_json_time(r->pool, st->last_error_at));
+    json_object_set_new(sub, "failures", json_integer(st->failures));
+    json_object_set_new(sub, "next_check",
+                        protime_json_time(r->pool, st->next_check));
+    json_object_set_new(sub, "owner", protime_json_str(st->owner));
+    json_object_set_new(sub, "lease_until",
+                        protime_json_time(r->pool, st->lease_until));
+
+    json_object_set_new(sync, "running", json_boolean(st->sync_running));
+    json_object_set_new(sync, "window_from",
+                        protime_json_str(st->sync_window));
+    json_object_set_new(sync, "rows", json_integer(st->sync_rows));
+    json_object_set_new(sync, "pages", json_integer(st->sync_pages));
+    json_object_set_new(sync, "started_at",
+                        protime_json_time(r->pool, st->sync_started_at));
+    json_object_set_new(sync, "finished_at",
+                        protime_json_time(r->pool, st->sync_finished_at));
+    json_object_set_new(sub, "sync", sync);
+
+    json_object_set_new(rec, "delta", json_boolean(st->delta_ready));
+    json_object_set_new(rec, "reconciled_at",
+                        protime_json_time(r->pool, st->reconciled_at));
+    json_object_set_new(rec, "reconciled_total",
+                        json_integer((json_int_t)st->reconciled));
+    json_object_set_new(sub, "reconcile", rec);
+    return sub;
+}
+
+/* "subscriptions": one object per collection. "subscription" and "sync"
+ * stay for the first collection (access-clockings by default), as they
+ * were before there were several. */
 static void protime_status_json_sub(request_rec *r, json_t *root)
 {
-    json_t *sub, *sync;
-    pt_sub_status_t st;
+    apr_array_header_t *views = protime_subscription_views(r->pool,
+                                    protime_subscribing_config(r->server));
+    json_t *all = json_array();
+    int i;
 
-    if (!protime_sub_status(protime_subscribing_config(r->server), &st)) {
-        json_object_set_new(root, "subscription", json_null());
-        return;
+    for (i = 0; i < views->nelts; i++)
+        json_array_append_new(all, protime_json_sub(r,
+                              &APR_ARRAY_IDX(views, i, protime_sub_view)));
+    if (views->nelts) {
+        json_t *first = json_deep_copy(json_array_get(all, 0));
+        json_t *sync = json_incref(json_object_get(first, "sync"));
+
+        json_object_del(first, "sync");
+        json_object_set_new(root, "subscription", first);
+        json_object_set_new(root, "sync", sync);
     }
-    sub = json_object();
-    json_object_set_new(sub, "state", json_string(st.state));
-    json_object_set_new(sub, "webhook_id", protime_json_str(st.webhook_id));
-    json_object_set_new(sub, "valid_until",
-                        protime_json_time(r->pool, st.valid_until));
-    json_object_set_new(sub, "checked_at",
-                        protime_json_time(r->pool, st.checked_at));
-    json_object_set_new(sub, "last_error", protime_json_str(st.last_error));
-    json_object_set_new(sub, "last_error_at",
-                        protime_json_time(r->pool, st.last_error_at));
-    json_object_set_new(sub, "failures", json_integer(st.failures));
-    json_object_set_new(sub, "next_check",
-                        protime_json_time(r->pool, st.next_check));
-    json_object_set_new(sub, "owner", protime_json_str(st.owner));
-    json_object_set_new(sub, "lease_until",
-                        protime_json_time(r->pool, st.lease_until));
-    json_object_set_new(root, "subscription", sub);
-
-    sync = json_object();
-    json_object_set_new(sync, "running", json_boolean(st.sync_running));
-    json_object_set_new(sync, "window_from", protime_json_str(st.sync_window));
-    json_object_set_new(sync, "rows", json_integer(st.sync_rows));
-    json_object_set_new(sync, "pages", json_integer(st.sync_pages));
-    json_object_set_new(sync, "started_at",
-                        protime_json_time(r->pool, st.sync_started_at));
-    json_object_set_new(sync, "finished_at",
-                        protime_json_time(r->pool, st.sync_finished_at));
-    json_object_set_new(root, "sync", sync);
+    else {
+        json_object_set_new(root, "subscription", json_null());
+    }
+    json_object_set_new(root, "subscriptions", all);
 }
 
 /* The directives that would accept refused deliveries, when signature
@@ -255,9 +297,9 @@ int protime_status_handler(request_rec *r)
 /* One subscription's line in /server-status: a table row, or with ?auto
  * (AP_STATUS_SHORT) "Key: value" lines numbered from 1. */
 static void protime_server_status_sub(request_rec *r, int flags, int n,
-                                      const protime_srv_conf *sc,
-                                      const pt_sub_status_t *st)
+                                      const protime_sub_view *v)
 {
+    const pt_sub_status_t *st = &v->status;
     char valid[APR_RFC822_DATE_LEN], next[APR_RFC822_DATE_LEN];
 
     protime_iso_time(valid, st->valid_until);
@@ -269,13 +311,13 @@ static void protime_server_status_sub(request_rec *r, int flags, int n,
                    "ProtimeSubscription%dNextCheck: %s\n"
                    "ProtimeSubscription%dFailures: %d\n"
                    "ProtimeSubscription%dSyncRunning: %d\n",
-                   n, sc->destination_url, n, st->state, n, valid, n, next,
+                   n, v->destination, n, st->state, n, valid, n, next,
                    n, st->failures, n, st->sync_running);
         return;
     }
     ap_rprintf(r, "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td>"
                "<td>%s</td><td>%d</td><td>%s</td></tr>\n",
-               ap_escape_html(r->pool, sc->destination_url),
+               ap_escape_html(r->pool, v->destination),
                ap_escape_html(r->pool, st->state),
                ap_escape_html(r->pool, st->webhook_id), valid, next,
                st->failures, ap_escape_html(r->pool, st->last_error));
@@ -302,17 +344,19 @@ int protime_server_status(request_rec *r, int flags)
         ap_rputs("</table>\n", r);
     }
     for (sp = ap_server_conf; sp; sp = sp->next) {
-        const protime_srv_conf *sc = protime_srv_config(sp);
-        pt_sub_status_t st;
+        apr_array_header_t *views = protime_subscription_views(r->pool,
+                                        protime_srv_config(sp));
 
-        if (!protime_sub_status(sc, &st))
-            continue;
-        if (!n++ && !(flags & AP_STATUS_SHORT))
-            ap_rputs("<table border=\"1\">\n<tr><th>destination</th>"
-                     "<th>state</th><th>webhook</th><th>valid until</th>"
-                     "<th>next check</th><th>failures</th>"
-                     "<th>last error</th></tr>\n", r);
-        protime_server_status_sub(r, flags, n, sc, &st);
+        for (i = 0; i < views->nelts; i++) {
+            if (!n++ && !(flags & AP_STATUS_SHORT))
+                ap_rputs("<table border=\"1\">\n<tr><th>destination</th>"
+                         "<th>state</th><th>webhook</th><th>valid until</th>"
+                         "<th>next check</th><th>failures</th>"
+                         "<th>last error</th></tr>\n", r);
+            protime_server_status_sub(r, flags, n,
+                                      &APR_ARRAY_IDX(views, i,
+                                                     protime_sub_view));
+        }
     }
     if (n && !(flags & AP_STATUS_SHORT))
         ap_rputs("</table>\n", r);

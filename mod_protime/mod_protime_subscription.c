@@ -14,11 +14,14 @@
  * memory, the status also in shared memory for the protime-status handler
  * of every process.
  *
- * Each server (virtual host) that subscribes has a watchdog instance of its
- * own, hence a thread of its own: a step blocks its thread for a few API
- * calls and their retries (each bounded by ProtimeHTTPTimeout, aborted
+ * Each collection a server (virtual host) subscribes to has a job, with
+ * its webhook, destination, lease and state, and a watchdog instance of
+ * its own, hence a thread of its own: a step blocks its thread for a few
+ * API calls and their retries (each bounded by ProtimeHTTPTimeout, aborted
  * when the server stops) or a sync budget, and one tenant whose Protime is
- * unreachable must not hold up the others.
+ * unreachable, or one collection's long re-synchronisation, must not hold
+ * up the others. The jobs of a server are a list, from its configuration's
+ * sub.
  *
  * Keys. A delivery may be signed with the key of any webhook the job
  * created and has not retired. Each process caches the keys of its
@@ -76,6 +79,8 @@ APLOG_USE_MODULE(protime);
 #define PROTIME_MIN_LEASE apr_time_from_sec(10)
 
 struct protime_sub {
+    struct protime_sub *next;       /* the server's next collection */
+    const char *collection;
     server_rec *s;
     ap_watchdog_t *watchdog;
     pt_sub_config_t cfg;
@@ -267,16 +272,20 @@ static apr_status_t protime_curl_cleanup(void *unused)
     return APR_SUCCESS;
 }
 
-/* Builds the job of one subscribing server. */
+/* Builds the job of one collection of a subscribing server. */
 static struct protime_sub *protime_sub_make(apr_pool_t *pconf, server_rec *s,
-                                            protime_srv_conf *sc)
+                                            protime_srv_conf *sc,
+                                            const char *collection)
 {
     struct protime_sub *sub = apr_pcalloc(pconf, sizeof(*sub));
 
     sub->s = s;
+    sub->collection = collection;
     protime_log_bridge(&sub->log, s);
     sub->cfg.tenant = sc->tenant;
-    sub->cfg.destination_url = sc->destination_url;
+    sub->cfg.collection = collection;
+    sub->cfg.destination_url = protime_destination(pconf, sc, collection);
+    sub->cfg.reconcile_interval = protime_reconcile_interval(sc);
     sub->cfg.external_references = sc->external_references;
     sub->cfg.renew_before = protime_renew_before(sc);
     sub->cfg.check_interval = protime_check_interval(sc);
@@ -303,15 +312,18 @@ static struct protime_sub *protime_sub_make(apr_pool_t *pconf, server_rec *s,
     sub->api_cfg.sleep = protime_sub_sleep;
     sub->api_cfg.baton = sub;
     sub->api_cfg.attempt_timeout = apr_time_from_sec(sub->curl.timeout_sec);
+    sub->api_cfg.collection = collection;
+    sub->api_cfg.scope = pt_api_scope(pconf, protime_collections(pconf, sc));
 
     /* Used by the watchdog thread only, in whichever child holds it. */
     apr_pool_create(&sub->pool, pconf);
     apr_pool_tag(sub->pool, "protime_sub");
-    sub->slot = protime_shm_slot(sc->tenant, sc->destination_url);
+    sub->slot = protime_shm_slot(sc->tenant, sub->cfg.destination_url);
     if (!sub->slot)
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, PTLOGNO(00605)
                      "more than %d subscriptions: the status of %s is not "
-                     "shown", PROTIME_MAX_SUBSCRIPTIONS, sc->destination_url);
+                     "shown", PROTIME_MAX_SUBSCRIPTIONS,
+                     sub->cfg.destination_url);
     return sub;
 }
 
@@ -343,10 +355,11 @@ apr_status_t protime_subscription_post_config(apr_pool_t *pconf,
     protime_owner = protime_owner_id(pconf);
     for (sp = s; sp; sp = sp->next) {
         protime_srv_conf *sc = protime_srv_config(sp);
-        ap_watchdog_t *watchdog;
+        const apr_array_header_t *collections;
+        struct protime_sub **tail = &sc->sub;
+        int i;
 
         sc->sub = NULL;
-        sc->status_slot = NULL;
         if (!protime_subscribes(sc))
             continue;
         if (!protime_subscribing) {
@@ -364,14 +377,6 @@ apr_status_t protime_subscription_post_config(apr_pool_t *pconf,
                 return APR_EGENERAL;
             }
         }
-        rv = protime_wd_get_instance(&watchdog, apr_psprintf(pconf, "%s-%d",
-                                     PROTIME_WATCHDOG_NAME,
-                                     ++protime_subscribing), 0, 1, pconf);
-        if (rv != APR_SUCCESS) {
-            ap_log_error(APLOG_MARK, APLOG_EMERG, rv, sp, PTLOGNO(00607)
-                         "cannot create the subscription watchdog");
-            return rv;
-        }
         if (!curl_ready) {
             /* Once per generation, in the parent, before any thread. */
             if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -383,19 +388,39 @@ apr_status_t protime_subscription_post_config(apr_pool_t *pconf,
                                       apr_pool_cleanup_null);
             curl_ready = 1;
         }
-        sc->sub = protime_sub_make(pconf, sp, sc);
-        sc->sub->watchdog = watchdog;
-        sc->status_slot = sc->sub->slot;
-        rv = protime_wd_register(watchdog, PROTIME_FIRST_STEP,
-                                 sc->sub, protime_sub_watchdog);
-        if (rv != APR_SUCCESS) {
-            ap_log_error(APLOG_MARK, APLOG_EMERG, rv, sp, PTLOGNO(00609)
-                         "cannot register the subscription job");
-            return rv;
+        collections = protime_collections(pconf, sc);
+        for (i = 0; i < collections->nelts; i++) {
+            struct protime_sub *sub;
+            ap_watchdog_t *watchdog;
+
+            rv = protime_wd_get_instance(&watchdog,
+                                         apr_psprintf(pconf, "%s-%d",
+                                                      PROTIME_WATCHDOG_NAME,
+                                                      ++protime_subscribing),
+                                         0, 1, pconf);
+            if (rv != APR_SUCCESS) {
+                ap_log_error(APLOG_MARK, APLOG_EMERG, rv, sp, PTLOGNO(00607)
+                             "cannot create the subscription watchdog");
+                return rv;
+            }
+            sub = protime_sub_make(pconf, sp, sc,
+                                   APR_ARRAY_IDX(collections, i,
+                                                 const char *));
+            sub->watchdog = watchdog;
+            *tail = sub;
+            tail = &sub->next;
+            rv = protime_wd_register(watchdog, PROTIME_FIRST_STEP, sub,
+                                     protime_sub_watchdog);
+            if (rv != APR_SUCCESS) {
+                ap_log_error(APLOG_MARK, APLOG_EMERG, rv, sp, PTLOGNO(00609)
+                             "cannot register the subscription job");
+                return rv;
+            }
+            ap_log_error(APLOG_MARK, APLOG_INFO, 0, sp, PTLOGNO(00610)
+                         "subscription for tenant %s, collection %s, "
+                         "destination %s, API %s", sc->tenant, sub->collection,
+                         sub->cfg.destination_url, sub->api_cfg.api_url);
         }
-        ap_log_error(APLOG_MARK, APLOG_INFO, 0, sp, PTLOGNO(00610)
-                     "subscription for tenant %s, destination %s, API %s",
-                     sc->tenant, sc->destination_url, sc->sub->api_cfg.api_url);
     }
     return APR_SUCCESS;
 }
@@ -407,11 +432,13 @@ static apr_status_t protime_sub_child_exit(void *data)
     apr_atomic_set32(&protime_child_exiting, 1);
     /* Waits for the running steps, which now stop at their next call. */
     for (sp = data; sp; sp = sp->next) {
-        protime_srv_conf *sc = protime_srv_config(sp);
+        struct protime_sub *sub;
 
-        if (sc->sub && sc->sub->step_lock) {
-            apr_thread_mutex_lock(sc->sub->step_lock);
-            apr_thread_mutex_unlock(sc->sub->step_lock);
+        for (sub = protime_srv_config(sp)->sub; sub; sub = sub->next) {
+            if (sub->step_lock) {
+                apr_thread_mutex_lock(sub->step_lock);
+                apr_thread_mutex_unlock(sub->step_lock);
+            }
         }
     }
     return APR_SUCCESS;
@@ -425,15 +452,15 @@ void protime_subscription_child_init(apr_pool_t *pchild, server_rec *s)
         apr_pool_pre_cleanup_register(pchild, s, protime_sub_child_exit);
 
     for (sp = s; sp; sp = sp->next) {
-        protime_srv_conf *sc = protime_srv_config(sp);
+        struct protime_sub *sub;
 
-        if (!sc->sub)
-            continue;
-        apr_thread_mutex_create(&sc->sub->keys_lock, APR_THREAD_MUTEX_DEFAULT,
-                                pchild);
-        apr_thread_mutex_create(&sc->sub->step_lock, APR_THREAD_MUTEX_DEFAULT,
-                                s->process->pool);
-        apr_pool_create(&sc->sub->keys_pool, pchild);
+        for (sub = protime_srv_config(sp)->sub; sub; sub = sub->next) {
+            apr_thread_mutex_create(&sub->keys_lock, APR_THREAD_MUTEX_DEFAULT,
+                                    pchild);
+            apr_thread_mutex_create(&sub->step_lock, APR_THREAD_MUTEX_DEFAULT,
+                                    s->process->pool);
+            apr_pool_create(&sub->keys_pool, pchild);
+        }
     }
 }
 
@@ -468,9 +495,9 @@ static void protime_sub_load_keys(request_rec *r, struct protime_sub *sub,
     sub->keys_seen = changed;
 }
 
-void protime_subscription_keys(request_rec *r, pt_scheme_t scheme,
-                               pt_encoding_t enc, int reload,
-                               apr_array_header_t *keys)
+void protime_subscription_keys(request_rec *r, const char *collection,
+                               pt_scheme_t scheme, pt_encoding_t enc,
+                               int reload, apr_array_header_t *keys)
 {
     struct protime_sub *sub = protime_subscribing_config(r->server)->sub;
     /* Which keys are valid goes by the wall clock, as validUntil does; how
@@ -479,6 +506,8 @@ void protime_subscription_keys(request_rec *r, pt_scheme_t scheme,
     pt_sub_status_t st;
     int i;
 
+    while (sub && strcmp(sub->collection, collection))
+        sub = sub->next;
     if (!sub || !sub->keys_lock)
         return;
     memset(&st, 0, sizeof(st));
@@ -501,4 +530,25 @@ void protime_subscription_keys(request_rec *r, pt_scheme_t scheme,
             APR_ARRAY_PUSH(keys, pt_key_t) = key;
     }
     apr_thread_mutex_unlock(sub->keys_lock);
+}
+
+apr_array_header_t *protime_subscription_views(apr_pool_t *p,
+                                               const protime_srv_conf *sc)
+{
+    apr_array_header_t *views = apr_array_make(p, 2,
+                                               sizeof(protime_sub_view));
+    const struct protime_sub *sub;
+
+    for (sub = sc->sub; sub; sub = sub->next) {
+        protime_sub_view *v = apr_array_push(views);
+
+        memset(v, 0, sizeof(*v));
+        v->collection = sub->collection;
+        v->destination = sub->cfg.destination_url;
+        if (sub->slot)
+            protime_shm_read(sub->slot, &v->status);
+        if (!v->status.state[0])
+            apr_cpystrn(v->status.state, "starting", sizeof(v->status.state));
+    }
+    return views;
 }

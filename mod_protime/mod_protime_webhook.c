@@ -471,7 +471,8 @@ static int protime_check_signature(request_rec *r, const protime_dir_conf *dc,
 
     if (dc->keys)
         apr_array_cat(keys, dc->keys);
-    protime_subscription_keys(r, protime_signature_scheme(dc),
+    protime_subscription_keys(r, protime_collection(dc),
+                              protime_signature_scheme(dc),
                               protime_key_encoding(dc), 0, keys);
     if (!value) {
         if (!protime_require_signature(dc))
@@ -497,7 +498,8 @@ static int protime_check_signature(request_rec *r, const protime_dir_conf *dc,
             return OK;
         /* The subscription may have a key this process has not read yet. */
         keys->nelts = nconf;
-        protime_subscription_keys(r, protime_signature_scheme(dc),
+        protime_subscription_keys(r, protime_collection(dc),
+                                  protime_signature_scheme(dc),
                                   protime_key_encoding(dc), 1, keys);
         if (keys->nelts > nconf
             && protime_verify_signature(dc, keys, body, len, &sig))

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pt_collection.h"
 #include "pt_date.h"
 #include "pt_text.h"
 
@@ -198,7 +199,8 @@ static const char *pt_api_member(apr_pool_t *p, const json_t *o,
  * or "". Nothing else of a body is ever shown. */
 static const char *pt_api_server_error(pt_api_t *a, apr_pool_t *p,
                                        const pt_http_response_t *resp,
-                                       const char *token)
+                                       const char *token,
+                                       const char **code_out)
 {
     json_t *j = pt_api_json_object(resp);
     const json_t *e = json_object_get(j, "error");
@@ -209,6 +211,9 @@ static const char *pt_api_server_error(pt_api_t *a, apr_pool_t *p,
         msg = pt_api_member(p, e, "message");
     }
     json_decref(j);
+    if (code_out) {
+        *code_out = code ? pt_api_redact(a, p, code, token) : NULL;
+    }
     if (!code && !msg) {
         return "";
     }
@@ -408,7 +413,8 @@ static apr_status_t pt_api_send(pt_api_t *a, apr_pool_t *p,
                 return APR_SUCCESS;
             }
             failure = apr_pstrcat(p, pt_api_status_text(p, resp->status),
-                                  auth ? pt_api_server_error(a, p, resp, token)
+                                  auth ? pt_api_server_error(a, p, resp, token,
+                                                             NULL)
                                        : pt_api_oauth_error(p, resp), NULL);
             if (renew) {
                 /* The token may have been revoked or have expired early:
@@ -465,12 +471,13 @@ static apr_status_t pt_api_unexpected(pt_api_t *a, apr_pool_t *p,
                                       const pt_http_response_t *resp,
                                       pt_api_error_t *err)
 {
+    const char *detail = pt_api_server_error(a, p, resp, NULL, &err->code);
+
     return pt_api_fail(err, resp->status == 404 ? APR_NOTFOUND : APR_EGENERAL,
                        resp->status,
                        apr_pstrcat(p, what, ": ",
                                    pt_api_status_text(p, resp->status),
-                                   pt_api_server_error(a, p, resp, NULL),
-                                   NULL));
+                                   detail, NULL));
 }
 
 static const char *pt_api_what(pt_api_t *a, apr_pool_t *p, const char *method,
@@ -592,6 +599,10 @@ const char *pt_api_create(apr_pool_t *p, const pt_api_config_t *cfg,
     a->cfg.client_id = apr_pstrdup(p, cfg->client_id);
     a->cfg.client_secret = apr_pstrdup(p, cfg->client_secret);
     a->cfg.user_agent = apr_pstrdup(p, cfg->user_agent);
+    a->cfg.collection = apr_pstrdup(p, cfg->collection
+                                       ? cfg->collection
+                                       : PT_COLLECTION_ACCESS_CLOCKINGS);
+    a->cfg.scope = cfg->scope ? apr_pstrdup(p, cfg->scope) : NULL;
     api_url = apr_pstrdup(p, cfg->api_url);
     for (n = strlen(api_url); n > 0 && api_url[n - 1] == '/'; --n) {
         api_url[n - 1] = '\0';
@@ -682,7 +693,9 @@ apr_status_t pt_api_token(pt_api_t *a, apr_pool_t *p, const char **token,
                                  apr_pescape_urlencoded(p,
                                                         a->cfg.client_secret),
                                  "&scope=",
-                                 apr_pescape_urlencoded(p, PT_API_SCOPE),
+                                 apr_pescape_urlencoded(p, a->cfg.scope
+                                                        ? a->cfg.scope
+                                                        : PT_API_SCOPE),
                                  NULL),
                      0, &resp, err);
     if (rv == APR_SUCCESS && resp.status != 200) {
@@ -770,7 +783,7 @@ apr_status_t pt_api_webhook_create(pt_api_t *a, apr_pool_t *p,
                           pt_api_escape(p, external_references), NULL);
     }
     j = json_pack("{s:s, s:s}", "destinationUrl", destination_url,
-                  "collectionName", PT_API_COLLECTION);
+                  "collectionName", a->cfg.collection);
     if (!j || !(dump = json_dumps(j, JSON_COMPACT))) {
         json_decref(j);
         return pt_api_fail(err, APR_EINVAL, 0,
@@ -812,8 +825,10 @@ apr_status_t pt_api_webhook_list(pt_api_t *a, apr_pool_t *p,
                                  pt_api_error_t *err)
 {
     const char *url = apr_pstrcat(p, a->api_url, "/webhooks?filter=",
-                                  pt_api_escape(p, "collection-name eq '"
-                                                PT_API_COLLECTION "'"),
+                                  pt_api_escape(p, apr_pstrcat(p,
+                                                "collection-name eq '",
+                                                a->cfg.collection, "'",
+                                                NULL)),
                                   NULL);
     apr_array_header_t *list = apr_array_make(p, 4, sizeof(pt_webhook_t));
     int page;
@@ -908,44 +923,67 @@ apr_status_t pt_api_webhook_delete(pt_api_t *a, apr_pool_t *p,
     return APR_SUCCESS;
 }
 
-/* ---- access clockings --------------------------------------------------- */
+/* ---- lists and deltas --------------------------------------------------- */
 
-apr_status_t pt_api_clockings_page(pt_api_t *a, apr_pool_t *p,
-                                   const char *from, const char *to,
-                                   const char *external_references,
-                                   const char *next_link,
-                                   const char **items, const char **next,
-                                   pt_api_error_t *err)
+const char *pt_api_scope(apr_pool_t *p, const apr_array_header_t *collections)
 {
-    const char *url, *what;
+    const char *scope = "connector-protimeapi-webhooks.read "
+                        "connector-protimeapi-webhooks.write";
+    int i;
+
+    for (i = 0; i < collections->nelts; ++i) {
+        scope = apr_pstrcat(p, scope, " connector-protimeapi-",
+                            APR_ARRAY_IDX(collections, i, const char *),
+                            ".read", NULL);
+    }
+    return scope;
+}
+
+const char *pt_api_list_url(apr_pool_t *p, const char *api_url,
+                            const pt_api_list_t *list)
+{
+    const char *url = apr_pstrcat(p, api_url, "/",
+                                  pt_api_escape(p, list->collection), NULL);
+    const char *sep = "?";
+
+    if (strcmp(list->collection, PT_COLLECTION_ACCESS_CLOCKINGS) == 0) {
+        /* Protime refuses this list without a date filter. */
+        const char *filter;
+
+        if (!list->from || pt_date_parse(list->from, NULL) != PT_DATE_OK
+            || (list->to && pt_date_parse(list->to, NULL) != PT_DATE_OK)) {
+            return NULL;
+        }
+        filter = apr_pstrcat(p, "date ge '", list->from, "'", NULL);
+        if (list->to) {
+            filter = apr_pstrcat(p, filter, " and date le '", list->to, "'",
+                                 NULL);
+        }
+        url = apr_pstrcat(p, url, "?filter=", pt_api_escape(p, filter), NULL);
+        sep = "&";
+    }
+    if (list->external_references && *list->external_references) {
+        url = apr_pstrcat(p, url, sep, "externalReferences=",
+                          pt_api_escape(p, list->external_references), NULL);
+        sep = "&";
+    }
+    if (list->delta) {
+        url = apr_pstrcat(p, url, sep, "delta", NULL);
+    }
+    return url;
+}
+
+/* GET of url, one page of a list or a delta, into out. */
+static apr_status_t pt_api_page(pt_api_t *a, apr_pool_t *p, const char *url,
+                                pt_api_page_t *out, pt_api_error_t *err)
+{
+    const char *what = pt_api_what(a, p, "GET", url);
     const json_t *value;
     json_t *j;
     char *dump;
     apr_status_t rv;
 
-    memset(err, 0, sizeof(*err));
-    if (next_link) {
-        if (!(url = pt_api_next_url(a, p, next_link, err))) {
-            return APR_EINVAL;
-        }
-    }
-    else if (pt_date_parse(from, NULL) != PT_DATE_OK
-             || pt_date_parse(to, NULL) != PT_DATE_OK) {
-        return pt_api_fail(err, APR_EINVAL, 0,
-                           "the clocking window needs two YYYY-MM-DD dates");
-    }
-    else {
-        url = apr_pstrcat(p, a->api_url, "/access-clockings?filter=",
-                          pt_api_escape(p, apr_pstrcat(p, "date ge '", from,
-                                                       "' and date le '", to,
-                                                       "'", NULL)),
-                          NULL);
-        if (external_references && *external_references) {
-            url = apr_pstrcat(p, url, "&externalReferences=",
-                              pt_api_escape(p, external_references), NULL);
-        }
-    }
-    what = pt_api_what(a, p, "GET", url);
+    memset(out, 0, sizeof(*out));
     if ((rv = pt_api_get_object(a, p, url, &j, err)) != APR_SUCCESS) {
         return rv;
     }
@@ -956,9 +994,113 @@ apr_status_t pt_api_clockings_page(pt_api_t *a, apr_pool_t *p,
                            apr_pstrcat(p, what, ": the answer has no value "
                                        "array", NULL));
     }
-    *items = apr_pstrdup(p, dump);
+    out->items = apr_pstrdup(p, dump);
     free(dump);
-    *next = pt_api_member(p, j, "nextLink");
+    out->next = pt_api_member(p, j, "nextLink");
+    out->delta_link = pt_api_member(p, j, "deltaLink");
     json_decref(j);
     return APR_SUCCESS;
+}
+
+apr_status_t pt_api_list_page(pt_api_t *a, apr_pool_t *p,
+                              const pt_api_list_t *list,
+                              const char *next_link, pt_api_page_t *out,
+                              pt_api_error_t *err)
+{
+    pt_api_list_t l = *list;
+    const char *url;
+
+    memset(err, 0, sizeof(*err));
+    if (!l.collection) {
+        l.collection = a->cfg.collection;
+    }
+    if (next_link) {
+        if (!(url = pt_api_next_url(a, p, next_link, err))) {
+            return APR_EINVAL;
+        }
+    }
+    else if (!(url = pt_api_list_url(p, a->api_url, &l))) {
+        return pt_api_fail(err, APR_EINVAL, 0,
+                           "the clocking window needs YYYY-MM-DD dates");
+    }
+    return pt_api_page(a, p, url, out, err);
+}
+
+apr_status_t pt_api_delta_page(pt_api_t *a, apr_pool_t *p,
+                               const char *delta_link, pt_api_page_t *out,
+                               pt_api_error_t *err)
+{
+    const char *url;
+    apr_status_t rv;
+
+    memset(err, 0, sizeof(*err));
+    if (!delta_link || !(url = pt_api_next_url(a, p, delta_link, err))) {
+        return pt_api_fail(err, APR_EINVAL, 0, "the deltaLink is not a URL "
+                           "on the API's host");
+    }
+    if ((rv = pt_api_page(a, p, url, out, err)) != APR_SUCCESS) {
+        return rv;
+    }
+    if (!out->delta_link) {
+        return pt_api_fail(err, APR_EGENERAL, 200,
+                           apr_pstrcat(p, pt_api_what(a, p, "GET", url),
+                                       ": the answer has no deltaLink",
+                                       NULL));
+    }
+    return APR_SUCCESS;
+}
+
+/* Whether s holds "expired", in any case. */
+static int pt_api_says_expired(const char *s)
+{
+    static const char word[] = "expired";
+
+    for (; s && *s; ++s) {
+        if (apr_cstr_casecmpn(s, word, sizeof(word) - 1) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int pt_api_delta_expired(const pt_api_error_t *err)
+{
+    if (err->status == 410) {
+        return 1;
+    }
+    return err->status >= 400 && err->status < 500 && err->status != 401
+           && err->status != 429
+           && (pt_api_says_expired(err->code)
+               || pt_api_says_expired(err->message));
+}
+
+/* ---- access clockings --------------------------------------------------- */
+
+apr_status_t pt_api_clockings_page(pt_api_t *a, apr_pool_t *p,
+                                   const char *from, const char *to,
+                                   const char *external_references,
+                                   const char *next_link,
+                                   const char **items, const char **next,
+                                   pt_api_error_t *err)
+{
+    pt_api_list_t list;
+    pt_api_page_t page;
+    apr_status_t rv;
+
+    memset(&list, 0, sizeof(list));
+    list.collection = PT_COLLECTION_ACCESS_CLOCKINGS;
+    list.from = from;
+    list.to = to;
+    list.external_references = external_references;
+    if (!next_link && !to) {
+        memset(err, 0, sizeof(*err));
+        return pt_api_fail(err, APR_EINVAL, 0,
+                           "the clocking window needs two YYYY-MM-DD dates");
+    }
+    rv = pt_api_list_page(a, p, &list, next_link, &page, err);
+    if (rv == APR_SUCCESS) {
+        *items = page.items;
+        *next = page.next;
+    }
+    return rv;
 }

@@ -2,7 +2,7 @@
  * Copyright 2026 the mod_protime authors */
 
 /* pt_api: the Protime API client (OAuth2 client credentials, webhooks,
- * the access-clockings list).
+ * the lists of the collections and their deltas).
  *
  * Pure unit: APR and jansson only. HTTP goes through a small transport
  * interface (pt_http_t): pt_curl.c provides libcurl, the unit tests a fake.
@@ -60,11 +60,11 @@ typedef struct {
  * server is stopping). The glue sleeps in small slices; tests record. */
 typedef int pt_api_sleep_fn(void *baton, apr_interval_time_t how_long);
 
-/* Scopes asked for with the token: webhooks and the collection we read. */
+/* Scopes asked for with the token when the configuration names none:
+ * webhooks, and access clockings (pt_api_scope for others). */
 #define PT_API_SCOPE "connector-protimeapi-webhooks.read "              \
                      "connector-protimeapi-webhooks.write "             \
                      "connector-protimeapi-access-clockings.read"
-#define PT_API_COLLECTION "access-clockings"
 
 /* Attempts per call, the first included. */
 #define PT_API_TRIES 4
@@ -95,7 +95,16 @@ typedef struct {
      * clock (NULL: apr_time_now): for pt_api_set_deadline. */
     apr_interval_time_t attempt_timeout;
     apr_time_t (*now)(void *baton);
+    /* The collection whose webhooks the client creates and lists (NULL:
+     * access-clockings), and the scopes its token asks for (NULL:
+     * PT_API_SCOPE). */
+    const char *collection;
+    const char *scope;
 } pt_api_config_t;
+
+/* The scopes for the webhooks and for reading each of the collections
+ * (an array of const char *): connector-protimeapi-<collection>.read. */
+const char *pt_api_scope(apr_pool_t *p, const apr_array_header_t *collections);
 
 /* The client: configuration plus the cached token. It keeps a pool of its
  * own (a subpool of the pool given to pt_api_create) for the token, so that
@@ -113,6 +122,7 @@ typedef struct {
     int status;                     /* last HTTP status, 0 if none arrived */
     apr_interval_time_t retry_after;/* > 0: the server asked us to wait this long */
     const char *message;            /* human-readable, redacted */
+    const char *code;               /* Protime's error code, or NULL */
 } pt_api_error_t;
 
 /* A webhook as Protime describes it. Strings may be NULL when absent. */
@@ -140,7 +150,7 @@ apr_status_t pt_api_token(pt_api_t *a, apr_pool_t *p, const char **token,
 void pt_api_set_deadline(pt_api_t *a, apr_time_t deadline, const char *what);
 
 /* POST /webhooks[?externalReferences=...] with destinationUrl and
- * collectionName access-clockings. Expects 201. The key is read from the
+ * collectionName (the client's collection). Expects 201. The key is read from the
  * body's "key" (else "webhookKey", "privateKey", "secret"), the id from
  * "id" (else the last path segment of Location), validUntil from
  * "validUntil". A 201 without a key or an id is an error (the caller should
@@ -150,7 +160,7 @@ apr_status_t pt_api_webhook_create(pt_api_t *a, apr_pool_t *p,
                                    const char *external_references,
                                    pt_webhook_t *out, pt_api_error_t *err);
 
-/* GET /webhooks?filter=collection-name eq 'access-clockings', following
+/* GET /webhooks?filter=collection-name eq '<the client's collection>', following
  * nextLink; *out is an array of pt_webhook_t. */
 apr_status_t pt_api_webhook_list(pt_api_t *a, apr_pool_t *p,
                                  apr_array_header_t **out,
@@ -164,15 +174,61 @@ apr_status_t pt_api_webhook_get(pt_api_t *a, apr_pool_t *p, const char *id,
 apr_status_t pt_api_webhook_delete(pt_api_t *a, apr_pool_t *p,
                                    const char *id, pt_api_error_t *err);
 
-/* One page of GET /access-clockings. With next_link NULL the first page of
- * the window [from, to] (YYYY-MM-DD, inclusive: filter=date ge 'from' and
- * date le 'to'), with externalReferences when external_references is not
- * NULL or empty (the webhook's option, so that re-synchronised rows carry
- * the same references as delivered ones); else the page next_link names (a
- * path relative to the API's host, or an absolute URL on that same host;
- * it carries the query on). *items is the page's "value" array as compact
- * JSON text (for pt_event_parse), *next the page's nextLink or NULL on the
- * last page. An empty "value" is not the end. */
+/* ---- lists and deltas --------------------------------------------------- */
+
+/* What a list call reads: a collection (NULL: the client's), for
+ * access-clockings the date window (filter=date ge 'from' [and date le
+ * 'to'], YYYY-MM-DD; to NULL leaves it open, as starting a delta does),
+ * externalReferences when not NULL or empty, and with delta set a
+ * deltaLink on the last page. */
+typedef struct {
+    const char *collection;
+    const char *from;
+    const char *to;
+    const char *external_references;
+    int delta;
+} pt_api_list_t;
+
+/* The URL of the first page of a list call under api_url (no trailing
+ * slash); NULL when access-clockings lacks a valid from (or to, when
+ * set). */
+const char *pt_api_list_url(apr_pool_t *p, const char *api_url,
+                            const pt_api_list_t *list);
+
+/* One page of a list or of a delta. items is the page's "value" array as
+ * compact JSON text (for pt_event_parse); next its nextLink, delta_link
+ * its deltaLink, each NULL when absent. */
+typedef struct {
+    const char *items;
+    const char *next;
+    const char *delta_link;
+} pt_api_page_t;
+
+/* One page of GET /<collection>: the first of list when next_link is
+ * NULL, else the page next_link names (a path relative to the API's host,
+ * or an absolute URL on that same host; it carries the query on). An
+ * empty "value" is not the end; the last page has no nextLink. */
+apr_status_t pt_api_list_page(pt_api_t *a, apr_pool_t *p,
+                              const pt_api_list_t *list,
+                              const char *next_link, pt_api_page_t *out,
+                              pt_api_error_t *err);
+
+/* GET of a deltaLink (on the API's host, as a nextLink): the changes since
+ * it was issued, {changeType, data} items, and the next deltaLink, which a
+ * 200 must carry. */
+apr_status_t pt_api_delta_page(pt_api_t *a, apr_pool_t *p,
+                               const char *delta_link, pt_api_page_t *out,
+                               pt_api_error_t *err);
+
+/* Whether a failed delta call says its token is no longer valid: 410
+ * Gone, or another 4xx (but 401, the access token's, and 429) whose error
+ * code or message speaks of expiry. Then only a full re-synchronisation
+ * and a new delta catch up. */
+int pt_api_delta_expired(const pt_api_error_t *err);
+
+/* One page of GET /access-clockings in the window [from, to], with
+ * externalReferences when set; or the page next_link names
+ * (pt_api_list_page). *next is NULL on the last page. */
 apr_status_t pt_api_clockings_page(pt_api_t *a, apr_pool_t *p,
                                    const char *from, const char *to,
                                    const char *external_references,

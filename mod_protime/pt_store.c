@@ -147,6 +147,20 @@ static const char pt_store_sync_save_sql[] =
     " pages = excluded.pages, started_at = excluded.started_at,"
     " finished_at = excluded.finished_at";
 
+/* Reconciliation by delta (pt_store_delta_load, pt_store_delta_save). */
+static const char pt_store_delta_select_sql[] =
+    "SELECT collection, delta_link, next_link, synced_at, updated_at"
+    " FROM protime_delta WHERE tenant = %s AND destination_url = %s";
+
+static const char pt_store_delta_save_sql[] =
+    "INSERT INTO protime_delta (tenant, destination_url, collection,"
+    " delta_link, next_link, synced_at, updated_at)"
+    " VALUES (%s, %s, %s, %s, %s, %lld, %lld)"
+    " ON CONFLICT (tenant, destination_url) DO UPDATE SET"
+    " collection = excluded.collection, delta_link = excluded.delta_link,"
+    " next_link = excluded.next_link, synced_at = excluded.synced_at,"
+    " updated_at = excluded.updated_at";
+
 /* Cluster election (pt_store_lease). */
 static const char pt_store_lease_take_sql[] =
     "INSERT INTO protime_lease AS l (name, owner, expires_at)"
@@ -184,6 +198,8 @@ static const struct {
     { PT_STMT_SUB_DELETE, pt_store_sub_delete_sql },
     { PT_STMT_SYNC_SELECT, pt_store_sync_select_sql },
     { PT_STMT_SYNC_SAVE, pt_store_sync_save_sql },
+    { PT_STMT_DELTA_SELECT, pt_store_delta_select_sql },
+    { PT_STMT_DELTA_SAVE, pt_store_delta_save_sql },
     { PT_STMT_LEASE_TAKE, pt_store_lease_take_sql },
     { PT_STMT_LEASE_SELECT, pt_store_lease_select_sql },
     { PT_STMT_REFUSED_INSERT, pt_store_refused_insert_sql },
@@ -1092,6 +1108,42 @@ const char *pt_store_sub_save(apr_pool_t *p, const pt_store_conn_t *c,
         return err;
     err = pt_store_sub_apply(p, c, tenant, destination, change);
     return pt_store_end(p, c, trans, err);
+}
+
+/* ---- reconciliation by delta -------------------------------------------- */
+
+static void pt_store_take_delta(apr_pool_t *p, void *baton,
+                                const apr_dbd_driver_t *d, apr_dbd_row_t *row)
+{
+    pt_store_delta_t *out = baton;
+
+    out->collection = pt_store_text(p, d, row, 0);
+    out->delta_link = pt_store_text(p, d, row, 1);
+    out->next_link = pt_store_text(p, d, row, 2);
+    out->synced_at = pt_store_int(d, row, 3);
+    out->updated_at = pt_store_int(d, row, 4);
+}
+
+const char *pt_store_delta_load(apr_pool_t *p, const pt_store_conn_t *c,
+                                const char *tenant, const char *destination,
+                                pt_store_delta_t *out)
+{
+    const void *args[] = { tenant, destination };
+
+    memset(out, 0, sizeof(*out));
+    return pt_store_select(p, c, PT_STMT_DELTA_SELECT, pt_store_take_delta,
+                           out, args);
+}
+
+const char *pt_store_delta_save(apr_pool_t *p, const pt_store_conn_t *c,
+                                const char *tenant, const char *destination,
+                                const pt_store_delta_t *d)
+{
+    apr_int64_t synced = d->synced_at, updated = d->updated_at;
+    const void *args[] = { tenant, destination, d->collection, d->delta_link,
+                           d->next_link, &synced, &updated };
+
+    return pt_store_exec(p, c, PT_STMT_DELTA_SAVE, args);
 }
 
 /* ---- cluster election --------------------------------------------------- */

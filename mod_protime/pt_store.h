@@ -42,6 +42,8 @@ typedef enum {
 #define PT_STMT_SUB_DELETE  "protime_sub_delete"
 #define PT_STMT_SYNC_SELECT "protime_sync_select"
 #define PT_STMT_SYNC_SAVE   "protime_sync_save"
+#define PT_STMT_DELTA_SELECT "protime_delta_select"
+#define PT_STMT_DELTA_SAVE  "protime_delta_save"
 #define PT_STMT_LEASE_TAKE  "protime_lease_take"
 #define PT_STMT_LEASE_SELECT "protime_lease_select"
 #define PT_STMT_REFUSED_INSERT "protime_refused_insert"
@@ -230,6 +232,29 @@ const char *pt_store_lease(apr_pool_t *p, const pt_store_conn_t *c,
                            const char *name, const char *owner,
                            apr_time_t now, apr_time_t until, int *held,
                            const char **holder, apr_time_t *holder_until);
+
+/* ---- reconciliation by delta (pt_sub) ---------------------------------- */
+
+/* The row of protime_delta for a tenant and destination; all NULL and 0
+ * when there is none. A delta follows one full re-synchronisation, the
+ * one that finished at synced_at: while it is being started, next_link is
+ * the next page of the list that starts it; once started, delta_link is
+ * what to fetch next, and updated_at when it was last stored. */
+typedef struct {
+    const char *collection;
+    const char *delta_link;
+    const char *next_link;
+    apr_time_t synced_at;
+    apr_time_t updated_at;
+} pt_store_delta_t;
+
+const char *pt_store_delta_load(apr_pool_t *p, const pt_store_conn_t *c,
+                                const char *tenant, const char *destination,
+                                pt_store_delta_t *out);
+/* Writes the row, in a statement of its own. */
+const char *pt_store_delta_save(apr_pool_t *p, const pt_store_conn_t *c,
+                                const char *tenant, const char *destination,
+                                const pt_store_delta_t *d);
 
 /* ---- refused deliveries, for support (ProtimeCaptureRefused) ----------- */
 

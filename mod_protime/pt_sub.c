@@ -13,6 +13,7 @@
 
 #include "pt_sub.h"
 #include "pt_clock.h"
+#include "pt_collection.h"
 #include "pt_date.h"
 #include "pt_event.h"
 
@@ -53,6 +54,45 @@ const char *pt_sub_default_sync_from(apr_pool_t *p, apr_time_t now)
 
     apr_time_exp_gmt(&tm, now);
     return apr_psprintf(p, "%04d-01-01", tm.tm_year + 1900 - 1);
+}
+
+const char *pt_sub_delta_from(apr_pool_t *p, const char *sync_from,
+                              apr_time_t now)
+{
+    const char *earliest = pt_sub_default_sync_from(p, now);
+
+    /* YYYY-MM-DD: the text order is the date order. */
+    return sync_from && strcmp(sync_from, earliest) > 0 ? sync_from
+                                                        : earliest;
+}
+
+const char *pt_sub_destination(apr_pool_t *p, const char *url,
+                               const char *own, int n,
+                               const char *collection)
+{
+    apr_size_t len;
+
+    if (own)
+        return own;
+    if (n <= 1 || !url)
+        return url;
+    for (len = strlen(url); len > 0 && url[len - 1] == '/'; len--)
+        ;
+    return apr_pstrcat(p, apr_pstrmemdup(p, url, len), "/", collection,
+                       NULL);
+}
+
+static const char *pt_sub_collection(const pt_sub_config_t *cfg)
+{
+    return cfg->collection ? cfg->collection
+                           : PT_COLLECTION_ACCESS_CLOCKINGS;
+}
+
+/* Access clockings are read in date windows (Protime requires a date
+ * filter); the other collections whole. */
+static int pt_sub_windowed(const pt_sub_config_t *cfg)
+{
+    return !strcmp(pt_sub_collection(cfg), PT_COLLECTION_ACCESS_CLOCKINGS);
 }
 
 /* ---- steps ---------------------------------------------------------------- */
@@ -227,7 +267,8 @@ static const char *pt_sub_delete_unknown(apr_pool_t *p,
 
         if (!w->id || !w->destination_url
             || strcmp(w->destination_url, cfg->destination_url) != 0
-            || (w->collection && strcmp(w->collection, PT_API_COLLECTION)))
+            || (w->collection
+                && strcmp(w->collection, pt_sub_collection(cfg))))
             continue;
         for (j = 0; j < ours->nelts && !known; j++)
             known = !strcmp(APR_ARRAY_IDX(ours, j, pt_store_webhook_t)
@@ -327,7 +368,7 @@ static const char *pt_sub_replace(apr_pool_t *p, const pt_sub_config_t *cfg,
         return err;
     owed = *sync;
     owed.pending = 1;
-    owed.window_from = cfg->sync_from;
+    owed.window_from = pt_sub_windowed(cfg) ? cfg->sync_from : NULL;
     owed.next_link = NULL;
     owed.rows = owed.pages = 0;
     owed.started_at = now;
@@ -342,7 +383,8 @@ static const char *pt_sub_replace(apr_pool_t *p, const pt_sub_config_t *cfg,
                  "created webhook %s for %s, valid until %s; full "
                  "re-synchronisation from %s follows",
                  w->webhook_id, cfg->destination_url,
-                 pt_date_format(p, w->valid_until), cfg->sync_from);
+                 pt_date_format(p, w->valid_until),
+                 pt_sub_windowed(cfg) ? cfg->sync_from : "the start");
     APR_ARRAY_PUSH(ours, pt_store_webhook_t) = *w;
     return NULL;
 }
@@ -473,17 +515,22 @@ static const char *pt_sub_retire(apr_pool_t *p, const pt_sub_config_t *cfg,
     return NULL;
 }
 
-/* Applies one page of the list endpoint with the changeVersion rule. */
-static const char *pt_sub_apply_page(apr_pool_t *p, const pt_sub_env_t *env,
+/* Applies one page of a list or a delta with the changeVersion rule;
+ * adds its events to *rows, and those that changed a row to *applied
+ * (when not NULL). */
+static const char *pt_sub_apply_page(apr_pool_t *p,
+                                     const pt_sub_config_t *cfg,
+                                     const pt_sub_env_t *env,
                                      const char *items, apr_time_t now,
-                                     apr_int64_t *rows)
+                                     apr_int64_t *rows, apr_uint64_t *applied)
 {
     const pt_store_conn_t *conn;
     pt_delivery_t delivery;
     pt_store_job_t job, *jobs[1];
     const char *err;
 
-    pt_event_parse(p, items, strlen(items), &delivery);
+    pt_event_parse_collection(p, pt_sub_collection(cfg), items,
+                              strlen(items), &delivery);
     memset(&job, 0, sizeof(job));
     job.delivery = &delivery;
     jobs[0] = &job;
@@ -494,6 +541,8 @@ static const char *pt_sub_apply_page(apr_pool_t *p, const pt_sub_env_t *env,
     if (job.error)
         return job.error;
     *rows += delivery.events->nelts;
+    if (applied)
+        *applied += (apr_uint64_t)job.applied;
     return NULL;
 }
 
@@ -514,36 +563,56 @@ static const char *pt_sub_sync(apr_pool_t *p, const pt_sub_config_t *cfg,
     apr_pool_create(&page_pool, p);
     while (sync->pending && !err) {
         pt_store_sub_change_t change;
-        apr_time_t from, to;
+        apr_time_t from = 0, to = 0;
         const char *items = NULL, *next = NULL;
+        int windowed = pt_sub_windowed(cfg);
 
         /* One page at least, so that every step gets on. */
         if (read && pt_clock_monotonic() - started >= env->sync_budget)
             break;
         read++;
         apr_pool_clear(page_pool);
-        if (!sync->window_from)
-            sync->window_from = cfg->sync_from;
-        if (pt_date_parse(sync->window_from, &from) != PT_DATE_OK) {
-            err = "re-synchronisation: bad window start in protime_sync";
-            break;
+        if (windowed) {
+            if (!sync->window_from)
+                sync->window_from = cfg->sync_from;
+            if (pt_date_parse(sync->window_from, &from) != PT_DATE_OK) {
+                err = "re-synchronisation: bad window start in protime_sync";
+                break;
+            }
+            to = pt_date_add_years(from, 1) - PT_DATE_DAY;  /* a year at most */
+            if (to > today)
+                to = today;
+            pt_sub_copy(st->sync_window, sizeof(st->sync_window),
+                        sync->window_from);
         }
-        to = pt_date_add_years(from, 1) - PT_DATE_DAY;  /* a year at most */
-        if (to > today)
-            to = today;
-        pt_sub_copy(st->sync_window, sizeof(st->sync_window),
-                    sync->window_from);
-        if (from <= today) {
-            if (pt_api_clockings_page(env->api, page_pool, sync->window_from,
-                                      pt_date_format(page_pool, to),
-                                      cfg->external_references,
-                                      sync->next_link, &items, &next, aerr)
-                != APR_SUCCESS) {
+        if (!windowed || from <= today) {
+            apr_status_t rv;
+
+            if (windowed) {
+                rv = pt_api_clockings_page(env->api, page_pool,
+                                           sync->window_from,
+                                           pt_date_format(page_pool, to),
+                                           cfg->external_references,
+                                           sync->next_link, &items, &next,
+                                           aerr);
+            }
+            else {
+                pt_api_list_t list;
+                pt_api_page_t page;
+
+                memset(&list, 0, sizeof(list));
+                list.external_references = cfg->external_references;
+                rv = pt_api_list_page(env->api, page_pool, &list,
+                                      sync->next_link, &page, aerr);
+                items = page.items;
+                next = page.next;
+            }
+            if (rv != APR_SUCCESS) {
                 err = pt_sub_api_error(p, "re-synchronisation", aerr);
                 break;
             }
-            if ((err = pt_sub_apply_page(page_pool, env, items, now,
-                                         &sync->rows)) != NULL) {
+            if ((err = pt_sub_apply_page(page_pool, cfg, env, items, now,
+                                         &sync->rows, NULL)) != NULL) {
                 err = apr_pstrcat(p, "re-synchronisation: ", err, NULL);
                 break;
             }
@@ -552,7 +621,7 @@ static const char *pt_sub_sync(apr_pool_t *p, const pt_sub_config_t *cfg,
         if (next) {
             sync->next_link = apr_pstrdup(p, next);
         }
-        else if (from > today || to >= today) {
+        else if (!windowed || from > today || to >= today) {
             sync->pending = 0;
             sync->next_link = NULL;
             sync->finished_at = apr_time_now();
@@ -569,12 +638,177 @@ static const char *pt_sub_sync(apr_pool_t *p, const pt_sub_config_t *cfg,
                      APR_SUCCESS, p, PTLOGNO(00707) "re-synchronisation for "
                      "%s: %s, %" APR_INT64_T_FMT " pages, %" APR_INT64_T_FMT
                      " rows", cfg->destination_url,
-                     sync->pending ? apr_psprintf(p, "window from %s",
-                                                  sync->window_from)
-                                   : "finished", sync->pages, sync->rows);
+                     !sync->pending ? "finished"
+                     : sync->window_from ? apr_psprintf(p, "window from %s",
+                                                        sync->window_from)
+                     : "under way", sync->pages, sync->rows);
     }
     apr_pool_destroy(page_pool);
     return err;
+}
+
+/* Writes the delta row as a writer. */
+static const char *pt_sub_save_delta(apr_pool_t *p,
+                                     const pt_sub_config_t *cfg,
+                                     const pt_sub_env_t *env,
+                                     const pt_store_delta_t *d)
+{
+    const pt_store_conn_t *conn;
+    const char *err;
+
+    if ((conn = env->acquire(env->baton, 1, &err)) == NULL)
+        return err;
+    err = pt_store_delta_save(p, conn, cfg->tenant, cfg->destination_url, d);
+    env->release(env->baton, conn, 1);
+    return err;
+}
+
+/* Starts the delta that follows the last full re-synchronisation: pages
+ * of the list with delta, applied like a sync, the position stored after
+ * each, for at most the budget; the last page's deltaLink is stored. */
+static const char *pt_sub_delta_start(apr_pool_t *p,
+                                      const pt_sub_config_t *cfg,
+                                      const pt_sub_env_t *env, apr_time_t now,
+                                      pt_store_delta_t *d,
+                                      pt_api_error_t *aerr)
+{
+    apr_time_t started = pt_clock_monotonic();
+    apr_pool_t *page_pool;
+    pt_api_list_t list;
+    const char *err = NULL;
+    apr_int64_t rows = 0;
+    int read = 0;
+
+    memset(&list, 0, sizeof(list));
+    list.external_references = cfg->external_references;
+    list.delta = 1;
+    if (pt_sub_windowed(cfg))
+        list.from = pt_sub_delta_from(p, cfg->sync_from, now);
+    apr_pool_create(&page_pool, p);
+    while (!d->delta_link && !err) {
+        pt_api_page_t page;
+
+        if (read && pt_clock_monotonic() - started >= env->sync_budget)
+            break;
+        read++;
+        apr_pool_clear(page_pool);
+        if (pt_api_list_page(env->api, page_pool, &list, d->next_link, &page,
+                             aerr) != APR_SUCCESS) {
+            err = pt_sub_api_error(p, "starting the delta", aerr);
+            break;
+        }
+        if ((err = pt_sub_apply_page(page_pool, cfg, env, page.items, now,
+                                     &rows, NULL)) != NULL) {
+            err = apr_pstrcat(p, "starting the delta: ", err, NULL);
+            break;
+        }
+        if (page.next) {
+            d->next_link = apr_pstrdup(p, page.next);
+        }
+        else if (page.delta_link) {
+            d->delta_link = apr_pstrdup(p, page.delta_link);
+            d->next_link = NULL;
+        }
+        else {
+            err = "starting the delta: the last page carries no deltaLink";
+            break;
+        }
+        d->updated_at = now;
+        if ((err = pt_sub_save_delta(page_pool, cfg, env, d)) != NULL)
+            err = apr_pstrdup(p, err);
+    }
+    apr_pool_destroy(page_pool);
+    if (!err && d->delta_link)
+        pt_log_error(env->log, PT_LOG_INFO, APR_SUCCESS, p, PTLOGNO(00711)
+                     "reconciliation for %s: delta started (%d pages read "
+                     "in this step)", cfg->destination_url, read);
+    return err;
+}
+
+/* Reconciliation, once no full re-synchronisation is owed (pt_sub.h,
+ * step 5). Sets *due to the wait before the next one; owes a full
+ * re-synchronisation in *sync when the delta expired. */
+static const char *pt_sub_reconcile(apr_pool_t *p, const pt_sub_config_t *cfg,
+                                    const pt_sub_env_t *env, apr_time_t now,
+                                    pt_store_sync_t *sync,
+                                    pt_sub_status_t *st,
+                                    pt_api_error_t *aerr,
+                                    apr_interval_time_t *due)
+{
+    const pt_store_conn_t *conn;
+    pt_store_delta_t d;
+    pt_api_page_t page;
+    apr_int64_t rows = 0;
+    apr_uint64_t applied = 0;
+    const char *err;
+
+    *due = cfg->reconcile_interval;
+    if ((conn = env->acquire(env->baton, 0, &err)) == NULL)
+        return err;
+    err = pt_store_delta_load(p, conn, cfg->tenant, cfg->destination_url, &d);
+    env->release(env->baton, conn, 0);
+    if (err)
+        return apr_pstrcat(p, "reading the delta: ", err, NULL);
+    if (d.synced_at != sync->finished_at) {
+        /* A full re-synchronisation since: a new delta follows it. */
+        memset(&d, 0, sizeof(d));
+        d.synced_at = sync->finished_at;
+    }
+    d.collection = pt_sub_collection(cfg);
+    if (!d.delta_link) {
+        err = pt_sub_delta_start(p, cfg, env, now, &d, aerr);
+        st->delta_ready = d.delta_link != NULL;
+        if (!err && !d.delta_link)
+            *due = 0;           /* more pages to read */
+        return err;
+    }
+    st->delta_ready = 1;
+    if (now < d.updated_at + cfg->reconcile_interval) {
+        *due = d.updated_at + cfg->reconcile_interval - now;
+        return NULL;
+    }
+    if (pt_api_delta_page(env->api, p, d.delta_link, &page, aerr)
+        != APR_SUCCESS) {
+        pt_store_sub_change_t change;
+        pt_store_sync_t owed;
+
+        if (!pt_api_delta_expired(aerr))
+            return pt_sub_api_error(p, "reconciliation", aerr);
+        pt_log_error(env->log, PT_LOG_WARNING, APR_SUCCESS, p, PTLOGNO(00712)
+                     "reconciliation for %s: Protime no longer knows the "
+                     "delta (%s); full re-synchronisation from %s follows",
+                     cfg->destination_url, aerr->message,
+                     pt_sub_windowed(cfg) ? cfg->sync_from : "the start");
+        owed = *sync;
+        owed.pending = 1;
+        owed.window_from = pt_sub_windowed(cfg) ? cfg->sync_from : NULL;
+        owed.next_link = NULL;
+        owed.rows = owed.pages = 0;
+        owed.started_at = now;
+        memset(&change, 0, sizeof(change));
+        change.sync = &owed;
+        if ((err = pt_sub_save(p, cfg, env, &change)) != NULL)
+            return err;
+        *sync = owed;
+        st->delta_ready = 0;
+        *due = 0;
+        return NULL;
+    }
+    if ((err = pt_sub_apply_page(p, cfg, env, page.items, now, &rows,
+                                 &applied)) != NULL)
+        return apr_pstrcat(p, "reconciliation: ", err, NULL);
+    d.delta_link = page.delta_link;
+    d.updated_at = now;
+    if ((err = pt_sub_save_delta(p, cfg, env, &d)) != NULL)
+        return err;
+    st->reconciled += applied;
+    st->reconciled_at = now;
+    if (applied)
+        pt_log_error(env->log, PT_LOG_WARNING, APR_SUCCESS, p, PTLOGNO(00713)
+                     "reconciliation for %s repaired %" APR_UINT64_T_FMT
+                     " of %" APR_INT64_T_FMT " changes: no delivery had "
+                     "brought them", cfg->destination_url, applied, rows);
+    return NULL;
 }
 
 /* Notices a change of the stored webhooks made by another server (or by
@@ -622,7 +856,7 @@ apr_interval_time_t pt_sub_step(apr_pool_t *p, const pt_sub_config_t *cfg,
     pt_store_webhook_t *active = NULL;
     pt_store_sync_t sync;
     pt_api_error_t aerr;
-    apr_interval_time_t next;
+    apr_interval_time_t next, reconcile_due = 0;
     const pt_store_conn_t *conn;
     const char *err, *dead = NULL;
     int i, held;
@@ -684,6 +918,13 @@ apr_interval_time_t pt_sub_step(apr_pool_t *p, const pt_sub_config_t *cfg,
         if (err)
             goto failed;
     }
+    if (!sync.pending && cfg->reconcile_interval > 0) {
+        err = pt_sub_reconcile(p, cfg, env, now, &sync, st, &aerr,
+                               &reconcile_due);
+        pt_sub_publish(st, active, &sync);
+        if (err)
+            goto failed;
+    }
 
     pt_sub_copy(st->state, sizeof(st->state),
                 sync.pending ? "syncing" : "active");
@@ -692,6 +933,8 @@ apr_interval_time_t pt_sub_step(apr_pool_t *p, const pt_sub_config_t *cfg,
     if (sync.pending)
         return 0;
     next = pt_sub_jitter(env, cfg->check_interval, 75);
+    if (cfg->reconcile_interval > 0 && reconcile_due < next)
+        next = reconcile_due;
     /* Renew the lease well before it runs out. */
     if (env->owner && next > env->lease / 3)
         next = env->lease / 3;

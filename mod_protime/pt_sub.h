@@ -32,10 +32,19 @@
  *     overlap (retire_at), so that deliveries it still owes arrive; its key
  *     stays accepted until its validUntil.
  *  4. Owed re-synchronisation: GET /access-clockings in windows of at most a
- *     year from sync_from to today, following nextLink, each page applied
- *     with the changeVersion rule and the position stored after it, so that
- *     a restart resumes where it stopped. A step syncs for at most its
- *     budget, then asks to run again at once.
+ *     year from sync_from to today, or GET /<collection> for the others,
+ *     following nextLink, each page applied with the changeVersion rule and
+ *     the position stored after it, so that a restart resumes where it
+ *     stopped. A step syncs for at most its budget, then asks to run again
+ *     at once.
+ *  5. Reconciliation (reconcile_interval > 0): after each full
+ *     re-synchronisation, start a delta (the list again, with delta, from
+ *     pt_sub_delta_from for access clockings), applied the same way; its
+ *     last page carries the deltaLink. Then every reconcile_interval, fetch
+ *     the changes since that link, apply them, and store the new one. What
+ *     they changed is what the webhook missed: counted in the status. A
+ *     delta Protime no longer knows (pt_api_delta_expired) owes a full
+ *     re-synchronisation.
  */
 #ifndef PT_SUB_H
 #define PT_SUB_H
@@ -53,6 +62,9 @@ typedef struct {
     apr_interval_time_t renew_before;
     apr_interval_time_t check_interval;
     const char *sync_from;              /* YYYY-MM-DD */
+    const char *collection;             /* NULL: access-clockings; the
+                                         * api's collection too */
+    apr_interval_time_t reconcile_interval; /* 0: no reconciliation */
 } pt_sub_config_t;
 
 /* Hex digits of the owner's id in the status: 48 bits, so that the few
@@ -83,6 +95,11 @@ typedef struct {
                                  * of a hash of its text, which only the
                                  * error log shows (PT00710) */
     apr_time_t lease_until;     /* until when it holds the lease */
+    int delta_ready;            /* a deltaLink is stored */
+    apr_time_t reconciled_at;   /* when the last delta was fetched */
+    apr_uint64_t reconciled;    /* events reconciliation applied that
+                                 * changed a row: changes no delivery
+                                 * brought, since the server started */
 } pt_sub_status_t;
 
 /* What a step needs from its caller. */
@@ -129,5 +146,19 @@ apr_interval_time_t pt_sub_step(apr_pool_t *p, const pt_sub_config_t *cfg,
 
 /* The default of ProtimeSyncFrom: 1 January of the year before now's. */
 const char *pt_sub_default_sync_from(apr_pool_t *p, apr_time_t now);
+
+/* Where a delta of access clockings starts (filter=date ge '<it>'):
+ * sync_from, but no earlier than Protime allows, 1 January of the year
+ * before now's. */
+const char *pt_sub_delta_from(apr_pool_t *p, const char *sync_from,
+                              apr_time_t now);
+
+/* The destination URL of collection's webhook, when the server subscribes
+ * to n collections: own (given for this collection) if not NULL; else
+ * url itself for a single collection; else url as a base,
+ * url/<collection>. */
+const char *pt_sub_destination(apr_pool_t *p, const char *url,
+                               const char *own, int n,
+                               const char *collection);
 
 #endif /* PT_SUB_H */

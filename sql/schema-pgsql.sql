@@ -121,8 +121,7 @@ CREATE INDEX IF NOT EXISTS protime_refused_location
 -- protime_access_clockings (a Delete leaves deleted = 1 and the last data).
 -- data is the change's data object as received, as jsonb: its values, not
 -- its key order or spacing; nothing in it but id and changeVersion is
--- checked. Keep this table the last one created: the module takes its
--- presence for the whole script having run.
+-- checked.
 CREATE TABLE IF NOT EXISTS protime_records (
     collection          TEXT NOT NULL,
     id                  BIGINT NOT NULL,
@@ -147,3 +146,21 @@ CREATE OR REPLACE VIEW protime_people AS
            updated_at
     FROM protime_records
     WHERE collection = 'people';
+
+-- Reconciliation by delta, per tenant and destination (one collection
+-- each): the deltaLink to fetch next (Protime's, its token included) and
+-- when it was stored, or, while the delta is being started by a list
+-- call, the nextLink of that list. synced_at is the finished_at of the
+-- full re-synchronisation (protime_sync) the delta follows: a later one
+-- starts a new delta. Created last, as the PostgreSQL schema check wants
+-- (pt_store_pg_schema_done).
+CREATE TABLE IF NOT EXISTS protime_delta (
+    tenant              TEXT NOT NULL,
+    destination_url     TEXT NOT NULL,
+    collection          TEXT NOT NULL,
+    delta_link          TEXT,
+    next_link           TEXT,
+    synced_at           BIGINT NOT NULL,
+    updated_at          BIGINT NOT NULL,
+    PRIMARY KEY (tenant, destination_url)
+);

@@ -147,3 +147,21 @@ CREATE VIEW IF NOT EXISTS protime_people AS
            updated_at
     FROM protime_records
     WHERE collection = 'people';
+
+-- Reconciliation by delta, per tenant and destination (one collection
+-- each): the deltaLink to fetch next (Protime's, its token included) and
+-- when it was stored, or, while the delta is being started by a list
+-- call, the nextLink of that list. synced_at is the finished_at of the
+-- full re-synchronisation (protime_sync) the delta follows: a later one
+-- starts a new delta. Created last, as the PostgreSQL schema check wants
+-- (pt_store_pg_schema_done).
+CREATE TABLE IF NOT EXISTS protime_delta (
+    tenant              TEXT NOT NULL,
+    destination_url     TEXT NOT NULL,
+    collection          TEXT NOT NULL,
+    delta_link          TEXT,
+    next_link           TEXT,
+    synced_at           BIGINT NOT NULL,
+    updated_at          BIGINT NOT NULL,
+    PRIMARY KEY (tenant, destination_url)
+);

@@ -2,15 +2,17 @@
 # SPDX-License-Identifier: Apache-2.0
 # Copyright 2026 the mod_protime authors
 
-# Several Apache nodes on one PostgreSQL, one subscription: two httpd
-# instances with the same subscription (ProtimeSubscribe On, one
-# destination: the "load balancer" URL) against the mock Protime API, both
+# Several Apache nodes on one PostgreSQL, one subscription per collection:
+# two httpd instances with the same subscriptions (ProtimeSubscribe On,
+# ProtimeCollections access-clockings people, a destination each: the
+# "load balancer" URLs) against the mock Protime API, both
 # on a fresh database of the tests' private cluster. Exactly one runs the
 # job (it holds the lease, "active"), the other stands by ("standby") and
 # publishes what the database says; both accept deliveries signed with the
 # subscription's keys; a rotation and a re-synchronisation happen once for
 # the cluster; when the owner stops, the other takes over without a new
-# webhook; a stopped database is 503 and then works again without a
+# webhook; people have one webhook for the cluster too, through all of
+# that; a stopped database is 503 and then works again without a
 # restart of httpd, also when PostgreSQL restarts while no delivery comes
 # (pooled connections that libpq's PQreset revives have lost the
 # statements prepared on them).
@@ -112,6 +114,7 @@ for my $name (@names) {
 }
 $node{B}{port} = free_port() while $node{B}{port} == $node{A}{port};
 my $dest = "http://127.0.0.1:$node{A}{port}/hook";
+my $dest_people = "http://127.0.0.1:$node{A}{port}/hook-people";
 (my $dbd_params = $db_conninfo) =~ s/"/\\"/g;
 
 for my $nd (values %node) {
@@ -136,7 +139,9 @@ ProtimeTokenURL $mock_url/tenants/test/connect/token
 ProtimeClientID mod_protime
 ProtimeClientSecret simulator-secret
 ProtimeAllowInsecureAPI On
-ProtimeDestinationURL $dest
+ProtimeCollections access-clockings people
+ProtimeDestinationURL $dest access-clockings
+ProtimeDestinationURL $dest_people people
 ProtimeUserAgent "$nd->{ua}"
 ProtimeCheckInterval 2s
 ProtimeRenewBefore 10s
@@ -144,6 +149,10 @@ ProtimeSyncFrom 2020-01-01
 ProtimeHTTPTimeout 5
 <Location /hook>
     SetHandler protime-webhook
+</Location>
+<Location /hook-people>
+    SetHandler protime-webhook
+    ProtimeCollection people
 </Location>
 <Location /status>
     SetHandler protime-status
@@ -207,6 +216,13 @@ sub status_of {
 
 sub sub_of { my $s = status_of($_[0]) or return; return $s->{subscription} }
 
+# The subscription of people, as a node shows it.
+sub people_of {
+    my $s = status_of($_[0]) or return;
+    my ($p) = grep { $_->{collection} eq 'people' } @{ $s->{subscriptions} || [] };
+    return $p;
+}
+
 # "2026-11-26T20:13:59Z" (or with an offset) -> Unix time.
 sub iso_time {
     my ($t) = @_;
@@ -245,7 +261,21 @@ sub deliver {
 
 sub webhooks { grep { $_->{destinationUrl} eq $dest } @{ $mock->state->{webhooks} } }
 sub live_webhooks { grep { !$_->{deleted} } webhooks() }
+sub people_webhooks { grep { $_->{destinationUrl} eq $dest_people } @{ $mock->state->{webhooks} } }
+sub live_people_webhooks { grep { !$_->{deleted} } people_webhooks() }
+
+# The node that runs the job of people, the one that stands by, and the
+# webhook both show: when they agree.
+sub people_pair {
+    my %p = map { $_ => people_of($node{$_}) } grep { $node{$_}{running} } @names;
+    my ($own) = grep { ($p{$_}{state} // '') eq 'active' } keys %p or return;
+    my @stb = grep { ($p{$_}{state} // '') eq 'standby' } keys %p;
+    return unless @stb == keys(%p) - 1 && $p{$own}{webhook_id};
+    return if grep { ($p{$_}{webhook_id} // '') ne $p{$own}{webhook_id} } @stb;
+    return { owner => $own, webhook => $p{$own}{webhook_id} };
+}
 sub key_of { my ($id) = @_; my ($w) = grep { $_->{id} eq $id } webhooks(); return $w && $w->{key} }
+sub key_of_people { my ($id) = @_; my ($w) = grep { $_->{id} eq $id } people_webhooks(); return $w && $w->{key} }
 
 sub stored {
     my ($id) = @_;
@@ -310,12 +340,35 @@ ok(@wh == 1 && live_webhooks() == 1 && $wh[0]{id} eq $webhook1,
    sprintf('exactly one webhook at the mock for the destination (%d created, %d live)',
            scalar @wh, scalar live_webhooks()),
    join "\n", map { "$_->{id} deleted=" . ($_->{deleted} ? 1 : 0) } @wh);
+my ($people1, $t1p) = wait_for(sub {
+    my $p = people_pair() or return;
+    return live_people_webhooks() == 1 ? $p : undef;
+}, 30);
+ok($people1 && (live_people_webhooks())[0]{id} eq $people1->{webhook}
+   && (live_people_webhooks())[0]{collectionName} eq 'people',
+   sprintf('people: one node runs it, the other stands by, one webhook of people '
+           . 'for the cluster (after %.1f s)', $t1p),
+   join "\n", map { "$_: " . $json->encode(people_of($node{$_}) // {}) } @names);
+ok(people_webhooks() == 1, sprintf('people: exactly one webhook created (%d)',
+                                   scalar people_webhooks()));
 {
+    # Each collection's reads come from the node that runs its job; a node
+    # that runs neither calls nothing.
     my $reqs = $mock->state->{requests};
-    my $by_standby = grep { ($_->{user_agent} // '') =~ m{\Q$node{$standby}{ua}\E} } @$reqs;
-    my $by_owner = grep { ($_->{user_agent} // '') =~ m{\Q$node{$owner}{ua}\E} } @$reqs;
-    ok($by_standby == 0 && $by_owner > 0,
-       "only the owner calls Protime ($by_owner calls by $owner, $by_standby by $standby)");
+    my $ua_of = sub { my ($r) = @_; my ($nm) = grep { ($r->{user_agent} // '') =~ m{\Q$node{$_}{ua}\E} } @names; $nm // '?' };
+    my %lists;
+    for my $r (@$reqs) {
+        next unless $r->{path} =~ m{/(access-clockings|people)$};
+        $lists{$1}{ $ua_of->($r) }++;
+    }
+    my $p_owner = $people1 ? $people1->{owner} : '?';
+    ok(keys(%{ $lists{'access-clockings'} || {} }) == 1 && $lists{'access-clockings'}{$owner}
+       && keys(%{ $lists{people} || {} }) == 1 && $lists{people}{$p_owner},
+       "each collection is read by the node that runs its job (access-clockings: $owner, people: $p_owner)",
+       $json->encode(\%lists));
+    my $by_standby = grep { $ua_of->($_) eq $standby } @$reqs;
+    ok($p_owner ne $owner || $by_standby == 0,
+       "a node that runs no job calls nothing ($by_standby calls by $standby)");
 }
 
 sub die_early {
@@ -476,7 +529,9 @@ ok(@w5 == 3 && @live5 == 1 && $webhook3 && $live5[0]{id} eq $webhook3,
    join "\n", map { "$_->{id} deleted=" . ($_->{deleted} ? 1 : 0) . " created $_->{created_at}" } @w5);
 {
     my @reqs = @{ $state5->{requests} }[$requests_before .. $#{ $state5->{requests} }];
-    my @pages = grep { $_->{path} =~ m{/access-clockings$} } @reqs;
+    # Without the pages of the delta that follows (with delta).
+    my @pages = grep { $_->{path} =~ m{/access-clockings$}
+                       && ($_->{query} // '') !~ /(?:^|&)delta(?:&|=|$)/ } @reqs;
     my %times;
     $times{ $_->{path} . '?' . ($_->{query} // '') }++ for @pages;
     my @twice = grep { $times{$_} > 1 } sort keys %times;
@@ -526,9 +581,30 @@ if ($own6 && $current6) {
        sprintf('takeover: no new webhook (%d for the destination, %d live)', scalar @w6, scalar live_webhooks()));
     my ($code) = deliver($node{$stb6}, key_of($current6), 100021, $ver->(1));
     ok($code == 204, "takeover: node $stb6 accepts the current key (204)", "got $code");
+    # People: run by the node that is left, with the same webhook.
+    my ($p6, $t6p) = wait_for(sub {
+        my $p = people_of($node{$stb6}) or return;
+        return ($p->{state} // '') eq 'active' ? $p : undef;
+    }, 20);
+    ok($p6 && $people1 && ($p6->{webhook_id} // '') eq $people1->{webhook}
+       && people_webhooks() == 1,
+       sprintf('takeover: node %s runs people too, with its one webhook (%.1f s)', $stb6, $t6p),
+       $json->encode($p6 // {}));
+    my $person = '{"changeType":"InsertOrUpdate","data":{"changeVersion":"'
+               . $ver->(1) . '","id":100041,"firstName":"Ada"}}';
+    my $pkey = $people1 ? key_of_people($people1->{webhook}) : 'none';
+    my $res = $http->post("http://127.0.0.1:$node{$stb6}{port}/hook-people", {
+        content => $person,
+        headers => { 'Content-Type' => 'application/json',
+                     'X-Protime-Signature' => sign($person, $pkey) } });
+    my $stored = pg()->selectrow_array(q{SELECT count(*) FROM protime_records }
+                                       . q{WHERE collection = 'people' AND id = 100041});
+    ok($res->{status} == 204 && $stored == 1,
+       "takeover: node $stb6 stores a person signed with people's key",
+       "got $res->{status}, $stored rows");
 }
 else {
-    ok(0, 'takeover: no owner/standby pair to test with') for 1 .. 4;
+    ok(0, 'takeover: no owner/standby pair to test with') for 1 .. 6;
 }
 
 # ---------------------------------------------------------------------------

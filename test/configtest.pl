@@ -215,6 +215,32 @@ my @cases = (
            ["$_ 99999999999999999999d", 'srv', qr/$_: the duration is too large/],
            ["$_ 1d", 'loc', qr/$_\b.*not allowed/] }
         qw(ProtimeRenewBefore ProtimeCheckInterval)),
+    ['ProtimeCollections people', 'srv', 'ok'],
+    ['ProtimeCollections access-clockings people clockings', 'srv', 'ok'],
+    ["ProtimeCollections access-clockings\nProtimeCollections people", 'srv', 'ok'],
+    ['ProtimeCollections persons', 'srv', qr/ProtimeCollections: unknown collection persons/],
+    ['ProtimeCollections People', 'srv', qr/ProtimeCollections: unknown collection People/],
+    ['ProtimeCollections people clockings people', 'srv', qr/ProtimeCollections: people is named twice/],
+    ["ProtimeCollections people\nProtimeCollections people", 'srv', qr/ProtimeCollections: people is named twice/],
+    ['ProtimeCollections', 'srv', qr/ProtimeCollections requires at least one argument/],
+    ['ProtimeCollections people', 'loc', qr/ProtimeCollections\b.*not allowed/],
+    ['ProtimeDestinationURL https://hooks.example.com/p people', 'srv', 'ok'],
+    ['ProtimeDestinationURL https://hooks.example.com/p persons', 'srv',
+     qr/ProtimeDestinationURL: unknown collection persons/],
+    ['ProtimeDestinationURL /p people', 'srv', qr/ProtimeDestinationURL: expects an absolute https:\/\/ URL/],
+    ["ProtimeDestinationURL https://hooks.example.com/p people\n"
+        . "ProtimeDestinationURL https://hooks.example.com/q people", 'srv',
+     qr/ProtimeDestinationURL: the destination of people is given twice/],
+    ['ProtimeDestinationURL https://hooks.example.com/p people clockings', 'srv',
+     qr/ProtimeDestinationURL takes 1-2 arguments/],
+    ['ProtimeReconcileInterval 1h', 'srv', 'ok'],
+    ['ProtimeReconcileInterval 30s', 'srv', 'ok'],
+    ['ProtimeReconcileInterval Off', 'srv', 'ok'],
+    ['ProtimeReconcileInterval off', 'srv', 'ok'],
+    ['ProtimeReconcileInterval 0', 'srv', qr/ProtimeReconcileInterval: must be at least 1s/],
+    ['ProtimeReconcileInterval soon', 'srv', qr/ProtimeReconcileInterval: the duration must be/],
+    ['ProtimeReconcileInterval 1h', 'loc', qr/ProtimeReconcileInterval\b.*not allowed/],
+    ['ProtimeReconcileInterval Off', 'loc', qr/ProtimeReconcileInterval\b.*not allowed/],
     ['ProtimeSyncFrom 2024-01-01', 'srv', 'ok'],
     ['ProtimeSyncFrom 2024-02-29', 'srv', 'ok'],
     ['ProtimeSyncFrom 2024-02-30', 'srv', qr/ProtimeSyncFrom: expects a date, YYYY-MM-DD/],
@@ -329,6 +355,34 @@ my @cases = (
         . "ProtimeAllowInsecureAPI On", 'srv', 'ok'],
     ["$sub\nProtimeSubscribe On\nProtimeDestinationURL http://hooks.example.com/hook\n"
         . "ProtimeAllowInsecureAPI Off", 'srv', qr/ProtimeDestinationURL http:.*https/],
+    # Several collections: a base URL, or a URL of each.
+    ["ProtimeSubscribe On\n$sub\nProtimeCollections access-clockings people", 'srv', 'ok'],
+    ["ProtimeSubscribe On\nProtimeTenant acme\nProtimeClientID c\nProtimeClientSecret s\n"
+        . "ProtimeCollections access-clockings people\n"
+        . "ProtimeDestinationURL https://hooks.example.com/a access-clockings\n"
+        . "ProtimeDestinationURL https://hooks.example.com/p people", 'srv', 'ok'],
+    ["ProtimeSubscribe On\nProtimeTenant acme\nProtimeClientID c\nProtimeClientSecret s\n"
+        . "ProtimeCollections access-clockings people\n"
+        . "ProtimeDestinationURL https://hooks.example.com/p people", 'srv',
+     qr/ProtimeSubscribe On needs ProtimeDestinationURL \(for access-clockings\)/],
+    ["ProtimeSubscribe On\n$sub\nProtimeCollections people\n"
+        . "ProtimeDestinationURL https://hooks.example.com/c clockings", 'srv',
+     qr/PT00521: ProtimeDestinationURL https:\/\/hooks\.example\.com\/c clockings: clockings is not among the ProtimeCollections/],
+    ["ProtimeSubscribe On\n$sub\nProtimeCollections access-clockings people\n"
+        . "ProtimeDestinationURL https://hooks.example.com/hook/access-clockings people", 'srv',
+     qr/ProtimeDestinationURL https:\/\/hooks\.example\.com\/hook\/access-clockings: already subscribed for tenant acme by server .*one subscription per destination/],
+    ["ProtimeSubscribe On\n$sub\nProtimeCollections access-clockings people\n"
+        . "ProtimeDestinationURL http://hooks.example.com/p people", 'srv',
+     qr/ProtimeDestinationURL http:\/\/hooks\.example\.com\/p: .*https/],
+    # A location without a key whose collection is not subscribed to.
+    ["ProtimeSubscribe On\n$sub\nProtimeCollections access-clockings people\n"
+        . "<Location /hook/people>\n    SetHandler protime-webhook\n"
+        . "    ProtimeCollection people\n</Location>", 'srv', 'ok', {nokey => 1}],
+    ["ProtimeSubscribe On\n$sub\n"
+        . "<Location /hook/people>\n    SetHandler protime-webhook\n"
+        . "    ProtimeCollection people\n</Location>", 'srv',
+     qr/PT00522: <Location \/hook\/people> at .*: SetHandler protime-webhook has no ProtimeWebhookKey and receives people, which ProtimeCollections does not name/,
+     {nokey => 1}],
     # In <VirtualHost>: values are inherited from the main server, the
     # subscription itself is not.
     ["$sub\nProtimeSubscribe On\n" . vhost('a.example', 'ProtimeTenant other'), 'srv', 'ok'],

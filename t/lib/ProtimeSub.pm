@@ -66,12 +66,14 @@ sub deliver_to {
     return $res;
 }
 
-# A handle on the database of $vhost (sub.db, sub-tls.db, sub-proxy.db).
+# A handle on the database of $vhost (sub.db, sub-tls.db, sub-proxy.db,
+# sub-multi.db).
 my %dbh;
 sub sub_db {
     my ($vhost) = @_;
     my %file = (protime_sub => 'sub.db', protime_sub_tls => 'sub-tls.db',
-                protime_sub_proxy => 'sub-proxy.db');
+                protime_sub_proxy => 'sub-proxy.db',
+                protime_sub_multi => 'sub-multi.db');
     return $dbh{$vhost} //= do {
         my $file = Apache::Test::vars('serverroot') . "/db/$file{$vhost}";
         my $dbh = DBI->connect("dbi:SQLite:dbname=$file", '', '',

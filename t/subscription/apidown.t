@@ -36,7 +36,7 @@ my $err = wait_for(sub {
 ok t_cmp(ref $err, 'HASH', 'the status reports the error');
 ok t_cmp($err && $err->{last_error}, qr/503/, 'naming what Protime answered');
 ok $err && $err->{next_check};
-ok t_cmp(sub_prometheus($vhost), qr/^protime_subscription_state\{state="error"\} 1$/m,
+ok t_cmp(sub_prometheus($vhost), qr/^protime_subscription_state\{collection="access-clockings",state="error"\} 1$/m,
          'prometheus: error');
 ok settle($vhost, 40);
 t_debug('recovered once Protime was back');

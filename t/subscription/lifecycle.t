@@ -67,9 +67,9 @@ ok t_cmp($st->{subscription}{last_error}, undef, 'status: no error');
 ok $st->{subscription}{next_check};
 ok t_cmp(ref $st->{sync}, 'HASH', 'status: sync section');
 my $prom = sub_prometheus($vhost);
-ok t_cmp($prom, qr/^protime_subscription_state\{state="active"\} 1$/m,
+ok t_cmp($prom, qr/^protime_subscription_state\{collection="access-clockings",state="active"\} 1$/m,
          'prometheus: state');
-ok t_cmp($prom, qr/^protime_subscription_valid_until_seconds [1-9]\d+$/m,
+ok t_cmp($prom, qr/^protime_subscription_valid_until_seconds\{collection="access-clockings"\} [1-9]\d+$/m,
          'prometheus: validUntil');
 
 # Restarts never create a second webhook; the key keeps working at once.

@@ -579,6 +579,134 @@ static void test_clockings(void)
            "/api/v1/access-clockings?c=3", "nextLink followed as given");
 }
 
+/* Other collections: the scope, the list URLs, the webhooks of one
+ * collection, deltas and their expiry. */
+static void test_collections(void)
+{
+    pt_api_config_t cfg;
+    pt_api_t *a;
+    pt_api_error_t err;
+    pt_api_list_t l;
+    pt_api_page_t page;
+    pt_webhook_t w;
+    apr_array_header_t *names = apr_array_make(pool, 2, sizeof(char *));
+    apr_array_header_t *list;
+
+    APR_ARRAY_PUSH(names, const char *) = "access-clockings";
+    APR_ARRAY_PUSH(names, const char *) = "people";
+    is_str(pt_api_scope(pool, names), "connector-protimeapi-webhooks.read "
+           "connector-protimeapi-webhooks.write "
+           "connector-protimeapi-access-clockings.read "
+           "connector-protimeapi-people.read",
+           "scope: the webhooks and every collection's read");
+
+    memset(&l, 0, sizeof(l));
+    l.collection = "people";
+    is_str(pt_api_list_url(pool, API, &l), API "/people",
+           "list URL of another collection: no filter");
+    l.delta = 1;
+    is_str(pt_api_list_url(pool, API, &l), API "/people?delta",
+           "starting its delta");
+    l.external_references = "(people,@badge-number)";
+    is_str(pt_api_list_url(pool, API, &l), API "/people?externalReferences="
+           "%28people%2C%40badge-number%29&delta", "with external references");
+    memset(&l, 0, sizeof(l));
+    l.collection = "access-clockings";
+    l.from = "2025-01-01";
+    l.delta = 1;
+    is_str(pt_api_list_url(pool, API, &l), API "/access-clockings?filter="
+           "date%20ge%20%272025-01-01%27&delta",
+           "access clockings' delta: from a date, open-ended");
+    l.from = NULL;
+    is_str(pt_api_list_url(pool, API, &l), NULL,
+           "access clockings need a date");
+    l.from = "2025-02-30";
+    is_str(pt_api_list_url(pool, API, &l), NULL, "a real one");
+
+    reset();
+    config(&cfg);
+    cfg.collection = "people";
+    cfg.scope = pt_api_scope(pool, names);
+    if (pt_api_create(pool, &cfg, &a) != NULL) {
+        printf("Bail out! client\n");
+        exit(1);
+    }
+    script(200, TOKEN_BODY(TOKEN1, 1800), NULL, NULL);
+    script(201, "{\"id\":\"w1\",\"key\":\"" KEY "\","
+           "\"validUntil\":\"2030-01-01T00:00:00Z\"}", NULL, NULL);
+    script(200, "{\"value\":[]}", NULL, NULL);
+    is_int(pt_api_webhook_create(a, pool, "https://h.example/protime/people",
+                                 NULL, &w, &err), APR_SUCCESS,
+           "create a webhook of people");
+    ok(contains(fake.reqs[0].body, "connector-protimeapi-people.read"),
+       "the token asks for the configured scope");
+    is_str(fake.reqs[1].body, "{\"destinationUrl\":\"https://h.example/"
+           "protime/people\",\"collectionName\":\"people\"}",
+           "collectionName is the client's collection");
+    is_int(pt_api_webhook_list(a, pool, &list, &err), APR_SUCCESS, "list");
+    is_str(fake.reqs[2].url, API "/webhooks?filter=collection-name%20eq%20"
+           "%27people%27", "listed by the client's collection");
+
+    /* A list with delta: pages, then the deltaLink on the last. */
+    script(200, "{\"value\":[{\"id\":1}],\"nextLink\":"
+           "\"/connector/protimeapi/api/v1/people?delta&c=2\"}", NULL, NULL);
+    script(200, "{\"value\":[],\"deltaLink\":\"/connector/protimeapi/"
+           "api/v1/delta/people?deltaToken=T1\"}", NULL, NULL);
+    memset(&l, 0, sizeof(l));
+    l.delta = 1;
+    is_int(pt_api_list_page(a, pool, &l, NULL, &page, &err), APR_SUCCESS,
+           "first page of the delta's start");
+    is_str(fake.reqs[3].url, API "/people?delta", "the client's collection");
+    is_str(page.delta_link, NULL, "no deltaLink before the last page");
+    is_int(pt_api_list_page(a, pool, &l, page.next, &page, &err),
+           APR_SUCCESS, "its last page");
+    is_str(page.delta_link, "/connector/protimeapi/api/v1/delta/people?"
+           "deltaToken=T1", "carries the deltaLink");
+
+    script(200, "{\"value\":[{\"changeType\":\"Delete\",\"data\":"
+           "{\"id\":1,\"changeVersion\":\"2\"}}],\"deltaLink\":"
+           "\"/connector/protimeapi/api/v1/delta/people?deltaToken=T2\"}",
+           NULL, NULL);
+    is_int(pt_api_delta_page(a, pool, page.delta_link, &page, &err),
+           APR_SUCCESS, "a delta");
+    is_str(fake.reqs[5].url, "https://acme.myprotime.eu/connector/protimeapi"
+           "/api/v1/delta/people?deltaToken=T1", "at the deltaLink");
+    is_str(page.items, "[{\"changeType\":\"Delete\",\"data\":{\"id\":1,"
+           "\"changeVersion\":\"2\"}}]", "its changes");
+    is_str(page.delta_link, "/connector/protimeapi/api/v1/delta/people?"
+           "deltaToken=T2", "and the next deltaLink");
+    script(200, "{\"value\":[]}", NULL, NULL);
+    ok(pt_api_delta_page(a, pool, page.delta_link, &page, &err)
+       != APR_SUCCESS && contains(err.message, "no deltaLink"),
+       "a delta without the next deltaLink fails: %s", err.message);
+    is_int(pt_api_delta_page(a, pool, "https://elsewhere.example/delta/"
+                             "people?deltaToken=T", &page, &err), APR_EINVAL,
+           "a deltaLink off the API's host is not followed");
+    is_int(pt_api_delta_expired(&err), 0, "which is no expiry");
+
+    script(410, "{\"error\":{\"code\":\"DeltaExpired\",\"message\":"
+           "\"gone\"}}", NULL, NULL);
+    ok(pt_api_delta_page(a, pool, "/connector/protimeapi/api/v1/delta/"
+                         "people?deltaToken=T2", &page, &err) != APR_SUCCESS,
+       "410 fails");
+    is_str(err.code, "DeltaExpired", "with Protime's error code");
+    ok(pt_api_delta_expired(&err), "410: expired");
+    memset(&err, 0, sizeof(err));
+    err.status = 400;
+    err.code = "InvalidDeltaToken";
+    err.message = "GET /delta/people: 400 Bad Request (The delta token has "
+                  "expired)";
+    ok(pt_api_delta_expired(&err), "a 400 that says so: expired");
+    err.message = "GET /delta/people: 400 Bad Request";
+    ok(!pt_api_delta_expired(&err), "a 400 that does not: not expired");
+    err.code = "TokenExpired";
+    ok(pt_api_delta_expired(&err), "a 400 whose code says so: expired");
+    err.status = 401;
+    ok(!pt_api_delta_expired(&err), "401 is the access token's");
+    err.status = 503;
+    ok(!pt_api_delta_expired(&err), "5xx: not expired");
+}
+
 static void test_retries(void)
 {
     pt_api_t *a;
@@ -892,6 +1020,7 @@ int main(int argc, const char *const *argv)
     test_webhook_create();
     test_webhook_list_get_delete();
     test_clockings();
+    test_collections();
     test_retries();
     test_deadline();
     test_secrets();

@@ -1224,14 +1224,25 @@ static void test_pgsql(void)
     core(&c, "pgsql");
     records(&c, "pgsql");
     refused(&c, "pgsql");
-    /* A database of a version without the last table of today's schema,
-     * and without the view that comes with it. */
-    ok(exec(&c, "DROP TABLE protime_records CASCADE") == 0,
-       "pgsql: protime_records dropped, as before it existed");
+    /* A database of a version without the last tables of today's schema,
+     * and without the view that comes with them. */
+    ok(exec(&c, "DROP TABLE protime_records CASCADE") == 0
+       && exec(&c, "DROP TABLE protime_delta") == 0,
+       "pgsql: protime_records and protime_delta dropped, as before they "
+       "existed");
     is_str(pt_store_create_schema(pool, &c), NULL,
            "pgsql: ... the schema created again");
     is_str(q(&c, "SELECT COUNT(*) FROM protime_people"), "0",
            "pgsql: ... with protime_records and protime_people");
+    is_str(q(&c, "SELECT COUNT(*) FROM protime_delta"), "0",
+           "pgsql: ... and protime_delta");
+    /* One of the version before protime_delta only. */
+    ok(exec(&c, "DROP TABLE protime_delta") == 0,
+       "pgsql: protime_delta dropped, as before it existed");
+    is_str(pt_store_create_schema(pool, &c), NULL,
+           "pgsql: ... the schema created again");
+    is_str(q(&c, "SELECT COUNT(*) FROM protime_delta"), "0",
+           "pgsql: ... with protime_delta");
 
     pgsql_locked(driver, conninfo, schema, &c);
     pgsql_german(driver, conninfo, schema, &c);

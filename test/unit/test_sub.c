@@ -63,6 +63,13 @@ static struct {
     apr_interval_time_t create_takes;
     int create_calls;
     apr_time_t create_ended;
+    /* People (section 12): how many, the lists that started a delta, the
+     * delta calls, what the next one answers, and whether it is gone. */
+    int npeople;
+    int people_lists, delta_starts, delta_calls, delta_seq;
+    const char *delta_changes;
+    int delta_gone;
+    char last_token[16];
 } fake;
 
 static void fake_reset(void)
@@ -231,6 +238,54 @@ static void fake_clockings(apr_pool_t *p, const char *query,
                                    to, page + 1) : ""));
 }
 
+/* GET /api/v1/people[?delta][&c=page]: ten a page, and with delta the
+ * last page carries a deltaLink. */
+static void fake_people(apr_pool_t *p, const char *query,
+                        pt_http_response_t *resp)
+{
+    const char *c = strstr(query, "c=");
+    int page = c ? atoi(c + 2) : 0, delta = strstr(query, "delta") != NULL;
+    int i, last = (page + 1) * 10 >= fake.npeople;
+    const char *items = "";
+
+    if (page == 0)
+        fake.people_lists++;
+    if (page == 0 && delta)
+        fake.delta_starts++;
+    for (i = page * 10 + 1; i <= fake.npeople && i <= (page + 1) * 10; i++)
+        items = apr_psprintf(p, "%s%s{\"id\":%d,\"changeVersion\":"
+                             "\"%020d\",\"firstName\":\"P%d\"}", items,
+                             i > page * 10 + 1 ? "," : "", i,
+                             fake.generation * 100000 + i, i);
+    answer(resp, 200, apr_psprintf(p, "{\"value\":[%s]%s}", items,
+           !last ? apr_psprintf(p, ",\"nextLink\":\"/api/v1/people?%s"
+                                "c=%d\"", delta ? "delta&" : "", page + 1)
+           : delta ? apr_psprintf(p, ",\"deltaLink\":\"/api/v1/delta/"
+                                  "people?deltaToken=%d\"", ++fake.delta_seq)
+           : ""));
+}
+
+/* GET /api/v1/delta/people?deltaToken=N */
+static void fake_delta(apr_pool_t *p, const char *query,
+                       pt_http_response_t *resp)
+{
+    const char *t = strstr(query, "deltaToken=");
+
+    fake.delta_calls++;
+    apr_cpystrn(fake.last_token, t ? t + 11 : "", sizeof(fake.last_token));
+    if (fake.delta_gone) {
+        answer(resp, 410, "{\"error\":{\"code\":\"DeltaExpired\","
+               "\"message\":\"The delta token has expired.\"}}");
+        return;
+    }
+    answer(resp, 200, apr_psprintf(p, "{\"value\":[%s],\"deltaLink\":"
+                                   "\"/api/v1/delta/people?deltaToken=%d\"}",
+                                   fake.delta_changes ? fake.delta_changes
+                                                      : "",
+                                   ++fake.delta_seq));
+    fake.delta_changes = NULL;
+}
+
 static pt_store_conn_t conn;
 static pt_sub_config_t cfg;
 
@@ -297,6 +352,12 @@ static apr_status_t fake_perform(void *baton, apr_pool_t *p,
     }
     else if (!strcmp(bare, "/api/v1/access-clockings")) {
         fake_clockings(p, q ? q : "", resp);
+    }
+    else if (!strcmp(bare, "/api/v1/people")) {
+        fake_people(p, q ? q : "", resp);
+    }
+    else if (!strcmp(bare, "/api/v1/delta/people")) {
+        fake_delta(p, q ? q : "", resp);
     }
     else {
         answer(resp, 404, "{}");
@@ -791,6 +852,120 @@ int main(void)
     /* 11. Default sync start. */
     is_str(pt_sub_default_sync_from(pool, apr_time_from_sec(1780000000)),
            "2025-01-01", "default ProtimeSyncFrom: 1 January last year");
+    is_str(pt_sub_delta_from(pool, "2020-01-01",
+                             apr_time_from_sec(1780000000)),
+           "2025-01-01", "a delta starts no earlier than 1 January last year");
+    is_str(pt_sub_delta_from(pool, "2025-06-01",
+                             apr_time_from_sec(1780000000)),
+           "2025-06-01", "nor earlier than ProtimeSyncFrom");
+
+    /* Destinations of several collections. */
+    is_str(pt_sub_destination(pool, "https://h.example/protime", NULL, 1,
+                              "people"), "https://h.example/protime",
+           "one collection: the URL itself");
+    is_str(pt_sub_destination(pool, "https://h.example/protime/", NULL, 2,
+                              "people"), "https://h.example/protime/people",
+           "several: a base");
+    is_str(pt_sub_destination(pool, "https://h.example/protime",
+                              "https://h.example/p", 2, "people"),
+           "https://h.example/p", "a collection's own URL first");
+    is_str(pt_sub_destination(pool, NULL, NULL, 2, "people"), NULL,
+           "none configured");
+
+    /* 12. Another collection, reconciled by delta. */
+    {
+        pt_sub_config_t people = cfg;
+        pt_sub_env_t e = env;
+        pt_api_config_t ac;
+        pt_store_delta_t d;
+        pt_api_t *papi;
+        pt_sub_status_t sp;
+        apr_interval_time_t wait;
+
+        memset(&ac, 0, sizeof(ac));
+        ac.api_url = "http://fake.test/api/v1";
+        ac.token_url = "http://fake.test/token";
+        ac.client_id = "client";
+        ac.client_secret = "client-very-secret";
+        ac.user_agent = "test_sub/1";
+        ac.allow_insecure = 1;
+        ac.http.perform = fake_perform;
+        ac.log = &test_log;
+        ac.sleep = test_sleep;
+        ac.random = test_random;
+        ac.attempt_timeout = SEC(20);
+        ac.collection = "people";
+        if (pt_api_create(pool, &ac, &papi)) {
+            printf("Bail out! people client\n");
+            exit(1);
+        }
+        e.api = papi;
+        e.owner = NULL;
+        people.collection = "people";
+        people.destination_url = "https://hooks.example/protime/people";
+        people.reconcile_interval = SEC(60);
+        fake.npeople = 25;
+        fake.generation = 1;
+        logged[0] = '\0';
+        now += DAY;
+        memset(&sp, 0, sizeof(sp));
+        wait = pt_sub_step(pool, &people, &e, now, &sp);
+        is_str(sp.state, "active", "people: active");
+        is_int(count("SELECT count(*) FROM protime_records WHERE "
+                     "collection = 'people'"), 25,
+               "people: every person stored");
+        is_int(fake.people_lists, 2, "people: a full list, then a delta's");
+        is_int(fake.delta_starts, 1, "people: one delta started");
+        pt_store_delta_load(pool, &conn, people.tenant,
+                            people.destination_url, &d);
+        is_str(d.delta_link, "/api/v1/delta/people?deltaToken=1",
+               "people: the last page's deltaLink is stored");
+        ok(sp.delta_ready, "status: a delta is ready");
+        ok(wait > 0 && wait <= SEC(60), "the next step comes by the "
+           "reconcile interval (%" APR_TIME_T_FMT " s)", apr_time_sec(wait));
+
+        now += SEC(30);
+        pt_sub_step(pool, &people, &e, now, &sp);
+        is_int(fake.delta_calls, 0, "no delta before the interval");
+
+        /* Person 3 changed and nobody delivered it; person 4's change was
+         * delivered already. */
+        fake.delta_changes = apr_psprintf(pool,
+            "{\"changeType\":\"InsertOrUpdate\",\"data\":{\"id\":3,"
+            "\"changeVersion\":\"%020d\",\"firstName\":\"Q3\"}},"
+            "{\"changeType\":\"InsertOrUpdate\",\"data\":{\"id\":4,"
+            "\"changeVersion\":\"%020d\",\"firstName\":\"P4\"}}",
+            2 * 100000 + 3, 1 * 100000 + 4);
+        now += SEC(31);
+        pt_sub_step(pool, &people, &e, now, &sp);
+        is_int(fake.delta_calls, 1, "the delta is fetched when due");
+        is_str(fake.last_token, "1", "at the stored link");
+        ok(sp.reconciled == 1, "one change repaired (%" APR_UINT64_T_FMT
+           "), the one no delivery brought", sp.reconciled);
+        is_int(count("SELECT count(*) FROM protime_records WHERE "
+                     "collection = 'people' AND id = 3 AND data LIKE "
+                     "'%Q3%'"), 1, "and stored");
+        pt_store_delta_load(pool, &conn, people.tenant,
+                            people.destination_url, &d);
+        is_str(d.delta_link, "/api/v1/delta/people?deltaToken=2",
+               "the new deltaLink is stored");
+        ok(strstr(logged, "PT00713") != NULL, "the repair is logged");
+
+        /* The delta expired: a full re-synchronisation, then a new one. */
+        fake.delta_gone = 1;
+        now += SEC(61);
+        wait = pt_sub_step(pool, &people, &e, now, &sp);
+        is_str(sp.state, "syncing", "410: a full re-synchronisation owed");
+        is_int(wait, 0, "at once");
+        ok(strstr(logged, "PT00712") != NULL, "the expiry is logged");
+        fake.delta_gone = 0;
+        pt_sub_step(pool, &people, &e, now + SEC(1), &sp);
+        is_str(sp.state, "active", "then active again");
+        is_int(fake.people_lists, 4, "the list read again, then a new "
+               "delta's");
+        is_int(fake.delta_starts, 2, "a new delta started");
+        ok(sp.reconciled == 1, "the re-read is not counted as repairs");
+    }
 
     is_int(writers_out, 0, "every connection taken to write was handed "
            "back");
