@@ -153,6 +153,15 @@ my @days = map { POSIX::strftime('%Y-%m-%d', gmtime(time + $_ * 86400)) } -365, 
 ok(@p >= 2 && !@{ $p[0]{value} } && defined $p[0]{nextLink} && defined $p[-1]{deltaLink},
    'access-clockings with delta: the empty first page, a deltaLink on the last',
    $json->encode(\@p));
+sub clockings_filter { HTTP::Tiny->www_form_urlencode({ x => $_[0] }) =~ s/^x=//r }
+@p = pages("$api/access-clockings?filter=" . clockings_filter("date ge '$days[0]'") . '&delta');
+ok(@p >= 2 && defined $p[-1]{deltaLink},
+   'a delta of access-clockings may leave the end date open', $json->encode(\@p));
+my ($open_status) = get("$api/access-clockings?filter=" . clockings_filter("date ge '$days[0]'"));
+ok($open_status == 400, 'a list without delta needs the end date: 400', $open_status);
+my ($person_status) = get("$api/access-clockings?filter="
+                          . clockings_filter("date ge '$days[0]' and person eq 123100") . '&delta');
+ok($person_status == 400, 'a delta with a person filter: 400', $person_status);
 
 # --- delta: the changes after a token, one page, a new link --------------
 
