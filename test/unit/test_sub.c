@@ -488,10 +488,36 @@ static const char *state_of(const char *id)
     return "none";
 }
 
+/* A client of the fake Protime for a collection (NULL: access clockings). */
+static pt_api_t *fake_api(const char *collection)
+{
+    pt_api_config_t ac;
+    pt_api_t *client;
+
+    memset(&ac, 0, sizeof(ac));
+    ac.api_url = "http://fake.test/api/v1";
+    ac.token_url = "http://fake.test/token";
+    ac.client_id = "client";
+    ac.client_secret = "client-very-secret";
+    ac.user_agent = "test_sub/1";
+    ac.allow_insecure = 1;
+    ac.http.perform = fake_perform;
+    ac.log = &test_log;
+    ac.sleep = test_sleep;
+    ac.random = test_random;
+    ac.now = test_clock;
+    ac.attempt_timeout = SEC(20);
+    ac.collection = collection;
+    if (pt_api_create(pool, &ac, &client)) {
+        printf("Bail out! pt_api_create\n");
+        exit(1);
+    }
+    return client;
+}
+
 static void setup(const char *dbfile)
 {
     const apr_dbd_driver_t *driver;
-    pt_api_config_t ac;
 
     unlink(dbfile);
     apr_dbd_init(pool);
@@ -509,23 +535,7 @@ static void setup(const char *dbfile)
         exit(1);
     }
 
-    memset(&ac, 0, sizeof(ac));
-    ac.api_url = "http://fake.test/api/v1";
-    ac.token_url = "http://fake.test/token";
-    ac.client_id = "client";
-    ac.client_secret = "client-very-secret";
-    ac.user_agent = "test_sub/1";
-    ac.allow_insecure = 1;
-    ac.http.perform = fake_perform;
-    ac.log = &test_log;
-    ac.sleep = test_sleep;
-    ac.random = test_random;
-    ac.now = test_clock;
-    ac.attempt_timeout = SEC(20);
-    if (pt_api_create(pool, &ac, &api)) {
-        printf("Bail out! pt_api_create\n");
-        exit(1);
-    }
+    api = fake_api(NULL);
 
     cfg.tenant = "acme";
     cfg.destination_url = "https://hooks.example/protime";
@@ -876,30 +886,11 @@ int main(void)
     {
         pt_sub_config_t people = cfg;
         pt_sub_env_t e = env;
-        pt_api_config_t ac;
         pt_store_delta_t d;
-        pt_api_t *papi;
         pt_sub_status_t sp;
         apr_interval_time_t wait;
 
-        memset(&ac, 0, sizeof(ac));
-        ac.api_url = "http://fake.test/api/v1";
-        ac.token_url = "http://fake.test/token";
-        ac.client_id = "client";
-        ac.client_secret = "client-very-secret";
-        ac.user_agent = "test_sub/1";
-        ac.allow_insecure = 1;
-        ac.http.perform = fake_perform;
-        ac.log = &test_log;
-        ac.sleep = test_sleep;
-        ac.random = test_random;
-        ac.attempt_timeout = SEC(20);
-        ac.collection = "people";
-        if (pt_api_create(pool, &ac, &papi)) {
-            printf("Bail out! people client\n");
-            exit(1);
-        }
-        e.api = papi;
+        e.api = fake_api("people");
         e.owner = NULL;
         people.collection = "people";
         people.destination_url = "https://hooks.example/protime/people";
