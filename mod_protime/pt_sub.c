@@ -95,6 +95,22 @@ static int pt_sub_windowed(const pt_sub_config_t *cfg)
     return !strcmp(pt_sub_collection(cfg), PT_COLLECTION_ACCESS_CLOCKINGS);
 }
 
+/* A full re-synchronisation owed from now on: *owed is *sync started
+ * over, from ProtimeSyncFrom or, for a collection read whole, from the
+ * start. Returns where it starts, for the log. */
+static const char *pt_sub_owe_sync(const pt_sub_config_t *cfg,
+                                   const pt_store_sync_t *sync,
+                                   apr_time_t now, pt_store_sync_t *owed)
+{
+    *owed = *sync;
+    owed->pending = 1;
+    owed->window_from = pt_sub_windowed(cfg) ? cfg->sync_from : NULL;
+    owed->next_link = NULL;
+    owed->rows = owed->pages = 0;
+    owed->started_at = now;
+    return owed->window_from ? owed->window_from : "the start";
+}
+
 /* ---- steps ---------------------------------------------------------------- */
 
 /* Records a failed step; returns the wait before the next one. */
@@ -357,7 +373,7 @@ static const char *pt_sub_replace(apr_pool_t *p, const pt_sub_config_t *cfg,
     pt_store_webhook_t *w = apr_pcalloc(p, sizeof(*w));
     pt_store_sub_change_t change;
     pt_store_sync_t owed;
-    const char *err;
+    const char *err, *sync_start;
 
     if ((err = pt_sub_delete_unknown(p, cfg, env, ours, st, aerr)) != NULL
         || (err = pt_sub_fence(p, cfg, env, st)) != NULL)
@@ -366,12 +382,7 @@ static const char *pt_sub_replace(apr_pool_t *p, const pt_sub_config_t *cfg,
     pt_api_set_deadline(env->api, 0, NULL);
     if (err)
         return err;
-    owed = *sync;
-    owed.pending = 1;
-    owed.window_from = pt_sub_windowed(cfg) ? cfg->sync_from : NULL;
-    owed.next_link = NULL;
-    owed.rows = owed.pages = 0;
-    owed.started_at = now;
+    sync_start = pt_sub_owe_sync(cfg, sync, now, &owed);
     memset(&change, 0, sizeof(change));
     change.remove = dead;
     change.sync = &owed;
@@ -383,8 +394,7 @@ static const char *pt_sub_replace(apr_pool_t *p, const pt_sub_config_t *cfg,
                  "created webhook %s for %s, valid until %s; full "
                  "re-synchronisation from %s follows",
                  w->webhook_id, cfg->destination_url,
-                 pt_date_format(p, w->valid_until),
-                 pt_sub_windowed(cfg) ? cfg->sync_from : "the start");
+                 pt_date_format(p, w->valid_until), sync_start);
     APR_ARRAY_PUSH(ours, pt_store_webhook_t) = *w;
     return NULL;
 }
@@ -771,20 +781,15 @@ static const char *pt_sub_reconcile(apr_pool_t *p, const pt_sub_config_t *cfg,
         != APR_SUCCESS) {
         pt_store_sub_change_t change;
         pt_store_sync_t owed;
+        const char *sync_start;
 
         if (!pt_api_delta_expired(aerr))
             return pt_sub_api_error(p, "reconciliation", aerr);
+        sync_start = pt_sub_owe_sync(cfg, sync, now, &owed);
         pt_log_error(env->log, PT_LOG_WARNING, APR_SUCCESS, p, PTLOGNO(00712)
                      "reconciliation for %s: Protime no longer knows the "
                      "delta (%s); full re-synchronisation from %s follows",
-                     cfg->destination_url, aerr->message,
-                     pt_sub_windowed(cfg) ? cfg->sync_from : "the start");
-        owed = *sync;
-        owed.pending = 1;
-        owed.window_from = pt_sub_windowed(cfg) ? cfg->sync_from : NULL;
-        owed.next_link = NULL;
-        owed.rows = owed.pages = 0;
-        owed.started_at = now;
+                     cfg->destination_url, aerr->message, sync_start);
         memset(&change, 0, sizeof(change));
         change.sync = &owed;
         if ((err = pt_sub_save(p, cfg, env, &change)) != NULL)
