@@ -14,10 +14,13 @@ use MIME::Base64 qw(encode_base64 decode_base64);
 use JSON::PP ();
 use DBI ();
 use Exporter 'import';
+use File::Temp ();
+use POSIX ();
 
 our @EXPORT = qw(sign swh_headers deliver deliver_raw event delete_event bare json_of
                  db db_driver db_connect row rows_count quarantine_since quarantine_max
-                 status_json error_log_since error_log_size server_pid);
+                 status_json error_log_since error_log_size server_pid
+                 answer counts in_clients);
 
 # The keys of t/conf/extra.conf.in.
 our $KEY = 'test-key-one';
@@ -26,6 +29,50 @@ our $ENV_KEY = 'test-key-from-env';
 my $json = JSON::PP->new->canonical(1);
 
 sub json_of { $json->encode($_[0]) }
+
+# The JSON answer of a delivery (202 and its reasons), or one whose
+# "applied" says what came instead; "applied=N stale=N quarantined=N".
+sub answer {
+    my ($res) = @_;
+    my $a = eval { JSON::PP->new->decode($res->content) };
+    return $a || { applied => 'no JSON answer: ' . $res->content, reasons => [] };
+}
+sub counts {
+    my ($a) = @_;
+    return join ' ', map { "$_=" . ($a->{$_} // 'undef') } qw(applied stale quarantined);
+}
+
+# Runs $client->($i) for i = 1..$n in $n client processes at once, each
+# with a user agent of its own (a connection per request; with $timeout,
+# at most that many seconds a request, so that an answer that never comes
+# fails the caller's checks instead of holding up the suite). Returns what
+# each client returned, in order of i; undef for one that did not finish.
+sub in_clients {
+    my ($n, $client, $timeout) = @_;
+    my $dir = File::Temp::tempdir(CLEANUP => 1);
+    my @kids;
+    for my $i (1 .. $n) {
+        my $pid = fork;
+        die "fork: $!" unless defined $pid;
+        if (!$pid) {
+            Apache::TestRequest::user_agent(reset => 1, keep_alive => 0,
+                                            $timeout ? (timeout => $timeout) : ());
+            my $out = $client->($i);
+            open my $fh, '>', "$dir/$i" or POSIX::_exit(3);
+            print $fh $out;
+            close $fh;
+            POSIX::_exit(0);
+        }
+        push @kids, $pid;
+    }
+    waitpid $_, 0 for @kids;
+    my @out;
+    for my $i (1 .. $n) {
+        my $fh;
+        push @out, open($fh, '<', "$dir/$i") ? do { local $/; scalar <$fh> } : undef;
+    }
+    return @out;
+}
 
 # base64(HMAC-SHA256(key, body)), the default scheme.
 sub sign {

@@ -7,7 +7,6 @@ use Apache::Test;
 use Apache::TestUtil;
 use Apache::TestRequest;
 use ProtimeTest;
-use File::Temp ();
 use List::Util qw(shuffle);
 
 # Concurrent, out-of-order deliveries from 8 client processes over fresh
@@ -44,37 +43,22 @@ sub storm {
             }
         }
     }
-    my $dir = File::Temp::tempdir(CLEANUP => 1);
     my $log_from = -s $pid_log || 0;
-    my @kids;
-    for my $c (0 .. $CLIENTS - 1) {
-        my $pid = fork;
-        die "fork: $!" unless defined $pid;
-        if (!$pid) {
-            # A user agent of our own, one connection per request.
-            Apache::TestRequest::user_agent(reset => 1, keep_alive => 0);
-            srand($$ ^ time);
-            my @todo = shuffle @{ $share[$c] };
-            my (%codes, $deliveries);
-            while (@todo) {
-                my @batch = splice @todo, 0, 1 + int rand 3;
-                my $res = deliver([ map { $kind->(@$_) } @batch ]);
-                $deliveries++;
-                $codes{ $res->code }++;
-            }
-            open my $fh, '>', "$dir/client.$c" or die "$dir/client.$c: $!";
-            print $fh join(' ', $deliveries // 0, map { "$_:$codes{$_}" } sort keys %codes), "\n";
-            close $fh;
-            require POSIX;
-            POSIX::_exit(0);
+    my @results = in_clients($CLIENTS, sub {
+        srand($$ ^ time);
+        my @todo = shuffle @{ $share[$_[0] - 1] };
+        my (%codes, $deliveries);
+        while (@todo) {
+            my @batch = splice @todo, 0, 1 + int rand 3;
+            my $res = deliver([ map { $kind->(@$_) } @batch ]);
+            $deliveries++;
+            $codes{ $res->code }++;
         }
-        push @kids, $pid;
-    }
-    waitpid $_, 0 for @kids;
+        return join ' ', $deliveries // 0, map { "$_:$codes{$_}" } sort keys %codes;
+    });
     my ($deliveries, %codes) = (0);
-    for my $c (0 .. $CLIENTS - 1) {
-        open my $fh, '<', "$dir/client.$c" or next;
-        my ($n, @codes) = split ' ', scalar <$fh>;
+    for my $line (grep { defined } @results) {
+        my ($n, @codes) = split ' ', $line;
         $deliveries += $n;
         for (@codes) { my ($k, $v) = split /:/; $codes{$k} += $v }
     }

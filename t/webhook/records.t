@@ -7,9 +7,7 @@ use Apache::Test;
 use Apache::TestUtil;
 use Apache::TestRequest;
 use ProtimeTest;
-use File::Temp ();
 use JSON::PP ();
-use POSIX ();
 
 # A collection other than access clockings (ProtimeCollection people, at
 # /hook-people): what storage.t, validation.t and ordering.t show for
@@ -26,15 +24,6 @@ sub canon_text {
     return 'no data' unless defined $text;
     my $v = eval { JSON::PP->new->utf8(!utf8::is_utf8($text))->decode($text) };
     return $v ? canon($v) : "undecodable: $text";
-}
-sub answer {
-    my ($res) = @_;
-    my $a = eval { JSON::PP->new->decode($res->content) };
-    return $a || { applied => 'no JSON answer: ' . $res->content, reasons => [] };
-}
-sub counts {
-    my ($a) = @_;
-    return join ' ', map { "$_=" . ($a->{$_} // 'undef') } qw(applied stale quarantined);
 }
 sub counter { status_json()->{counters}{$_[0]} // 0 }
 
@@ -236,29 +225,12 @@ for my $case (@bad) {
 # server's writer commits them in batches, each body for its own
 # location's collection. 3 assertions.
 {
-    my $dir = File::Temp::tempdir(CLEANUP => 1);
-    my @kids;
-    for my $i (1 .. 8) {
-        my $pid = fork;
-        die "fork: $!" unless defined $pid;
-        if (!$pid) {
-            Apache::TestRequest::user_agent(reset => 1, keep_alive => 0, timeout => 20);
-            my @codes = map { $_ % 2
-                ? to_people([person(970700 + 10 * $i + $_, 'w1')])->code
-                : deliver([event(970700 + 10 * $i + $_, 'w1')])->code } 1 .. 6;
-            open my $fh, '>', "$dir/$i" or POSIX::_exit(3);
-            print $fh "@codes\n";
-            close $fh;
-            POSIX::_exit(0);
-        }
-        push @kids, $pid;
-    }
-    waitpid $_, 0 for @kids;
-    my @codes;
-    for my $i (1 .. 8) {
-        my $fh;
-        push @codes, open($fh, '<', "$dir/$i") ? split(' ', scalar <$fh>) : 'none';
-    }
+    my @codes = map { defined($_) ? split(' ', $_) : 'none' } in_clients(8, sub {
+        my ($i) = @_;
+        return join ' ', map { $_ % 2
+            ? to_people([person(970700 + 10 * $i + $_, 'w1')])->code
+            : deliver([event(970700 + 10 * $i + $_, 'w1')])->code } 1 .. 6;
+    }, 20);
     my %c; $c{$_}++ for @codes;
     ok t_cmp(join(',', map { "$_:$c{$_}" } sort keys %c), '204:48', '48 concurrent deliveries: all 204');
     ok t_cmp(records_count("collection = 'people' AND id BETWEEN 970711 AND 970796 AND id % 2 = 1"), 24,

@@ -7,7 +7,6 @@ use Apache::Test;
 use Apache::TestUtil;
 use Apache::TestRequest;
 use ProtimeTest;
-use File::Temp ();
 use POSIX ();
 use Time::HiRes ();
 
@@ -122,30 +121,17 @@ my ($latency, $concurrent_max);
 # locked: each gets 503 within the same bound, nothing stored, then each is
 # stored when delivered again.
 {
-    my $dir = File::Temp::tempdir(CLEANUP => 1);
     lock_db();
-    my @kids;
-    for my $i (1 .. 8) {
-        my $pid = fork;
-        die "fork: $!" unless defined $pid;
-        if (!$pid) {
-            # A client that waits at most 20 s: an answer that never comes
-            # fails the bound below instead of holding up the suite.
-            Apache::TestRequest::user_agent(reset => 1, keep_alive => 0, timeout => 20);
-            my ($res, $took) = timed_deliver([event(800020 + $i, 'd1'), event(800030 + $i, 'd1')]);
-            open my $fh, '>', "$dir/$i" or POSIX::_exit(3);
-            printf $fh "%d %.3f\n", $res->code, $took;
-            close $fh;
-            POSIX::_exit(0);
-        }
-        push @kids, $pid;
-    }
-    waitpid $_, 0 for @kids;
+    # Each client waits at most 20 s for its answer.
+    my @answers = in_clients(8, sub {
+        my ($i) = @_;
+        my ($res, $took) = timed_deliver([event(800020 + $i, 'd1'), event(800030 + $i, 'd1')]);
+        return sprintf "%d %.3f", $res->code, $took;
+    }, 20);
     unlock_db();
     my (@codes, @times);
-    for my $i (1 .. 8) {
-        open my $fh, '<', "$dir/$i" or next;
-        my ($c, $t) = split ' ', scalar <$fh>;
+    for (grep { defined } @answers) {
+        my ($c, $t) = split ' ', $_;
         push @codes, $c;
         push @times, $t;
     }

@@ -26,15 +26,6 @@ sub canon_text {
     my $v = eval { $d->allow_nonref(1)->decode($text) };
     return defined $v || !$@ ? $canon->allow_nonref(1)->encode($v) : "undecodable: $text";
 }
-sub answer {
-    my ($res) = @_;
-    my $a = eval { JSON::PP->new->decode($res->content) };
-    return $a || { applied => 'no JSON answer: ' . $res->content, reasons => [] };
-}
-sub counts {
-    my ($a) = @_;
-    return join ' ', map { "$_=" . ($a->{$_} // 'undef') } qw(applied stale quarantined);
-}
 
 my $n = 0;      # numbers the cases: sibling 500000+n, bad item 500500+n
 
