@@ -361,6 +361,10 @@ static apr_status_t pt_api_send(pt_api_t *a, apr_pool_t *p,
                                 pt_http_response_t *resp, pt_api_error_t *err)
 {
     const char *path = pt_api_path(a, p, url, 0);
+    /* What the server last answered to a retried attempt: named when a
+     * later attempt gets no answer (a timeout, a reset, the server
+     * stopping), so that the message still says what the server said. */
+    const char *answered = NULL;
     int attempt, refreshed = 0;
 
     for (attempt = 1; ; ++attempt) {
@@ -401,6 +405,10 @@ static apr_status_t pt_api_send(pt_api_t *a, apr_pool_t *p,
                          apr_time_as_msec(pt_clock_monotonic() - start),
                          failure);
             wait = pt_api_backoff(a, attempt);
+            if (answered) {
+                failure = apr_pstrcat(p, failure, " (earlier: ", answered,
+                                      ")", NULL);
+            }
         }
         else {
             int renew = resp->status == 401 && auth && !refreshed;
@@ -416,6 +424,7 @@ static apr_status_t pt_api_send(pt_api_t *a, apr_pool_t *p,
                                   auth ? pt_api_server_error(a, p, resp, token,
                                                              NULL)
                                        : pt_api_oauth_error(p, resp), NULL);
+            answered = failure;
             if (renew) {
                 /* The token may have been revoked or have expired early:
                  * one more try with a new one, at once. */

@@ -34,6 +34,7 @@ my $err = wait_for(sub {
     return $s->{subscription}{state} eq 'error' ? $s->{subscription} : undef;
 }, 20);
 ok t_cmp(ref $err, 'HASH', 'the status reports the error');
+t_debug('last_error: ' . ($err ? $err->{last_error} // 'undef' : 'none'));
 ok t_cmp($err && $err->{last_error}, qr/503/, 'naming what Protime answered');
 ok $err && $err->{next_check};
 ok t_cmp(sub_prometheus($vhost), qr/^protime_subscription_state\{collection="access-clockings",state="error"\} 1$/m,

@@ -793,9 +793,39 @@ static void test_retries(void)
     is_int(fake.sleeps[0], apr_time_from_msec(500), "backoff 0.5 s");
     is_int(fake.sleeps[1], apr_time_from_sec(1), "backoff 1 s");
     is_int(fake.sleeps[2], apr_time_from_sec(2), "backoff 2 s");
-    is_str(err.message, "POST /webhooks: Connection reset after 4 tries",
-           "transport message");
+    is_str(err.message, "POST /webhooks: Connection reset (earlier: 503 "
+           "Service Unavailable (Maintenance: down)) after 4 tries",
+           "transport message, naming what the server answered before");
     is_int(err.status, 0, "no status");
+
+    /* Only transport failures: nothing answered to name. */
+    reset();
+    a = client();
+    fake.rand_value = 0;
+    script(200, TOKEN_BODY(TOKEN1, 1800), NULL, NULL);
+    script(0, "Connection refused", NULL, NULL);
+    script(0, "Connection refused", NULL, NULL);
+    script(0, "Connection refused", NULL, NULL);
+    script(0, "Operation timed out", NULL, NULL);
+    ok(pt_api_webhook_create(a, pool, "https://h/", NULL, &w, &err)
+       != APR_SUCCESS, "transport failures fail");
+    is_str(err.message, "POST /webhooks: Operation timed out after 4 tries",
+           "transport message alone");
+
+    /* The token endpoint answers 503 three times, then the last try times
+     * out (the sanitized run of t/subscription/apidown.t): the message
+     * still names the 503. */
+    reset();
+    a = client();
+    script(503, NULL, NULL, "1");
+    script(503, NULL, NULL, "1");
+    script(503, NULL, NULL, "1");
+    script(0, "Operation timed out after 5000 milliseconds with 0 bytes "
+           "received", NULL, NULL);
+    ok(pt_api_webhook_list(a, pool, &list, &err) != APR_SUCCESS,
+       "token: 503s then a timeout fail");
+    ok(contains(err.message, "503 Service Unavailable")
+       && contains(err.message, "timed out"), "both named: %s", err.message);
 
     /* 401 on an API call: a new token, one retry. */
     reset();
