@@ -6,7 +6,9 @@
  * Whatever the bytes, parsing must return, account for the body (at least
  * one event or reject unless the body is an empty batch), and produce only
  * events that satisfy the validation table: those are the properties the
- * handler relies on when it writes them to the database.
+ * handler relies on when it writes them to the database. The delivery must
+ * also come back whole from the packed form the queue of the group commit
+ * carries (pt_delivery_pack), and unpacking any bytes must return.
  */
 #include <apr_general.h>
 #include <apr_pools.h>
@@ -75,10 +77,55 @@ static void fuzz_check_event(const pt_event_t *e)
     fuzz_check_json(e->terminal_refs);
 }
 
+static int fuzz_same(const char *a, const char *b)
+{
+    return a == b || (a && b && !strcmp(a, b));
+}
+
+static void fuzz_check_packed(apr_pool_t *p, const pt_delivery_t *d,
+                              size_t size)
+{
+    apr_size_t cap = 8 * size + 4096, used;
+    char *buf = apr_palloc(p, cap);
+    pt_delivery_t back;
+    int i;
+
+    used = pt_delivery_pack(d, buf, cap);
+    if (!used)
+        return;
+    if (!pt_delivery_unpack(p, buf, used, &back)
+        || back.events->nelts != d->events->nelts
+        || back.rejects->nelts != d->rejects->nelts)
+        abort();
+    for (i = 0; i < d->events->nelts; i++) {
+        const pt_event_t *x = &APR_ARRAY_IDX(d->events, i, pt_event_t);
+        const pt_event_t *y = &APR_ARRAY_IDX(back.events, i, pt_event_t);
+
+        if (x->id != y->id || x->change != y->change
+            || x->time_of_day != y->time_of_day
+            || x->person_id != y->person_id
+            || x->terminal_id != y->terminal_id
+            || !fuzz_same(x->change_version, y->change_version)
+            || !fuzz_same(x->date, y->date) || !fuzz_same(x->status, y->status)
+            || !fuzz_same(x->person_refs, y->person_refs)
+            || !fuzz_same(x->terminal_refs, y->terminal_refs)
+            || !fuzz_same(x->payload, y->payload))
+            abort();
+    }
+    for (i = 0; i < d->rejects->nelts; i++) {
+        const pt_reject_t *x = &APR_ARRAY_IDX(d->rejects, i, pt_reject_t);
+        const pt_reject_t *y = &APR_ARRAY_IDX(back.rejects, i, pt_reject_t);
+
+        if (!fuzz_same(x->reason, y->reason) || x->body_len != y->body_len
+            || memcmp(x->body, y->body, x->body_len))
+            abort();
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     apr_pool_t *p;
-    pt_delivery_t d;
+    pt_delivery_t d, unpacked;
     int i;
 
     apr_pool_create(&p, fuzz_pool);
@@ -90,6 +137,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!r->reason || !*r->reason || !r->body)
             abort();
     }
+    fuzz_check_packed(p, &d, size);
+    (void)pt_delivery_unpack(p, (const char *)data, size, &unpacked);
     /* The date parsers on their own, on the input as a string. */
     if (size < 48) {
         char s[48];

@@ -16,7 +16,6 @@
 
 #include "mod_protime.h"
 #include "mod_protime_shm.h"
-#include "pt_collection.h"
 
 APLOG_USE_MODULE(protime);
 
@@ -317,11 +316,9 @@ typedef struct {
     volatile apr_uint32_t state;
     pid_t owner;                /* the process that waits for it */
     apr_time_t arrived;
-    int collection;             /* index in pt_collection_names: the
-                                 * writer may be another process */
     apr_size_t len;
     protime_queue_result result;
-    char body[PROTIME_QUEUE_BODY];
+    char packed[PROTIME_QUEUE_BODY];
 } protime_queue_slot;
 
 typedef struct {
@@ -348,17 +345,11 @@ apr_status_t protime_shm_queue_init(apr_pool_t *pconf, server_rec *s)
     return APR_SUCCESS;
 }
 
-int protime_queue_put(const char *collection, const char *body,
-                      apr_size_t len, apr_time_t arrived)
+int protime_queue_put(const pt_delivery_t *delivery, apr_time_t arrived)
 {
     apr_uint32_t start, i;
-    int c;
 
-    for (c = 0; pt_collection_names[c]; c++) {
-        if (!strcmp(pt_collection_names[c], collection))
-            break;
-    }
-    if (!protime_queue || len > PROTIME_QUEUE_BODY || !pt_collection_names[c])
+    if (!protime_queue)
         return -1;
     start = apr_atomic_inc32(&protime_queue->next_free);
     for (i = 0; i < PROTIME_QUEUE_SLOTS; i++) {
@@ -368,13 +359,16 @@ int protime_queue_put(const char *collection, const char *body,
         if (apr_atomic_cas32(&slot->state, PROTIME_SLOT_FILLING,
                              PROTIME_SLOT_FREE) != PROTIME_SLOT_FREE)
             continue;
+        slot->len = pt_delivery_pack(delivery, slot->packed,
+                                     sizeof(slot->packed));
+        if (!slot->len) {
+            apr_atomic_set32(&slot->state, PROTIME_SLOT_FREE);
+            return -1;
+        }
         slot->owner = getpid();
         slot->arrived = arrived;
-        slot->collection = c;
-        slot->len = len;
-        memcpy(slot->body, body, len);
         /* The exchange is a full barrier: a writer that sees QUEUED sees
-         * the body too. */
+         * the delivery too. */
         apr_atomic_xchg32(&slot->state, PROTIME_SLOT_QUEUED);
         return n;
     }
@@ -410,13 +404,12 @@ int protime_queue_take(int *slots, int max)
     return n;
 }
 
-const char *protime_queue_body(int slot, const char **collection,
-                               apr_size_t *len, apr_time_t *arrived)
+const char *protime_queue_packed(int slot, apr_size_t *len,
+                                 apr_time_t *arrived)
 {
-    *collection = pt_collection_names[protime_queue->slots[slot].collection];
     *len = protime_queue->slots[slot].len;
     *arrived = protime_queue->slots[slot].arrived;
-    return protime_queue->slots[slot].body;
+    return protime_queue->slots[slot].packed;
 }
 
 void protime_queue_finish(int slot, const protime_queue_result *result)

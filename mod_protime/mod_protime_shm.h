@@ -15,6 +15,7 @@
 
 #include <httpd.h>
 
+#include "pt_event.h"
 #include "pt_sub.h"
 
 typedef enum {
@@ -116,8 +117,9 @@ void protime_shm_publish(struct protime_status_slot *slot,
 void protime_shm_read(struct protime_status_slot *slot, pt_sub_status_t *st);
 
 /* The queue of deliveries waiting for the server's one writer (see
- * mod_protime_storage.c): a fixed number of slots, each holding one signed
- * body, in a segment of each generation's own, as the writers' mutex is.
+ * mod_protime_storage.c): a fixed number of slots, each holding one
+ * delivery as parsed (pt_delivery_pack), in a segment of each generation's
+ * own, as the writers' mutex is.
  * Every process puts into it; the writer of the moment, holding that
  * mutex, takes what is queued, commits it, and leaves each slot its
  * result. Parent only, in post_config. */
@@ -132,18 +134,17 @@ typedef struct {
     char error[256];
 } protime_queue_result;
 
-/* Copies body, a delivery of collection (one of pt_collection_names), into
- * a free slot and queues it, arrived on pt_clock_monotonic(); returns the
- * slot, or -1 when the body is larger than a slot or no slot is free. */
-int protime_queue_put(const char *collection, const char *body,
-                      apr_size_t len, apr_time_t arrived);
+/* Packs delivery into a free slot and queues it, arrived on
+ * pt_clock_monotonic(); returns the slot, or -1 when it does not fit in a
+ * slot or no slot is free. */
+int protime_queue_put(const pt_delivery_t *delivery, apr_time_t arrived);
 /* With the writers' mutex held: marks the queued slots taken, and those a
  * writer took before it died, at most max of them, into slots; returns how
  * many. Slots whose owner died after their commit are freed on the way. */
 int protime_queue_take(int *slots, int max);
-/* The body of a slot; *collection gets its pt_collection_names entry. */
-const char *protime_queue_body(int slot, const char **collection,
-                               apr_size_t *len, apr_time_t *arrived);
+/* The packed delivery of a slot. */
+const char *protime_queue_packed(int slot, apr_size_t *len,
+                                 apr_time_t *arrived);
 /* With the writers' mutex held: the result of a taken slot. */
 void protime_queue_finish(int slot, const protime_queue_result *result);
 /* Whether a writer finished the slot; if so, its result into *result. */

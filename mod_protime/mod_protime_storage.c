@@ -22,18 +22,20 @@
  * 2. One group commit for the whole server. Each delivery must be
  *    committed before it is answered, and a commit is the expensive part
  *    (an fsync with synchronous=FULL, a WAL flush on PostgreSQL). So a
- *    delivery puts its body into the queue in shared memory
+ *    delivery puts its events, as parsed, into the queue in shared memory
  *    (mod_protime_shm.h), whichever process it arrived in, and waits for
  *    the writers' mutex. Whoever holds the mutex commits everything queued
  *    by every process in one transaction and leaves each delivery its
- *    result; a delivery that gets the mutex after its body was committed
- *    by someone else answers at once. It is the shape of PostgreSQL's WAL
+ *    result; a delivery that gets the mutex after it was committed by
+ *    someone else answers at once. The queue holds deliveries as the
+ *    process they arrived in parsed them (pt_delivery_pack): parsing them
+ *    again in the writer would lengthen every commit, the mutex held. It is the shape of PostgreSQL's WAL
  *    flush: one commit for many deliveries under load, no added wait when
  *    idle, and no process's page cache thrown away by another's turn more
  *    often than there are commits. The mutex is robust: a writer killed in
  *    the middle of its commit releases it, and the next holder commits what
  *    the dead one had taken again (the changeVersion rule makes a second
- *    commit harmless). A body larger than a slot, or one that finds the
+ *    commit harmless). A delivery larger than a slot, or one that finds the
  *    queue full, is committed by its own request, with whatever is queued.
  *    pt_store_commit retries each delivery alone if the shared transaction
  *    fails quickly, so one bad delivery never costs the others.
@@ -910,43 +912,47 @@ static void protime_checkpoint(request_rec *r)
 static int protime_write(request_rec *r, pt_store_job_t *own)
 {
     int slots[PROTIME_MAX_BATCH];
-    pt_store_job_t *jobs[PROTIME_MAX_BATCH + 1];
+    pt_store_job_t *queued[PROTIME_MAX_BATCH];      /* one per slot */
+    pt_store_job_t *batch[PROTIME_MAX_BATCH + 1];
     apr_time_t arrived = own ? pt_clock_monotonic() : APR_INT64_MAX;
     apr_pool_t *p;
-    int i, n, njobs = 0, commits;
+    int i, n, nbatch = 0, commits;
 
     apr_pool_create(&p, r->pool);
     n = protime_queue_take(slots, PROTIME_MAX_BATCH);
     for (i = 0; i < n; i++) {
         pt_store_job_t *job = apr_pcalloc(p, sizeof(*job));
-        pt_delivery_t *delivery = apr_palloc(p, sizeof(*delivery));
+        pt_delivery_t *delivery = apr_pcalloc(p, sizeof(*delivery));
         apr_time_t when;
         apr_size_t len;
-        const char *collection;
-        const char *body = protime_queue_body(slots[i], &collection, &len,
-                                              &when);
+        const char *packed = protime_queue_packed(slots[i], &len, &when);
 
-        /* Parsed again here rather than shipped parsed: the same body
-         * gives the same events, and a few microseconds each are nothing
-         * next to the commit. */
-        pt_event_parse_collection(p, collection, body, len, delivery);
+        queued[i] = job;
         job->delivery = delivery;
-        jobs[njobs++] = job;
+        if (!pt_delivery_unpack(p, packed, len, delivery)) {
+            /* Only memory that something else wrote into could do it. */
+            job->error = "the queued delivery could not be read back";
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, PTLOGNO(00425)
+                          "%s: answering it 503", job->error);
+            continue;
+        }
+        batch[nbatch++] = job;
         if (when < arrived)
             arrived = when;
     }
     if (own)
-        jobs[njobs++] = own;
-    commits = njobs ? protime_commit_batch(r, jobs, njobs, arrived) : 0;
+        batch[nbatch++] = own;
+    commits = nbatch ? protime_commit_batch(r, batch, nbatch, arrived) : 0;
     for (i = 0; i < n; i++) {
+        const pt_store_job_t *job = queued[i];
         protime_queue_result result;
 
-        result.applied = jobs[i]->applied;
-        result.deletes = jobs[i]->deletes;
-        result.stale = jobs[i]->stale;
-        result.quarantined = jobs[i]->quarantined;
-        result.failed = jobs[i]->error != NULL;
-        apr_cpystrn(result.error, jobs[i]->error ? jobs[i]->error : "",
+        result.applied = job->applied;
+        result.deletes = job->deletes;
+        result.stale = job->stale;
+        result.quarantined = job->quarantined;
+        result.failed = job->error != NULL;
+        apr_cpystrn(result.error, job->error ? job->error : "",
                     sizeof(result.error));
         protime_queue_finish(slots[i], &result);
     }
@@ -955,11 +961,9 @@ static int protime_write(request_rec *r, pt_store_job_t *own)
            < (apr_uint32_t)commits;
 }
 
-void protime_storage_store(request_rec *r, pt_store_job_t *job,
-                           const char *collection, const char *body,
-                           apr_size_t len)
+void protime_storage_store(request_rec *r, pt_store_job_t *job)
 {
-    int slot = protime_queue_put(collection, body, len, pt_clock_monotonic());
+    int slot = protime_queue_put(job->delivery, pt_clock_monotonic());
     int checkpoint = 0;
     protime_queue_result result;
 

@@ -44,13 +44,10 @@ void protime_storage_close(server_rec *s, ap_dbd_t *dbd);
 int protime_storage_lock(void);
 void protime_storage_unlock(void);
 
-/* Applies a delivery of collection, body as received and job->delivery as
- * parsed from it: queues it with the concurrent deliveries of every
+/* Applies job->delivery: queues it with the concurrent deliveries of every
  * process of the server and returns once it is committed or rolled back
  * (job->error). */
-void protime_storage_store(request_rec *r, pt_store_job_t *job,
-                           const char *collection, const char *body,
-                           apr_size_t len);
+void protime_storage_store(request_rec *r, pt_store_job_t *job);
 
 /* Stores a delivery refused for its signature in protime_refused
  * (pt_store_capture), in a transaction of its own, outside the group

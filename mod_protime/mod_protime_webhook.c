@@ -601,7 +601,7 @@ int protime_webhook_handler(request_rec *r)
                               &delivery);
     memset(&job, 0, sizeof(job));
     job.delivery = &delivery;
-    protime_storage_store(r, &job, protime_collection(dc), body, len);
+    protime_storage_store(r, &job);
     if (job.error) {
         protime_count(PROTIME_C_STORAGE_ERRORS, 1);
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, PTLOGNO(00307)

@@ -494,3 +494,180 @@ void pt_event_parse(apr_pool_t *p, const char *body, apr_size_t len,
 {
     pt_event_parse_collection(p, NULL, body, len, out);
 }
+
+/* ---- the packed form ----------------------------------------------------
+ *
+ * A packed delivery is a count of events and of rejects, then each event
+ * (its numbers as one pt_event_numbers, then its strings) and each reject
+ * (reason, body). A string is its length as an apr_uint32_t, or
+ * PT_EVENT_PACKED_NULL for NULL, then its bytes without the NUL. Numbers
+ * are in the machine's own order: the packer and the unpacker are the same
+ * build on the same machine.
+ */
+#define PT_EVENT_PACKED_NULL 0xffffffffU
+
+typedef struct {
+    apr_int64_t id, person_id, terminal_id;
+    apr_int32_t change, time_of_day, has_person, has_terminal;
+} pt_event_numbers;
+
+typedef struct {
+    char *buf;
+    apr_size_t cap, used;
+    int overflow;
+} pt_event_packer;
+
+static void pt_event_put(pt_event_packer *w, const void *data, apr_size_t len)
+{
+    if (w->overflow || len > w->cap - w->used) {
+        w->overflow = 1;
+        return;
+    }
+    memcpy(w->buf + w->used, data, len);
+    w->used += len;
+}
+
+static void pt_event_put_bytes(pt_event_packer *w, const char *s,
+                               apr_size_t len)
+{
+    apr_uint32_t n = s ? (apr_uint32_t)len : PT_EVENT_PACKED_NULL;
+
+    if (s && len >= PT_EVENT_PACKED_NULL) {
+        w->overflow = 1;
+        return;
+    }
+    pt_event_put(w, &n, sizeof(n));
+    if (s)
+        pt_event_put(w, s, len);
+}
+
+static void pt_event_put_string(pt_event_packer *w, const char *s)
+{
+    pt_event_put_bytes(w, s, s ? strlen(s) : 0);
+}
+
+apr_size_t pt_delivery_pack(const pt_delivery_t *d, char *buf, apr_size_t cap)
+{
+    pt_event_packer w = { buf, cap, 0, 0 };
+    apr_uint32_t counts[2];
+    int i;
+
+    counts[0] = (apr_uint32_t)d->events->nelts;
+    counts[1] = (apr_uint32_t)d->rejects->nelts;
+    pt_event_put(&w, counts, sizeof(counts));
+    for (i = 0; i < d->events->nelts; i++) {
+        const pt_event_t *ev = &APR_ARRAY_IDX(d->events, i, pt_event_t);
+        pt_event_numbers n;
+
+        memset(&n, 0, sizeof(n));
+        n.id = ev->id;
+        n.person_id = ev->person_id;
+        n.terminal_id = ev->terminal_id;
+        n.change = ev->change;
+        n.time_of_day = ev->time_of_day;
+        n.has_person = ev->has_person;
+        n.has_terminal = ev->has_terminal;
+        pt_event_put(&w, &n, sizeof(n));
+        pt_event_put_string(&w, ev->collection);
+        pt_event_put_string(&w, ev->change_version);
+        pt_event_put_string(&w, ev->date);
+        pt_event_put_string(&w, ev->status);
+        pt_event_put_string(&w, ev->person_refs);
+        pt_event_put_string(&w, ev->terminal_refs);
+        pt_event_put_string(&w, ev->payload);
+    }
+    for (i = 0; i < d->rejects->nelts; i++) {
+        const pt_reject_t *r = &APR_ARRAY_IDX(d->rejects, i, pt_reject_t);
+
+        pt_event_put_string(&w, r->reason);
+        pt_event_put_bytes(&w, r->body, r->body_len);
+    }
+    return w.overflow ? 0 : w.used;
+}
+
+typedef struct {
+    const char *buf;
+    apr_size_t len, pos;
+} pt_event_unpacker;
+
+static int pt_event_get(pt_event_unpacker *r, void *out, apr_size_t len)
+{
+    if (len > r->len - r->pos)
+        return 0;
+    memcpy(out, r->buf + r->pos, len);
+    r->pos += len;
+    return 1;
+}
+
+/* A string of the packed form, copied into p with a NUL (NULL stays
+ * NULL); *len its length. Returns 0 when the packed form ends first. */
+static int pt_event_get_bytes(apr_pool_t *p, pt_event_unpacker *r,
+                              const char **s, apr_size_t *len)
+{
+    apr_uint32_t n;
+
+    if (!pt_event_get(r, &n, sizeof(n)))
+        return 0;
+    if (n == PT_EVENT_PACKED_NULL) {
+        *s = NULL;
+        *len = 0;
+        return 1;
+    }
+    if (n > r->len - r->pos)
+        return 0;
+    *s = apr_pstrmemdup(p, r->buf + r->pos, n);
+    *len = n;
+    r->pos += n;
+    return 1;
+}
+
+static int pt_event_get_string(apr_pool_t *p, pt_event_unpacker *r,
+                               const char **s)
+{
+    apr_size_t len;
+
+    return pt_event_get_bytes(p, r, s, &len);
+}
+
+int pt_delivery_unpack(apr_pool_t *p, const char *buf, apr_size_t len,
+                       pt_delivery_t *out)
+{
+    pt_event_unpacker r = { buf, len, 0 };
+    apr_uint32_t counts[2], i;
+
+    if (!pt_event_get(&r, counts, sizeof(counts))
+        /* each event and reject takes more than one byte */
+        || counts[0] > len || counts[1] > len)
+        return 0;
+    out->events = apr_array_make(p, (int)counts[0], sizeof(pt_event_t));
+    out->rejects = apr_array_make(p, (int)counts[1], sizeof(pt_reject_t));
+    for (i = 0; i < counts[0]; i++) {
+        pt_event_t *ev = apr_array_push(out->events);
+        pt_event_numbers n;
+
+        if (!pt_event_get(&r, &n, sizeof(n))
+            || !pt_event_get_string(p, &r, &ev->collection)
+            || !pt_event_get_string(p, &r, &ev->change_version)
+            || !pt_event_get_string(p, &r, &ev->date)
+            || !pt_event_get_string(p, &r, &ev->status)
+            || !pt_event_get_string(p, &r, &ev->person_refs)
+            || !pt_event_get_string(p, &r, &ev->terminal_refs)
+            || !pt_event_get_string(p, &r, &ev->payload))
+            return 0;
+        ev->id = n.id;
+        ev->person_id = n.person_id;
+        ev->terminal_id = n.terminal_id;
+        ev->change = (pt_change_t)n.change;
+        ev->time_of_day = n.time_of_day;
+        ev->has_person = n.has_person;
+        ev->has_terminal = n.has_terminal;
+    }
+    for (i = 0; i < counts[1]; i++) {
+        pt_reject_t *rj = apr_array_push(out->rejects);
+
+        if (!pt_event_get_string(p, &r, &rj->reason)
+            || !pt_event_get_bytes(p, &r, &rj->body, &rj->body_len))
+            return 0;
+    }
+    return r.pos == len;
+}

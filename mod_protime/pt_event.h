@@ -94,4 +94,13 @@ void pt_event_parse_collection(apr_pool_t *p, const char *collection,
                                const char *body, apr_size_t len,
                                pt_delivery_t *out);
 
+/* A delivery as parsed, packed into cap bytes at buf for another process
+ * to commit without parsing the body again (mod_protime_shm.h's queue).
+ * Returns the bytes used, or 0 when it needs more than cap. */
+apr_size_t pt_delivery_pack(const pt_delivery_t *d, char *buf, apr_size_t cap);
+/* The delivery packed in len bytes at buf, copied into p. Returns 0 when
+ * buf is not one whole packed delivery. */
+int pt_delivery_unpack(apr_pool_t *p, const char *buf, apr_size_t len,
+                       pt_delivery_t *out);
+
 #endif /* PT_EVENT_H */

@@ -942,6 +942,118 @@ static void test_collection_rules(void)
     collection = NULL;
 }
 
+/* Whether two strings are both NULL or equal. */
+static int same_str(const char *a, const char *b)
+{
+    return a == b || (a && b && !strcmp(a, b));
+}
+
+/* Whether two deliveries hold the same events and rejects. */
+static int same_delivery(const pt_delivery_t *a, const pt_delivery_t *b)
+{
+    int i;
+
+    if (a->events->nelts != b->events->nelts
+        || a->rejects->nelts != b->rejects->nelts)
+        return 0;
+    for (i = 0; i < a->events->nelts; i++) {
+        const pt_event_t *x = EV(a, i), *y = EV(b, i);
+
+        if (!same_str(x->collection, y->collection) || x->change != y->change
+            || x->id != y->id || !same_str(x->change_version, y->change_version)
+            || !same_str(x->date, y->date) || x->time_of_day != y->time_of_day
+            || x->has_person != y->has_person || x->person_id != y->person_id
+            || x->has_terminal != y->has_terminal
+            || x->terminal_id != y->terminal_id
+            || !same_str(x->status, y->status)
+            || !same_str(x->person_refs, y->person_refs)
+            || !same_str(x->terminal_refs, y->terminal_refs)
+            || !same_str(x->payload, y->payload))
+            return 0;
+    }
+    for (i = 0; i < a->rejects->nelts; i++) {
+        const pt_reject_t *x = RJ(a, i), *y = RJ(b, i);
+
+        if (!same_str(x->reason, y->reason) || x->body_len != y->body_len
+            || memcmp(x->body, y->body, x->body_len))
+            return 0;
+    }
+    return 1;
+}
+
+/* Packs what body parses into, checks it unpacks to the same, and that
+ * every shorter buffer is refused, by the packer and by the unpacker. */
+static void packs(const char *coll, const char *body, apr_size_t len,
+                  const char *what)
+{
+    char buf[8192];
+    pt_delivery_t d, back;
+    apr_size_t used, cap;
+    int short_refused = 1;
+
+    collection = coll;
+    d = parse_len(body, len);
+    collection = NULL;
+    used = pt_delivery_pack(&d, buf, sizeof(buf));
+    ok(used > 0, "%s: packed (%d events, %d rejects, %lu bytes)", what,
+       d.events->nelts, d.rejects->nelts, (unsigned long)used);
+    ok(pt_delivery_unpack(pool, buf, used, &back) && same_delivery(&d, &back),
+       "%s: unpacks to the same delivery", what);
+    for (cap = 0; cap < used; cap++) {
+        char small[8192];
+        pt_delivery_t cut;
+
+        if (pt_delivery_pack(&d, small, cap) != 0
+            || pt_delivery_unpack(pool, buf, cap, &cut))
+            short_refused = 0;
+    }
+    ok(short_refused, "%s: refused by every buffer shorter than %lu bytes",
+       what, (unsigned long)used);
+    buf[used] = 'x';
+    ok(!pt_delivery_unpack(pool, buf, used + 1, &back),
+       "%s: a byte too many is refused", what);
+}
+
+static void test_packed(void)
+{
+    const char *clockings = "[{\"changeType\":\"InsertOrUpdate\",\"data\":"
+        "{\"changeVersion\":\"0000090200004BD0000B\",\"id\":4711,"
+        "\"person\":{\"id\":123152,\"externalReferences\":"
+        "{\"@badge-number\":\"6767676\"}},"
+        "\"date\":\"2025-07-15\",\"timeOfDayInMinutes\":482,"
+        "\"terminal\":{\"id\":12,\"externalReferences\":"
+        "{\"@external-code\":\"GATE-1\"}},\"status\":\"AccessOk\"}},"
+        "{\"changeType\":\"Delete\",\"data\":"
+        "{\"changeVersion\":\"0000090200004BD0000C\",\"id\":1001}},"
+        "{\"changeType\":\"InsertOrUpdate\",\"data\":{\"id\":5,"
+        "\"changeVersion\":\"1\",\"date\":\"2025-02-30\","
+        "\"timeOfDayInMinutes\":1,\"status\":\"x\"}},"
+        "{\"id\":6,\"changeVersion\":\"2\",\"date\":\"2025-07-15\","
+        "\"timeOfDayInMinutes\":0,\"status\":\"\\u00e9\",\"person\":null}]";
+    const char people[] = "{\"value\":[{\"changeType\":\"InsertOrUpdate\","
+        "\"data\":{\"id\":123100,\"changeVersion\":\"7\","
+        "\"firstName\":\"Ann\"}},{\"changeType\":\"Delete\",\"data\":"
+        "{\"id\":123101,\"changeVersion\":\"8\"}},{\"data\":{}}]}";
+    const char not_json[] = "not json\0with a NUL";
+    pt_delivery_t d, back;
+    char big[9000], buf[8192];
+
+    packs(NULL, clockings, strlen(clockings),
+          "clockings, a Delete and a reject");
+    packs("people", people, sizeof(people) - 1, "people");
+    packs(NULL, not_json, sizeof(not_json) - 1, "a body that is not JSON");
+    packs(NULL, "[]", 2, "no event at all");
+
+    /* A delivery larger than a queue slot is refused, not cut. */
+    memset(big, 'a', sizeof(big));
+    memcpy(big, "{\"id\":1,\"changeVersion\":\"1\",\"date\":\"2025-07-15\","
+           "\"timeOfDayInMinutes\":0,\"status\":\"", 80);
+    d = parse_len(big, sizeof(big));
+    is_int((int)pt_delivery_pack(&d, buf, sizeof(buf)), 0,
+           "a delivery larger than the buffer is not packed");
+    ok(!pt_delivery_unpack(pool, "", 0, &back), "an empty buffer is refused");
+}
+
 int main(int argc, const char *const *argv)
 {
     apr_app_initialize(&argc, &argv, NULL);
@@ -963,6 +1075,7 @@ int main(int argc, const char *const *argv)
     test_payload();
     test_collection_forms();
     test_collection_rules();
+    test_packed();
 
     apr_pool_destroy(pool);
     apr_terminate();
