@@ -359,13 +359,15 @@ int protime_queue_put(const pt_delivery_t *delivery, apr_time_t arrived)
         if (apr_atomic_cas32(&slot->state, PROTIME_SLOT_FILLING,
                              PROTIME_SLOT_FREE) != PROTIME_SLOT_FREE)
             continue;
+        /* At once: a writer frees a slot whose owner is gone, filling or
+         * done, and a free slot's owner is 0, never gone. */
+        slot->owner = getpid();
         slot->len = pt_delivery_pack(delivery, slot->packed,
                                      sizeof(slot->packed));
         if (!slot->len) {
-            apr_atomic_set32(&slot->state, PROTIME_SLOT_FREE);
+            protime_queue_free(n);
             return -1;
         }
-        slot->owner = getpid();
         slot->arrived = arrived;
         /* The exchange is a full barrier: a writer that sees QUEUED sees
          * the delivery too. */
@@ -398,7 +400,9 @@ int protime_queue_take(int *slots, int max)
         }
         else if ((state == PROTIME_SLOT_DONE || state == PROTIME_SLOT_FILLING)
                  && protime_owner_gone(slot->owner)) {
-            apr_atomic_cas32(&slot->state, PROTIME_SLOT_FREE, state);
+            /* No one else touches it: its owner is gone, and other writers
+             * wait for the mutex. */
+            protime_queue_free(i);
         }
     }
     return n;
@@ -429,7 +433,10 @@ int protime_queue_done(int slot, protime_queue_result *result)
 
 void protime_queue_free(int slot)
 {
-    apr_atomic_set32(&protime_queue->slots[slot].state, PROTIME_SLOT_FREE);
+    /* Before the state, which is a full barrier: a process that claims the
+     * slot next finds no stale owner in it, dead or alive. */
+    protime_queue->slots[slot].owner = 0;
+    apr_atomic_xchg32(&protime_queue->slots[slot].state, PROTIME_SLOT_FREE);
 }
 
 int protime_queue_cancel(int slot)

@@ -27,12 +27,12 @@
  *    the writers' mutex. Whoever holds the mutex commits everything queued
  *    by every process in one transaction and leaves each delivery its
  *    result; a delivery that gets the mutex after it was committed by
- *    someone else answers at once. The queue holds deliveries as the
- *    process they arrived in parsed them (pt_delivery_pack): parsing them
- *    again in the writer would lengthen every commit, the mutex held. It is the shape of PostgreSQL's WAL
+ *    someone else answers at once. It is the shape of PostgreSQL's WAL
  *    flush: one commit for many deliveries under load, no added wait when
  *    idle, and no process's page cache thrown away by another's turn more
- *    often than there are commits. The mutex is robust: a writer killed in
+ *    often than there are commits. The queue holds deliveries as the
+ *    process they arrived in parsed them (pt_delivery_pack): parsing them
+ *    again in the writer would lengthen every commit, the mutex held. The mutex is robust: a writer killed in
  *    the middle of its commit releases it, and the next holder commits what
  *    the dead one had taken again (the changeVersion rule makes a second
  *    commit harmless). A delivery larger than a slot, or one that finds the
