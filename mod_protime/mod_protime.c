@@ -11,6 +11,9 @@
 #include <http_protocol.h>
 #include <http_request.h>
 #include <mod_status.h>
+#include <apr_allocator.h>
+#include <apr_thread_mutex.h>
+#include <stdlib.h>
 #include <jansson.h>
 
 #include "mod_protime.h"
@@ -60,6 +63,33 @@ static int protime_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                  "mod_protime/%s ready (jansson %s)", PROTIME_VERSION,
                  JANSSON_VERSION);
     return OK;
+}
+
+/* The module's background jobs (the subscription job, the deadlines of
+ * PostgreSQL calls) run in mod_watchdog's threads, and their database work
+ * makes and frees pools under mod_dbd's, which descend from pchild. The
+ * prefork MPM gives pchild's allocator no mutex, since its children serve
+ * requests with one thread: the job's pools and the requests' then shared
+ * an allocator without a lock, which corrupted it, and a child crashed as
+ * it exited (t/subscription/apidown.t under prefork). Set before any of
+ * mod_watchdog's threads starts; APR drops it when pchild, the allocator's
+ * owner, is destroyed. */
+static void protime_child_allocator(apr_pool_t *pchild, server_rec *s)
+{
+    apr_allocator_t *allocator = apr_pool_allocator_get(pchild);
+    apr_thread_mutex_t *mutex;
+    apr_status_t rv;
+
+    if (!allocator || apr_allocator_mutex_get(allocator))
+        return;
+    rv = apr_thread_mutex_create(&mutex, APR_THREAD_MUTEX_DEFAULT, pchild);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, PTLOGNO(00102)
+                     "cannot create the mutex of the child's allocator; "
+                     "exiting");
+        exit(APEXIT_CHILDSICK);
+    }
+    apr_allocator_mutex_set(allocator, mutex);
 }
 
 static void protime_child_init(apr_pool_t *pchild, server_rec *s)
@@ -121,6 +151,8 @@ static void protime_register_hooks(apr_pool_t *p)
      * watchdogs registered by then. */
     ap_hook_post_config(protime_post_config, after_dbd, NULL,
                         APR_HOOK_MIDDLE);
+    ap_hook_child_init(protime_child_allocator, NULL, NULL,
+                       APR_HOOK_REALLY_FIRST);
     ap_hook_child_init(protime_child_init, after_dbd, NULL, APR_HOOK_MIDDLE);
     ap_hook_map_to_storage(protime_map_to_storage, NULL, NULL,
                            APR_HOOK_FIRST);
