@@ -22,9 +22,11 @@
  */
 #include <dlfcn.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
+#include <apr_atomic.h>
 #include <apr_base64.h>
 #include <apr_escape.h>
 #include <apr_lib.h>
@@ -222,8 +224,6 @@ const char *pt_store_dialect(const char *driver_name, pt_dialect_t *out)
     return "unsupported DBDriver: mod_protime works with sqlite3 and pgsql";
 }
 
-/* "what: <the driver's last error>", read before anything else runs on the
- * connection and overwrites it. */
 /* "what: msg" on one line: libpq's messages span lines (ERROR, DETAIL)
  * and end with a newline, and the error goes to one log line. */
 static const char *pt_store_one_line(apr_pool_t *p, const char *what,
@@ -242,6 +242,8 @@ static const char *pt_store_one_line(apr_pool_t *p, const char *what,
     return s;
 }
 
+/* "what: <the driver's last error>", read before anything else runs on the
+ * connection and overwrites it. */
 static const char *pt_store_error(apr_pool_t *p, const pt_store_conn_t *c,
                                   int rv, const char *what)
 {
@@ -769,7 +771,7 @@ static const char *pt_store_apply(apr_pool_t *p, const pt_store_conn_t *c,
  * pipeline mode (libpq 14 and later), instead of one round trip each. The
  * writers' mutex is held from BEGIN to COMMIT, and on PostgreSQL it is
  * the round trips, not the CPU, that make that time: with ten deliveries a
- * batch, thirteen round trips became four. The statements are the same
+ * batch, thirteen round trips became three (with pt_store_begin's). The statements are the same
  * prepared ones (apr_dbd_pgsql names them by their labels), their
  * parameters the text apr_dbd_pgsql would have made of them. libpq's
  * functions are looked up as above; without them (an older libpq) each
@@ -790,28 +792,36 @@ typedef struct {
 
 static const pt_store_pipeline_fns *pt_store_pipeline(void)
 {
-    /* Written the same by every thread that races here; looked up again
-     * while not found: libpq comes with the first PostgreSQL connection,
-     * and may not be there yet at the first call. */
-    static pt_store_pipeline_fns fns;
-    static volatile int found;
+    /* Once complete, published for every thread: writers and the
+     * subscription job's full re-synchronisation commit at the same time.
+     * Looked up again while not found: libpq comes with the first
+     * PostgreSQL connection, and may not be there yet at the first call. */
+    static volatile void *published;
+    pt_store_pipeline_fns fns, *copy;
 
-    if (!found) {
-        *(void **)&fns.enter = dlsym(RTLD_DEFAULT, "PQenterPipelineMode");
-        *(void **)&fns.leave = dlsym(RTLD_DEFAULT, "PQexitPipelineMode");
-        *(void **)&fns.sync = dlsym(RTLD_DEFAULT, "PQpipelineSync");
-        *(void **)&fns.send = dlsym(RTLD_DEFAULT, "PQsendQueryPrepared");
-        *(void **)&fns.result = dlsym(RTLD_DEFAULT, "PQgetResult");
-        *(void **)&fns.status = dlsym(RTLD_DEFAULT, "PQresultStatus");
-        *(void **)&fns.tuples = dlsym(RTLD_DEFAULT, "PQcmdTuples");
-        *(void **)&fns.message = dlsym(RTLD_DEFAULT, "PQresultErrorMessage");
-        *(void **)&fns.conn_message = dlsym(RTLD_DEFAULT, "PQerrorMessage");
-        *(void **)&fns.clear = dlsym(RTLD_DEFAULT, "PQclear");
-        found = fns.enter && fns.leave && fns.sync && fns.send && fns.result
-                && fns.status && fns.tuples && fns.message
-                && fns.conn_message && fns.clear;
-    }
-    return found ? &fns : NULL;
+    if ((copy = apr_atomic_casptr(&published, NULL, NULL)) != NULL)
+        return copy;
+    *(void **)&fns.enter = dlsym(RTLD_DEFAULT, "PQenterPipelineMode");
+    *(void **)&fns.leave = dlsym(RTLD_DEFAULT, "PQexitPipelineMode");
+    *(void **)&fns.sync = dlsym(RTLD_DEFAULT, "PQpipelineSync");
+    *(void **)&fns.send = dlsym(RTLD_DEFAULT, "PQsendQueryPrepared");
+    *(void **)&fns.result = dlsym(RTLD_DEFAULT, "PQgetResult");
+    *(void **)&fns.status = dlsym(RTLD_DEFAULT, "PQresultStatus");
+    *(void **)&fns.tuples = dlsym(RTLD_DEFAULT, "PQcmdTuples");
+    *(void **)&fns.message = dlsym(RTLD_DEFAULT, "PQresultErrorMessage");
+    *(void **)&fns.conn_message = dlsym(RTLD_DEFAULT, "PQerrorMessage");
+    *(void **)&fns.clear = dlsym(RTLD_DEFAULT, "PQclear");
+    if (!fns.enter || !fns.leave || !fns.sync || !fns.send || !fns.result
+        || !fns.status || !fns.tuples || !fns.message || !fns.conn_message
+        || !fns.clear || !(copy = malloc(sizeof(*copy))))
+        return NULL;
+    /* Kept for the life of the process; a thread that lost the race frees
+     * its own. */
+    *copy = fns;
+    if (apr_atomic_casptr(&published, copy, NULL) != NULL)
+        free(copy);
+    return (const pt_store_pipeline_fns *)apr_atomic_casptr(&published, NULL,
+                                                            NULL);
 }
 
 /* One statement sent in the pipeline, and what its result counts for. */
