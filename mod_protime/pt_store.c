@@ -680,6 +680,30 @@ static const char *pt_store_body(apr_pool_t *p, const char *body,
     return b64;
 }
 
+/* The upsert of an event, as errors name it: "protime_upsert (id 82)". */
+static const char *pt_store_upsert_what(apr_pool_t *p, const pt_event_t *ev)
+{
+    return apr_psprintf(p, "%s (%s%sid %" APR_INT64_T_FMT ")",
+                        ev->collection ? PT_STMT_RECORDS_UPSERT
+                                       : PT_STMT_UPSERT,
+                        ev->collection ? ev->collection : "",
+                        ev->collection ? " " : "", ev->id);
+}
+
+/* Counts an applied upsert in its job: changed, or stale. */
+static void pt_store_count(pt_store_job_t *job, const pt_event_t *ev,
+                           int changed)
+{
+    if (changed) {
+        job->applied++;
+        if (ev->change == PT_CHANGE_DELETE)
+            job->deletes++;
+    }
+    else {
+        job->stale++;
+    }
+}
+
 /* Applies one event by the changeVersion rule of its collection's table;
  * *nrows is 1 when it changed the row, 0 when it was stale. */
 static const char *pt_store_upsert(apr_pool_t *p, const pt_store_conn_t *c,
@@ -709,13 +733,7 @@ static const char *pt_store_upsert(apr_pool_t *p, const pt_store_conn_t *c,
                               ev->status, ev->person_refs, ev->terminal_refs,
                               ev->payload, &now_us);
     if (rv)
-        return pt_store_error(p, c, rv,
-                              apr_psprintf(p, "%s (%s%sid %" APR_INT64_T_FMT
-                                           ")", label,
-                                           ev->collection ? ev->collection
-                                                          : "",
-                                           ev->collection ? " " : "",
-                                           ev->id));
+        return pt_store_error(p, c, rv, pt_store_upsert_what(p, ev));
     return NULL;
 }
 
@@ -741,14 +759,7 @@ static const char *pt_store_apply(apr_pool_t *p, const pt_store_conn_t *c,
 
         if ((err = pt_store_upsert(p, c, ev, now_us, &nrows)) != NULL)
             return err;
-        if (nrows > 0) {
-            job->applied++;
-            if (ev->change == PT_CHANGE_DELETE)
-                job->deletes++;
-        }
-        else {
-            job->stale++;
-        }
+        pt_store_count(job, ev, nrows > 0);
     }
     for (i = 0; d->rejects && i < d->rejects->nelts; i++) {
         const pt_reject_t *rj = &APR_ARRAY_IDX(d->rejects, i, pt_reject_t);
@@ -828,8 +839,13 @@ static const pt_store_pipeline_fns *pt_store_pipeline(void)
 typedef struct {
     pt_store_job_t *job;
     const pt_event_t *ev;           /* NULL: a quarantine row */
-    const char *what;               /* names it in an error */
 } pt_store_sent;
+
+/* The statement of st, as errors name it. */
+static const char *pt_store_sent_what(apr_pool_t *p, const pt_store_sent *st)
+{
+    return st->ev ? pt_store_upsert_what(p, st->ev) : PT_STMT_QUARANTINE;
+}
 
 static const char *pt_store_text_int(apr_pool_t *p, apr_int64_t v)
 {
@@ -894,16 +910,9 @@ static const char *pt_store_apply_pipelined(apr_pool_t *p,
 
             st->job = job;
             st->ev = &APR_ARRAY_IDX(d->events, j, pt_event_t);
-            st->what = apr_psprintf(p, "%s (%s%sid %" APR_INT64_T_FMT ")",
-                                    st->ev->collection
-                                        ? PT_STMT_RECORDS_UPSERT
-                                        : PT_STMT_UPSERT,
-                                    st->ev->collection ? st->ev->collection
-                                                       : "",
-                                    st->ev->collection ? " " : "",
-                                    st->ev->id);
             if (!pt_store_send_upsert(p, pq, conn, st->ev, now_us))
-                err = pt_store_one_line(p, st->what, pq->conn_message(conn));
+                err = pt_store_one_line(p, pt_store_sent_what(p, st),
+                                        pq->conn_message(conn));
         }
         for (j = 0; d->rejects && j < d->rejects->nelts && !err; j++) {
             const pt_reject_t *rj = &APR_ARRAY_IDX(d->rejects, j,
@@ -921,9 +930,9 @@ static const char *pt_store_apply_pipelined(apr_pool_t *p,
             st = apr_array_push(sent);
             st->job = job;
             st->ev = NULL;
-            st->what = PT_STMT_QUARANTINE;
             if (!pq->send(conn, PT_STMT_QUARANTINE, 4, v, NULL, NULL, 0))
-                err = pt_store_one_line(p, st->what, pq->conn_message(conn));
+                err = pt_store_one_line(p, PT_STMT_QUARANTINE,
+                                        pq->conn_message(conn));
         }
     }
     if (!pq->sync(conn) && !err)
@@ -950,18 +959,14 @@ static const char *pt_store_apply_pipelined(apr_pool_t *p,
 
             if (!st->ev)
                 st->job->quarantined++;
-            else if (atoi(pq->tuples(res)) > 0) {
-                st->job->applied++;
-                if (st->ev->change == PT_CHANGE_DELETE)
-                    st->job->deletes++;
-            }
             else
-                st->job->stale++;
+                pt_store_count(st->job, st->ev, atoi(pq->tuples(res)) > 0);
         }
         else if (status != PGRES_PIPELINE_ABORTED && !err) {
             err = pt_store_one_line(p, k < sent->nelts
-                                       ? APR_ARRAY_IDX(sent, k,
-                                                       pt_store_sent).what
+                                       ? pt_store_sent_what(p,
+                                             &APR_ARRAY_IDX(sent, k,
+                                                            pt_store_sent))
                                        : "pipeline",
                                     pq->message(res));
         }
@@ -1067,10 +1072,13 @@ static const char *pt_store_run(apr_pool_t *p, const pt_store_conn_t *c,
         *begin_failed = 1;
         return err;
     }
-    if (c->dialect == PT_DB_PGSQL && (pq = pt_store_pipeline()) != NULL)
+    if (c->dialect == PT_DB_PGSQL && (pq = pt_store_pipeline()) != NULL) {
         err = pt_store_apply_pipelined(p, c, pq, jobs, njobs, now_us);
-    for (i = 0; i < njobs && !err && !pq; i++)
-        err = pt_store_apply(p, c, jobs[i], now_us);
+    }
+    else {
+        for (i = 0; i < njobs && !err; i++)
+            err = pt_store_apply(p, c, jobs[i], now_us);
+    }
     return pt_store_end(p, c, trans, err);
 }
 
