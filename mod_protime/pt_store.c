@@ -44,6 +44,10 @@
 /* The SQLSTATEs pt_store tells apart (PostgreSQL manual, appendix A). */
 #define PT_STORE_SQLSTATE_DEADLOCK "40P01"
 #define PT_STORE_SQLSTATE_NO_STATEMENT "26000"
+/* Every transaction of the module's own on PostgreSQL starts with it. */
+#define PT_STORE_PG_TIMEOUT_SQL                                         \
+    "SET LOCAL statement_timeout = "                                    \
+    APR_STRINGIFY(PT_PGSQL_STATEMENT_TIMEOUT_MS)
 /* pt_store_checkpoint: at most this many passes while others write; a
  * pass that found no more than TAIL new frames (a page each) is the last,
  * and what remains is copied while they wait. */
@@ -690,6 +694,14 @@ static const char *pt_store_upsert_what(apr_pool_t *p, const pt_event_t *ev)
                         ev->collection ? " " : "", ev->id);
 }
 
+/* Sets a job's counts back to nothing, and its outcome to err: before it
+ * is run (err NULL), and when its transaction failed. */
+static void pt_store_reset(pt_store_job_t *job, const char *err)
+{
+    job->applied = job->deletes = job->stale = job->quarantined = 0;
+    job->error = err;
+}
+
 /* Counts an applied upsert in its job: changed, or stale. */
 static void pt_store_count(pt_store_job_t *job, const pt_event_t *ev,
                            int changed)
@@ -751,8 +763,7 @@ static const char *pt_store_apply(apr_pool_t *p, const pt_store_conn_t *c,
     if (!quarantine)
         return "the statements are not prepared (pt_store_prepare)";
 
-    job->applied = job->deletes = job->stale = job->quarantined = 0;
-    job->error = NULL;
+    pt_store_reset(job, NULL);
     for (i = 0; d->events && i < d->events->nelts; i++) {
         const pt_event_t *ev = &APR_ARRAY_IDX(d->events, i, pt_event_t);
         int nrows = 0;
@@ -778,19 +789,21 @@ static const char *pt_store_apply(apr_pool_t *p, const pt_store_conn_t *c,
     return NULL;
 }
 
-/* PostgreSQL: every statement of a batch in one round trip, with libpq's
- * pipeline mode (libpq 14 and later), instead of one round trip each. The
- * writers' mutex is held from BEGIN to COMMIT, and on PostgreSQL it is
- * the round trips, not the CPU, that make that time: with ten deliveries a
- * batch, thirteen round trips became three (with pt_store_begin's). The statements are the same
- * prepared ones (apr_dbd_pgsql names them by their labels), their
- * parameters the text apr_dbd_pgsql would have made of them. libpq's
- * functions are looked up as above; without them (an older libpq) each
- * statement goes through apr_dbd as before. */
+/* PostgreSQL: a whole batch in one round trip, with libpq's pipeline mode
+ * (libpq 14 and later): BEGIN, the timeout, every statement and COMMIT are
+ * sent at once and their results read after. The writers' mutex is held
+ * from BEGIN to COMMIT, and on PostgreSQL it is the round trips, not the
+ * CPU, that make that time. The statements are the same prepared ones
+ * (apr_dbd_pgsql names them by their labels), their parameters the text
+ * apr_dbd_pgsql would have made of them. libpq's functions are looked up
+ * as above; without them (an older libpq) each statement goes through
+ * apr_dbd as before. */
 typedef struct {
     int (*enter)(PGconn *);
     int (*leave)(PGconn *);
     int (*sync)(PGconn *);
+    int (*send_sql)(PGconn *, const char *, int, const Oid *,
+                    const char *const *, const int *, const int *, int);
     int (*send)(PGconn *, const char *, int, const char *const *,
                 const int *, const int *, int);
     PGresult *(*result)(PGconn *);
@@ -815,6 +828,7 @@ static const pt_store_pipeline_fns *pt_store_pipeline(void)
     *(void **)&fns.enter = dlsym(RTLD_DEFAULT, "PQenterPipelineMode");
     *(void **)&fns.leave = dlsym(RTLD_DEFAULT, "PQexitPipelineMode");
     *(void **)&fns.sync = dlsym(RTLD_DEFAULT, "PQpipelineSync");
+    *(void **)&fns.send_sql = dlsym(RTLD_DEFAULT, "PQsendQueryParams");
     *(void **)&fns.send = dlsym(RTLD_DEFAULT, "PQsendQueryPrepared");
     *(void **)&fns.result = dlsym(RTLD_DEFAULT, "PQgetResult");
     *(void **)&fns.status = dlsym(RTLD_DEFAULT, "PQresultStatus");
@@ -822,9 +836,10 @@ static const pt_store_pipeline_fns *pt_store_pipeline(void)
     *(void **)&fns.message = dlsym(RTLD_DEFAULT, "PQresultErrorMessage");
     *(void **)&fns.conn_message = dlsym(RTLD_DEFAULT, "PQerrorMessage");
     *(void **)&fns.clear = dlsym(RTLD_DEFAULT, "PQclear");
-    if (!fns.enter || !fns.leave || !fns.sync || !fns.send || !fns.result
-        || !fns.status || !fns.tuples || !fns.message || !fns.conn_message
-        || !fns.clear || !(copy = malloc(sizeof(*copy))))
+    if (!fns.enter || !fns.leave || !fns.sync || !fns.send_sql || !fns.send
+        || !fns.result || !fns.status || !fns.tuples || !fns.message
+        || !fns.conn_message || !fns.clear
+        || !(copy = malloc(sizeof(*copy))))
         return NULL;
     /* Kept for the life of the process; a thread that lost the race frees
      * its own. */
@@ -837,14 +852,15 @@ static const pt_store_pipeline_fns *pt_store_pipeline(void)
 
 /* One statement sent in the pipeline, and what its result counts for. */
 typedef struct {
-    pt_store_job_t *job;
-    const pt_event_t *ev;           /* NULL: a quarantine row */
+    pt_store_job_t *job;            /* NULL: BEGIN, the timeout or COMMIT */
+    const pt_event_t *ev;           /* NULL: not an upsert */
+    const char *label;              /* what errors name, but for upserts */
 } pt_store_sent;
 
 /* The statement of st, as errors name it. */
 static const char *pt_store_sent_what(apr_pool_t *p, const pt_store_sent *st)
 {
-    return st->ev ? pt_store_upsert_what(p, st->ev) : PT_STMT_QUARANTINE;
+    return st->ev ? pt_store_upsert_what(p, st->ev) : st->label;
 }
 
 static const char *pt_store_text_int(apr_pool_t *p, apr_int64_t v)
@@ -884,27 +900,52 @@ static int pt_store_send_upsert(apr_pool_t *p, const pt_store_pipeline_fns *pq,
     return pq->send(conn, PT_STMT_UPSERT, 12, v, NULL, NULL, 0);
 }
 
-/* pt_store_apply for every job at once, through the pipeline, in the
- * transaction pt_store_begin opened. */
-static const char *pt_store_apply_pipelined(apr_pool_t *p,
-                                            const pt_store_conn_t *c,
-                                            const pt_store_pipeline_fns *pq,
-                                            pt_store_job_t **jobs, int njobs,
-                                            apr_int64_t now_us)
+/* Queues a statement without parameters (BEGIN, the timeout, COMMIT). */
+static int pt_store_send_sql(const pt_store_pipeline_fns *pq, PGconn *conn,
+                             apr_array_header_t *sent, const char *sql,
+                             const char *label)
+{
+    pt_store_sent *st = apr_array_push(sent);
+
+    st->job = NULL;
+    st->ev = NULL;
+    st->label = label;
+    return pq->send_sql(conn, sql, 0, NULL, NULL, NULL, NULL, 0);
+}
+
+/* Runs jobs[0 .. njobs) in one transaction, in one round trip: what
+ * pt_store_begin, pt_store_apply for every job and pt_store_end do, but
+ * that on an error the transaction is left for the caller to roll back.
+ * *begin_failed as pt_store_run's. */
+static const char *pt_store_run_pipelined(apr_pool_t *p,
+                                          const pt_store_conn_t *c,
+                                          const pt_store_pipeline_fns *pq,
+                                          pt_store_job_t **jobs, int njobs,
+                                          apr_int64_t now_us,
+                                          int *begin_failed)
 {
     PGconn *conn = apr_dbd_native_handle(c->driver, c->handle);
     apr_array_header_t *sent = apr_array_make(p, 16, sizeof(pt_store_sent));
     const char *err = NULL;
-    int i, j, k, nulls = 0;
+    int i, j, k, nulls = 0, opening;
 
-    if (!conn || !pq->enter(conn))
+    if (!conn || !pq->enter(conn)) {
+        *begin_failed = 1;
         return "cannot enter libpq's pipeline mode";
+    }
+    if (!pt_store_send_sql(pq, conn, sent, "BEGIN", "BEGIN")
+        || !pt_store_send_sql(pq, conn, sent, PT_STORE_PG_TIMEOUT_SQL,
+                              "BEGIN")) {
+        err = pt_store_one_line(p, "BEGIN", pq->conn_message(conn));
+        *begin_failed = 1;
+    }
+    /* A failing BEGIN or timeout blames none of the jobs. */
+    opening = sent->nelts;
     for (i = 0; i < njobs && !err; i++) {
         pt_store_job_t *job = jobs[i];
         const pt_delivery_t *d = job->delivery;
 
-        job->applied = job->deletes = job->stale = job->quarantined = 0;
-        job->error = NULL;
+        pt_store_reset(job, NULL);
         for (j = 0; d->events && j < d->events->nelts && !err; j++) {
             pt_store_sent *st = apr_array_push(sent);
 
@@ -930,11 +971,14 @@ static const char *pt_store_apply_pipelined(apr_pool_t *p,
             st = apr_array_push(sent);
             st->job = job;
             st->ev = NULL;
+            st->label = PT_STMT_QUARANTINE;
             if (!pq->send(conn, PT_STMT_QUARANTINE, 4, v, NULL, NULL, 0))
                 err = pt_store_one_line(p, PT_STMT_QUARANTINE,
                                         pq->conn_message(conn));
         }
     }
+    if (!err && !pt_store_send_sql(pq, conn, sent, "COMMIT", "COMMIT"))
+        err = pt_store_one_line(p, "COMMIT", pq->conn_message(conn));
     if (!pq->sync(conn) && !err)
         err = pt_store_one_line(p, "sync", pq->conn_message(conn));
     /* Each statement's result and a NULL after it, then the sync's. A
@@ -957,10 +1001,10 @@ static const char *pt_store_apply_pipelined(apr_pool_t *p,
         if (k < sent->nelts && status == PGRES_COMMAND_OK) {
             pt_store_sent *st = &APR_ARRAY_IDX(sent, k, pt_store_sent);
 
-            if (!st->ev)
-                st->job->quarantined++;
-            else
+            if (st->ev)
                 pt_store_count(st->job, st->ev, atoi(pq->tuples(res)) > 0);
+            else if (st->job)
+                st->job->quarantined++;
         }
         else if (status != PGRES_PIPELINE_ABORTED && !err) {
             err = pt_store_one_line(p, k < sent->nelts
@@ -969,6 +1013,7 @@ static const char *pt_store_apply_pipelined(apr_pool_t *p,
                                                             pt_store_sent))
                                        : "pipeline",
                                     pq->message(res));
+            *begin_failed = (k < opening);
         }
         k++;
         pq->clear(res);
@@ -985,8 +1030,10 @@ static const char *pt_store_apply_pipelined(apr_pool_t *p,
         if (!err)
             err = "cannot leave libpq's pipeline mode";
     }
-    if (!err && k < sent->nelts)
+    if (!err && k < sent->nelts) {
         err = pt_store_one_line(p, "pipeline", pq->conn_message(conn));
+        *begin_failed = (k < opening);
+    }
     return err;
 }
 
@@ -1016,8 +1063,7 @@ static const char *pt_store_begin(apr_pool_t *p, const pt_store_conn_t *c,
      * other modules of the server, whose timeouts are theirs to set. Both
      * in one round trip; a ROLLBACK after a BEGIN that failed only warns. */
     rv = apr_dbd_query(c->driver, c->handle, &nrows,
-                       "BEGIN; SET LOCAL statement_timeout = "
-                       APR_STRINGIFY(PT_PGSQL_STATEMENT_TIMEOUT_MS));
+                       "BEGIN; " PT_STORE_PG_TIMEOUT_SQL);
     if (rv) {
         err = pt_store_error(p, c, rv, "BEGIN");
         apr_dbd_query(c->driver, c->handle, &nrows, "ROLLBACK");
@@ -1064,21 +1110,24 @@ static const char *pt_store_run(apr_pool_t *p, const pt_store_conn_t *c,
                                 apr_int64_t now_us, int *begin_failed)
 {
     apr_dbd_transaction_t *trans;
-    const pt_store_pipeline_fns *pq = NULL;
+    const pt_store_pipeline_fns *pq;
     const char *err;
     int i;
 
+    *begin_failed = 0;
+    if (c->dialect == PT_DB_PGSQL && (pq = pt_store_pipeline()) != NULL) {
+        err = pt_store_run_pipelined(p, c, pq, jobs, njobs, now_us,
+                                     begin_failed);
+        /* A ROLLBACK after the transaction ended (a failed COMMIT, or a
+         * failed BEGIN) only warns. */
+        return err ? pt_store_end(p, c, NULL, err) : NULL;
+    }
     if ((err = pt_store_begin(p, c, &trans)) != NULL) {
         *begin_failed = 1;
         return err;
     }
-    if (c->dialect == PT_DB_PGSQL && (pq = pt_store_pipeline()) != NULL) {
-        err = pt_store_apply_pipelined(p, c, pq, jobs, njobs, now_us);
-    }
-    else {
-        for (i = 0; i < njobs && !err; i++)
-            err = pt_store_apply(p, c, jobs[i], now_us);
-    }
+    for (i = 0; i < njobs && !err; i++)
+        err = pt_store_apply(p, c, jobs[i], now_us);
     return pt_store_end(p, c, trans, err);
 }
 
@@ -1090,8 +1139,7 @@ static void pt_store_fail(apr_pool_t *p, pt_store_job_t *job, const char *err)
     apr_pool_t *jp = d->events ? d->events->pool
                    : d->rejects ? d->rejects->pool : p;
 
-    job->applied = job->deletes = job->stale = job->quarantined = 0;
-    job->error = apr_pstrdup(jp, err);
+    pt_store_reset(job, apr_pstrdup(jp, err));
 }
 
 int pt_store_commit(apr_pool_t *p, const pt_store_conn_t *c,
