@@ -58,20 +58,27 @@ static const char *pt_event_json_error(apr_pool_t *p, const json_error_t *err)
                         err->line, err->column);
 }
 
-/* Serializes j into the pool; NULL only when jansson runs out of memory. */
+/* Serializes j into the pool; NULL only when jansson cannot (out of
+ * memory). Through a buffer on the stack, which holds most events: one
+ * pass and a copy, where json_dumps would grow a heap buffer step by step
+ * and hand it over to be copied and freed. */
 static const char *pt_event_dump(apr_pool_t *p, const json_t *j,
                                  size_t flags, apr_size_t *len)
 {
-    char *s = json_dumps(j, flags);
-    char *copy;
+    char buf[2048];
+    char *s;
+    size_t n = json_dumpb(j, buf, sizeof(buf), flags);
 
-    if (!s) {
+    if (n == 0)
         return NULL;
-    }
-    *len = strlen(s);
-    copy = apr_pstrmemdup(p, s, *len);
-    free(s);
-    return copy;
+    s = apr_palloc(p, n + 1);
+    if (n <= sizeof(buf))
+        memcpy(s, buf, n);
+    else if (json_dumpb(j, s, n, flags) != n)
+        return NULL;
+    s[n] = '\0';
+    *len = n;
+    return s;
 }
 
 static int pt_event_is_member(const char *name, const char *const *names)
