@@ -12,6 +12,7 @@
 #include "pt_collection.h"
 #include "pt_event.h"
 #include "tap.h"
+#include "same_delivery.h"
 
 static apr_pool_t *pool;
 
@@ -802,6 +803,25 @@ static void test_payload(void)
                "payload is compact data only");
         is_str(e->status, "\xc3\xa9", "escaped status decoded to UTF-8");
     }
+    /* Serialized on the stack up to 2 KiB; longer ones take a second
+     * pass: both ways give the same text, to the byte. */
+    {
+        const char *long_ref = repeat("0123456789", 300);
+        const char *refs = apr_psprintf(pool, "{\"hr\":\"%s\"}", long_ref);
+        const char *body = with_extra(apr_psprintf(pool,
+                               "\"person\":{\"id\":1,\"externalReferences\":"
+                               "%s},\"note\":\"%s\"", refs, long_ref));
+
+        e = accepts(body, "payload and references over 2 KiB");
+        if (e) {
+            ok(e->payload && strlen(e->payload) == strlen(body)
+               && strcmp(e->payload, body) == 0,
+               "a payload over 2 KiB is the object, whole (%d bytes)",
+               (int)strlen(body));
+            is_str(e->person_refs, refs,
+                   "references over 2 KiB are whole");
+        }
+    }
 }
 
 /* ---- another collection: the common part only ------------------------- */
@@ -940,45 +960,6 @@ static void test_collection_rules(void)
        && RJ(&d, 0)->body_len == 4,
        "not JSON: one reject with the body, collection named");
     collection = NULL;
-}
-
-/* Whether two strings are both NULL or equal. */
-static int same_str(const char *a, const char *b)
-{
-    return a == b || (a && b && !strcmp(a, b));
-}
-
-/* Whether two deliveries hold the same events and rejects. */
-static int same_delivery(const pt_delivery_t *a, const pt_delivery_t *b)
-{
-    int i;
-
-    if (a->events->nelts != b->events->nelts
-        || a->rejects->nelts != b->rejects->nelts)
-        return 0;
-    for (i = 0; i < a->events->nelts; i++) {
-        const pt_event_t *x = EV(a, i), *y = EV(b, i);
-
-        if (!same_str(x->collection, y->collection) || x->change != y->change
-            || x->id != y->id || !same_str(x->change_version, y->change_version)
-            || !same_str(x->date, y->date) || x->time_of_day != y->time_of_day
-            || x->has_person != y->has_person || x->person_id != y->person_id
-            || x->has_terminal != y->has_terminal
-            || x->terminal_id != y->terminal_id
-            || !same_str(x->status, y->status)
-            || !same_str(x->person_refs, y->person_refs)
-            || !same_str(x->terminal_refs, y->terminal_refs)
-            || !same_str(x->payload, y->payload))
-            return 0;
-    }
-    for (i = 0; i < a->rejects->nelts; i++) {
-        const pt_reject_t *x = RJ(a, i), *y = RJ(b, i);
-
-        if (!same_str(x->reason, y->reason) || x->body_len != y->body_len
-            || memcmp(x->body, y->body, x->body_len))
-            return 0;
-    }
-    return 1;
 }
 
 /* Packs what body parses into, checks it unpacks to the same, and that
