@@ -233,7 +233,15 @@ sub run_removed {
     my ($mode, $uid, $gid) = (stat $dbdir)[2, 4, 5];
     my $log_from = -s "$dir/error_log";
     my $t_rm = time;
-    remove_tree($dbdir);
+    # As rm -rf does, the files go first and the directory last: a child
+    # that notices the file gone in between opens a new one there, and
+    # the directory is then not empty. Removed again until it is gone.
+    my $tries = 0;
+    while (-d $dbdir && $tries++ < 50) {
+        remove_tree($dbdir, { error => \my $ignored });
+    }
+    die "cannot remove $dbdir\n" if -d $dbdir;
+    note("$mpm, removed: the directory was gone after $tries removals") if $tries > 1;
     my $t_gone = time;
     # The directory is watched while it is missing: a module that made it
     # again itself would end the fault there.
