@@ -900,17 +900,30 @@ static int pt_store_send_upsert(apr_pool_t *p, const pt_store_pipeline_fns *pq,
     return pq->send(conn, PT_STMT_UPSERT, 12, v, NULL, NULL, 0);
 }
 
-/* Queues a statement without parameters (BEGIN, the timeout, COMMIT). */
-static int pt_store_send_sql(const pt_store_pipeline_fns *pq, PGconn *conn,
-                             apr_array_header_t *sent, const char *sql,
-                             const char *label)
+/* Notes what the next statement sent is, for its result. */
+static pt_store_sent *pt_store_expect(apr_array_header_t *sent,
+                                      pt_store_job_t *job,
+                                      const pt_event_t *ev, const char *label)
 {
     pt_store_sent *st = apr_array_push(sent);
 
-    st->job = NULL;
-    st->ev = NULL;
+    st->job = job;
+    st->ev = ev;
     st->label = label;
-    return pq->send_sql(conn, sql, 0, NULL, NULL, NULL, NULL, 0);
+    return st;
+}
+
+/* Queues a statement without parameters (BEGIN, the timeout, COMMIT).
+ * Returns NULL, or the error named by label. */
+static const char *pt_store_send_sql(apr_pool_t *p,
+                                     const pt_store_pipeline_fns *pq,
+                                     PGconn *conn, apr_array_header_t *sent,
+                                     const char *sql, const char *label)
+{
+    pt_store_expect(sent, NULL, NULL, label);
+    if (!pq->send_sql(conn, sql, 0, NULL, NULL, NULL, NULL, 0))
+        return pt_store_one_line(p, label, pq->conn_message(conn));
+    return NULL;
 }
 
 /* Runs jobs[0 .. njobs) in one transaction, in one round trip: what
@@ -933,12 +946,10 @@ static const char *pt_store_run_pipelined(apr_pool_t *p,
         *begin_failed = 1;
         return "cannot enter libpq's pipeline mode";
     }
-    if (!pt_store_send_sql(pq, conn, sent, "BEGIN", "BEGIN")
-        || !pt_store_send_sql(pq, conn, sent, PT_STORE_PG_TIMEOUT_SQL,
-                              "BEGIN")) {
-        err = pt_store_one_line(p, "BEGIN", pq->conn_message(conn));
+    if ((err = pt_store_send_sql(p, pq, conn, sent, "BEGIN", "BEGIN"))
+        || (err = pt_store_send_sql(p, pq, conn, sent,
+                                    PT_STORE_PG_TIMEOUT_SQL, "BEGIN")))
         *begin_failed = 1;
-    }
     /* A failing BEGIN or timeout blames none of the jobs. */
     opening = sent->nelts;
     for (i = 0; i < njobs && !err; i++) {
@@ -947,11 +958,10 @@ static const char *pt_store_run_pipelined(apr_pool_t *p,
 
         pt_store_reset(job, NULL);
         for (j = 0; d->events && j < d->events->nelts && !err; j++) {
-            pt_store_sent *st = apr_array_push(sent);
+            const pt_event_t *ev = &APR_ARRAY_IDX(d->events, j, pt_event_t);
+            pt_store_sent *st = pt_store_expect(sent, job, ev, NULL);
 
-            st->job = job;
-            st->ev = &APR_ARRAY_IDX(d->events, j, pt_event_t);
-            if (!pt_store_send_upsert(p, pq, conn, st->ev, now_us))
+            if (!pt_store_send_upsert(p, pq, conn, ev, now_us))
                 err = pt_store_one_line(p, pt_store_sent_what(p, st),
                                         pq->conn_message(conn));
         }
@@ -968,17 +978,14 @@ static const char *pt_store_run_pipelined(apr_pool_t *p,
                 err = PT_STMT_QUARANTINE ": body too large";
                 break;
             }
-            st = apr_array_push(sent);
-            st->job = job;
-            st->ev = NULL;
-            st->label = PT_STMT_QUARANTINE;
+            st = pt_store_expect(sent, job, NULL, PT_STMT_QUARANTINE);
             if (!pq->send(conn, PT_STMT_QUARANTINE, 4, v, NULL, NULL, 0))
-                err = pt_store_one_line(p, PT_STMT_QUARANTINE,
+                err = pt_store_one_line(p, pt_store_sent_what(p, st),
                                         pq->conn_message(conn));
         }
     }
-    if (!err && !pt_store_send_sql(pq, conn, sent, "COMMIT", "COMMIT"))
-        err = pt_store_one_line(p, "COMMIT", pq->conn_message(conn));
+    if (!err)
+        err = pt_store_send_sql(p, pq, conn, sent, "COMMIT", "COMMIT");
     if (!pq->sync(conn) && !err)
         err = pt_store_one_line(p, "sync", pq->conn_message(conn));
     /* Each statement's result and a NULL after it, then the sync's. A
