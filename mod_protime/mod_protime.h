@@ -15,7 +15,8 @@
  *                               per-location configuration, their defaults
  *   mod_protime_shm.c           the memory all processes share: counters,
  *                               the storage's give-up mark, status slots,
- *                               the queue of deliveries to commit
+ *                               the segment of the queue of deliveries to
+ *                               commit (pt_queue.h)
  *   mod_protime_storage.c       mod_dbd: connections, the module's own
  *                               prepared statements, the server's one
  *                               group commit, the SQLite file set up at

@@ -10,9 +10,6 @@
 #include <apr_shm.h>
 #include <apr_strings.h>
 #include <apr_thread_proc.h>
-#include <errno.h>
-#include <signal.h>
-#include <unistd.h>
 
 #include "mod_protime.h"
 #include "mod_protime_shm.h"
@@ -304,35 +301,11 @@ void protime_shm_read(protime_status_slot *slot, pt_sub_status_t *st)
 
 /* ---- the queue of deliveries -------------------------------------------- */
 
-typedef enum {
-    PROTIME_SLOT_FREE = 0,
-    PROTIME_SLOT_FILLING,       /* its owner copies a body in */
-    PROTIME_SLOT_QUEUED,        /* waits for a writer */
-    PROTIME_SLOT_TAKEN,         /* in the commit of the writer `taker` */
-    PROTIME_SLOT_DONE           /* result set, for its owner to read */
-} protime_slot_state;
-
-typedef struct {
-    volatile apr_uint32_t state;
-    pid_t owner;                /* the process that waits for it */
-    apr_time_t arrived;
-    apr_size_t len;
-    protime_queue_result result;
-    char packed[PROTIME_QUEUE_BODY];
-} protime_queue_slot;
-
-typedef struct {
-    volatile apr_uint32_t next_free;    /* where to look first */
-    protime_queue_slot slots[PROTIME_QUEUE_SLOTS];
-} protime_queue_t;
-
-static protime_queue_t *protime_queue;
-
-apr_status_t protime_shm_queue_init(apr_pool_t *pconf, server_rec *s)
+apr_status_t protime_shm_queue_init(apr_pool_t *pconf, server_rec *s,
+                                    pt_queue_t **queue)
 {
     apr_shm_t *shm;
-    apr_status_t rv = apr_shm_create(&shm, sizeof(protime_queue_t), NULL,
-                                     pconf);
+    apr_status_t rv = apr_shm_create(&shm, pt_queue_size(), NULL, pconf);
 
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, PTLOGNO(00202)
@@ -340,108 +313,6 @@ apr_status_t protime_shm_queue_init(apr_pool_t *pconf, server_rec *s)
                      "queue");
         return rv;
     }
-    protime_queue = apr_shm_baseaddr_get(shm);
-    memset(protime_queue, 0, sizeof(*protime_queue));
+    *queue = pt_queue_init(apr_shm_baseaddr_get(shm));
     return APR_SUCCESS;
-}
-
-int protime_queue_put(const pt_delivery_t *delivery, apr_time_t arrived)
-{
-    apr_uint32_t start, i;
-
-    if (!protime_queue)
-        return -1;
-    start = apr_atomic_inc32(&protime_queue->next_free);
-    for (i = 0; i < PROTIME_QUEUE_SLOTS; i++) {
-        int n = (int)((start + i) % PROTIME_QUEUE_SLOTS);
-        protime_queue_slot *slot = &protime_queue->slots[n];
-
-        if (apr_atomic_cas32(&slot->state, PROTIME_SLOT_FILLING,
-                             PROTIME_SLOT_FREE) != PROTIME_SLOT_FREE)
-            continue;
-        /* At once: a writer frees a slot whose owner is gone, filling or
-         * done, and a free slot's owner is 0, never gone. */
-        slot->owner = getpid();
-        slot->len = pt_delivery_pack(delivery, slot->packed,
-                                     sizeof(slot->packed));
-        if (!slot->len) {
-            protime_queue_free(n);
-            return -1;
-        }
-        slot->arrived = arrived;
-        /* The exchange is a full barrier: a writer that sees QUEUED sees
-         * the delivery too. */
-        apr_atomic_xchg32(&slot->state, PROTIME_SLOT_QUEUED);
-        return n;
-    }
-    return -1;
-}
-
-/* Whether the process that owns a slot is gone (killed, or exited). */
-static int protime_owner_gone(pid_t pid)
-{
-    return kill(pid, 0) != 0 && errno == ESRCH;
-}
-
-int protime_queue_take(int *slots, int max)
-{
-    int i, n = 0;
-
-    for (i = 0; i < PROTIME_QUEUE_SLOTS && n < max; i++) {
-        protime_queue_slot *slot = &protime_queue->slots[i];
-        apr_uint32_t state = apr_atomic_read32(&slot->state);
-
-        /* Taken, with the mutex free: its writer died in the commit, which
-         * may or may not have reached the disk. Committing it again is
-         * safe, the changeVersion rule finds it stale. */
-        if (state == PROTIME_SLOT_QUEUED || state == PROTIME_SLOT_TAKEN) {
-            apr_atomic_set32(&slot->state, PROTIME_SLOT_TAKEN);
-            slots[n++] = i;
-        }
-        else if ((state == PROTIME_SLOT_DONE || state == PROTIME_SLOT_FILLING)
-                 && protime_owner_gone(slot->owner)) {
-            /* No one else touches it: its owner is gone, and other writers
-             * wait for the mutex. */
-            protime_queue_free(i);
-        }
-    }
-    return n;
-}
-
-const char *protime_queue_packed(int slot, apr_size_t *len,
-                                 apr_time_t *arrived)
-{
-    *len = protime_queue->slots[slot].len;
-    *arrived = protime_queue->slots[slot].arrived;
-    return protime_queue->slots[slot].packed;
-}
-
-void protime_queue_finish(int slot, const protime_queue_result *result)
-{
-    protime_queue->slots[slot].result = *result;
-    apr_atomic_xchg32(&protime_queue->slots[slot].state, PROTIME_SLOT_DONE);
-}
-
-int protime_queue_done(int slot, protime_queue_result *result)
-{
-    if (apr_atomic_read32(&protime_queue->slots[slot].state)
-        != PROTIME_SLOT_DONE)
-        return 0;
-    *result = protime_queue->slots[slot].result;
-    return 1;
-}
-
-void protime_queue_free(int slot)
-{
-    /* Before the state, which is a full barrier: a process that claims the
-     * slot next finds no stale owner in it, dead or alive. */
-    protime_queue->slots[slot].owner = 0;
-    apr_atomic_xchg32(&protime_queue->slots[slot].state, PROTIME_SLOT_FREE);
-}
-
-int protime_queue_cancel(int slot)
-{
-    return apr_atomic_cas32(&protime_queue->slots[slot].state,
-                            PROTIME_SLOT_FREE, PROTIME_SLOT_QUEUED)
-           == PROTIME_SLOT_QUEUED;
 }

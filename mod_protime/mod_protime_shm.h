@@ -15,7 +15,7 @@
 
 #include <httpd.h>
 
-#include "pt_event.h"
+#include "pt_queue.h"
 #include "pt_sub.h"
 
 typedef enum {
@@ -116,42 +116,11 @@ void protime_shm_publish(struct protime_status_slot *slot,
                          const pt_sub_status_t *st);
 void protime_shm_read(struct protime_status_slot *slot, pt_sub_status_t *st);
 
-/* The queue of deliveries waiting for the server's one writer (see
- * mod_protime_storage.c): a fixed number of slots, each holding one
- * delivery as parsed (pt_delivery_pack), in a segment of each generation's
- * own, as the writers' mutex is.
- * Every process puts into it; the writer of the moment, holding that
- * mutex, takes what is queued, commits it, and leaves each slot its
- * result. Parent only, in post_config. */
-#define PROTIME_QUEUE_SLOTS 128
-#define PROTIME_QUEUE_BODY (8 * 1024)
-apr_status_t protime_shm_queue_init(apr_pool_t *pconf, server_rec *s);
-
-/* What a writer left in a slot for its owner. */
-typedef struct {
-    int applied, deletes, stale, quarantined;
-    int failed;
-    char error[256];
-} protime_queue_result;
-
-/* Packs delivery into a free slot and queues it, arrived on
- * pt_clock_monotonic(); returns the slot, or -1 when it does not fit in a
- * slot or no slot is free. */
-int protime_queue_put(const pt_delivery_t *delivery, apr_time_t arrived);
-/* With the writers' mutex held: marks the queued slots taken, and those a
- * writer took before it died, at most max of them, into slots; returns how
- * many. Slots whose owner died after their commit are freed on the way. */
-int protime_queue_take(int *slots, int max);
-/* The packed delivery of a slot. */
-const char *protime_queue_packed(int slot, apr_size_t *len,
-                                 apr_time_t *arrived);
-/* With the writers' mutex held: the result of a taken slot. */
-void protime_queue_finish(int slot, const protime_queue_result *result);
-/* Whether a writer finished the slot; if so, its result into *result. */
-int protime_queue_done(int slot, protime_queue_result *result);
-void protime_queue_free(int slot);
-/* Takes a slot out of the queue before a writer took it; 0 when too late. */
-int protime_queue_cancel(int slot);
+/* The queue of deliveries waiting for the server's one writer (pt_queue.h),
+ * in a segment of each generation's own, as the writers' mutex is. Parent
+ * only, in post_config. */
+apr_status_t protime_shm_queue_init(apr_pool_t *pconf, server_rec *s,
+                                    pt_queue_t **queue);
 
 /* Adds n to the server's count of commits since it started; returns the
  * new count (modulo 2^32). */

@@ -23,22 +23,23 @@
  *    committed before it is answered, and a commit is the expensive part
  *    (an fsync with synchronous=FULL, a WAL flush on PostgreSQL). So a
  *    delivery puts its events, as parsed, into the queue in shared memory
- *    (mod_protime_shm.h), whichever process it arrived in, and waits for
- *    the writers' mutex. Whoever holds the mutex commits everything queued
- *    by every process in one transaction and leaves each delivery its
- *    result; a delivery that gets the mutex after it was committed by
- *    someone else answers at once. It is the shape of PostgreSQL's WAL
- *    flush: one commit for many deliveries under load, no added wait when
- *    idle, and no process's page cache thrown away by another's turn more
- *    often than there are commits. The queue holds deliveries as the
- *    process they arrived in parsed them (pt_delivery_pack): parsing them
- *    again in the writer would lengthen every commit, the mutex held. The mutex is robust: a writer killed in
- *    the middle of its commit releases it, and the next holder commits what
- *    the dead one had taken again (the changeVersion rule makes a second
- *    commit harmless). A delivery larger than a slot, or one that finds the
- *    queue full, is committed by its own request, with whatever is queued.
- *    pt_store_commit retries each delivery alone if the shared transaction
- *    fails quickly, so one bad delivery never costs the others.
+ *    (pt_queue.h), whichever process it arrived in, and waits for the
+ *    writers' mutex. Whoever holds the mutex commits everything queued by
+ *    every process in one transaction and leaves each delivery its result;
+ *    a delivery that gets the mutex after it was committed by someone else
+ *    answers at once. It is the shape of PostgreSQL's WAL flush: one
+ *    commit for many deliveries under load, no added wait when idle, and
+ *    no process's page cache thrown away by another's turn more often than
+ *    there are commits. The queue holds deliveries as the process they
+ *    arrived in parsed them (pt_delivery_pack): parsing them again in the
+ *    writer would lengthen every commit, the mutex held. The mutex is
+ *    robust: a writer killed in the middle of its commit releases it, and
+ *    the next holder commits what the dead one had taken again (the
+ *    changeVersion rule makes a second commit harmless). A delivery larger
+ *    than a slot, or one that finds the queue full, is committed by its own
+ *    request, with whatever is queued. pt_store_commit retries each
+ *    delivery alone if the shared transaction fails quickly, so one bad
+ *    delivery never costs the others.
  *
  * 3. SQLite set-up. SQLite takes one writer at a time; processes that find
  *    the lock taken would sleep and poll in SQLite's busy handler, which
@@ -128,6 +129,7 @@ typedef struct {
 static APR_OPTIONAL_FN_TYPE(ap_dbd_open) *protime_dbd_open;
 static APR_OPTIONAL_FN_TYPE(ap_dbd_close) *protime_dbd_close;
 static apr_global_mutex_t *protime_storage_mutex;
+static pt_queue_t *protime_queue;
 
 /* The connections of this process in use with a deadline (one per thread
  * at most), under protime_deadlines_lock. */
@@ -572,7 +574,7 @@ apr_status_t protime_storage_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
     if ((rv = protime_deadlines_init(pconf, s)) != APR_SUCCESS)
         return rv;
 
-    if ((rv = protime_shm_queue_init(pconf, s)) != APR_SUCCESS)
+    if ((rv = protime_shm_queue_init(pconf, s, &protime_queue)) != APR_SUCCESS)
         return rv;
     rv = ap_global_mutex_create(&protime_storage_mutex, NULL,
                                 PROTIME_DB_MUTEX_TYPE, NULL, s, pconf, 0);
@@ -919,13 +921,14 @@ static int protime_write(request_rec *r, pt_store_job_t *own)
     int i, n, nbatch = 0, commits;
 
     apr_pool_create(&p, r->pool);
-    n = protime_queue_take(slots, PROTIME_MAX_BATCH);
+    n = pt_queue_take(protime_queue, slots, PROTIME_MAX_BATCH);
     for (i = 0; i < n; i++) {
         pt_store_job_t *job = apr_pcalloc(p, sizeof(*job));
         pt_delivery_t *delivery = apr_pcalloc(p, sizeof(*delivery));
         apr_time_t when;
         apr_size_t len;
-        const char *packed = protime_queue_packed(slots[i], &len, &when);
+        const char *packed = pt_queue_packed(protime_queue, slots[i], &len,
+                                             &when);
 
         queued[i] = job;
         job->delivery = delivery;
@@ -945,7 +948,7 @@ static int protime_write(request_rec *r, pt_store_job_t *own)
     commits = nbatch ? protime_commit_batch(r, batch, nbatch, arrived) : 0;
     for (i = 0; i < n; i++) {
         const pt_store_job_t *job = queued[i];
-        protime_queue_result result;
+        pt_queue_result_t result;
 
         result.applied = job->applied;
         result.deletes = job->deletes;
@@ -954,7 +957,7 @@ static int protime_write(request_rec *r, pt_store_job_t *own)
         result.failed = job->error != NULL;
         apr_cpystrn(result.error, job->error ? job->error : "",
                     sizeof(result.error));
-        protime_queue_finish(slots[i], &result);
+        pt_queue_finish(protime_queue, slots[i], &result);
     }
     apr_pool_destroy(p);
     return protime_shm_commits_add(commits) % PT_STORE_CHECKPOINT_COMMITS
@@ -963,9 +966,10 @@ static int protime_write(request_rec *r, pt_store_job_t *own)
 
 void protime_storage_store(request_rec *r, pt_store_job_t *job)
 {
-    int slot = protime_queue_put(job->delivery, pt_clock_monotonic());
+    int slot = pt_queue_put(protime_queue, job->delivery,
+                            pt_clock_monotonic());
     int checkpoint = 0;
-    protime_queue_result result;
+    pt_queue_result_t result;
 
     for (;;) {
         if (apr_global_mutex_lock(protime_storage_mutex) != APR_SUCCESS) {
@@ -973,12 +977,12 @@ void protime_storage_store(request_rec *r, pt_store_job_t *job)
             /* A slot a writer has taken already is its result's until
              * then; this process frees it no more, a writer will once the
              * process is gone. */
-            if (slot >= 0 && !protime_queue_cancel(slot))
+            if (slot >= 0 && !pt_queue_cancel(protime_queue, slot))
                 return;
             slot = -1;
             break;
         }
-        if (slot >= 0 && protime_queue_done(slot, &result)) {
+        if (slot >= 0 && pt_queue_done(protime_queue, slot, &result)) {
             apr_global_mutex_unlock(protime_storage_mutex);
             break;
         }
@@ -986,11 +990,11 @@ void protime_storage_store(request_rec *r, pt_store_job_t *job)
         apr_global_mutex_unlock(protime_storage_mutex);
         /* Committed ourselves, or in the batch we just wrote (unless the
          * queue held more than one batch: then the mutex again). */
-        if (slot < 0 || protime_queue_done(slot, &result))
+        if (slot < 0 || pt_queue_done(protime_queue, slot, &result))
             break;
     }
     if (slot >= 0) {
-        if (protime_queue_done(slot, &result)) {
+        if (pt_queue_done(protime_queue, slot, &result)) {
             job->applied = result.applied;
             job->deletes = result.deletes;
             job->stale = result.stale;
@@ -998,7 +1002,7 @@ void protime_storage_store(request_rec *r, pt_store_job_t *job)
             job->error = result.failed ? apr_pstrdup(r->pool, result.error)
                                        : NULL;
         }
-        protime_queue_free(slot);
+        pt_queue_free(protime_queue, slot);
     }
     /* The next batch is already on its way: only this delivery's answer
      * waits for the checkpoint, and only once in many commits. */

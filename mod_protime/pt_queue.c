@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright 2026 the mod_protime authors */
+
+/* pt_queue.c: the deliveries that wait for the server's one writer (see
+ * pt_queue.h). */
+#include <apr_atomic.h>
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pt_queue.h"
+
+/* A slot's phase; its state is the phase and its owner's pid in one word
+ * (see pt_queue.h). */
+typedef enum {
+    PT_SLOT_FREE = 0,           /* owner 0 */
+    PT_SLOT_FILLING,            /* its owner copies a body in */
+    PT_SLOT_QUEUED,             /* waits for a writer */
+    PT_SLOT_TAKEN,              /* in a writer's commit */
+    PT_SLOT_DONE                /* result set, for its owner to read */
+} pt_slot_phase;
+
+#define PT_SLOT(owner, phase) (((apr_uint64_t)(apr_uint32_t)(owner) << 32) \
+                               | (phase))
+#define PT_SLOT_PHASE(state) ((pt_slot_phase)((state) & 0xffffffffu))
+#define PT_SLOT_OWNER(state) ((pid_t)((state) >> 32))
+
+typedef struct {
+    volatile apr_uint64_t state;        /* PT_SLOT(owner, phase) */
+    apr_time_t arrived;
+    apr_size_t len;
+    pt_queue_result_t result;
+    char packed[PT_QUEUE_BODY];
+} pt_queue_slot;
+
+struct pt_queue {
+    volatile apr_uint32_t next_free;    /* where to look first */
+    pt_queue_slot slots[PT_QUEUE_SLOTS];
+};
+
+apr_size_t pt_queue_size(void)
+{
+    return sizeof(pt_queue_t);
+}
+
+pt_queue_t *pt_queue_init(void *mem)
+{
+    memset(mem, 0, sizeof(pt_queue_t));
+    return mem;
+}
+
+int pt_queue_put(pt_queue_t *q, const pt_delivery_t *delivery,
+                 apr_time_t arrived)
+{
+    pid_t me = getpid();
+    apr_uint32_t start = apr_atomic_inc32(&q->next_free), i;
+
+    for (i = 0; i < PT_QUEUE_SLOTS; i++) {
+        int n = (int)((start + i) % PT_QUEUE_SLOTS);
+        pt_queue_slot *slot = &q->slots[n];
+
+        if (apr_atomic_cas64(&slot->state, PT_SLOT(me, PT_SLOT_FILLING),
+                             PT_SLOT(0, PT_SLOT_FREE))
+            != PT_SLOT(0, PT_SLOT_FREE))
+            continue;
+        slot->len = pt_delivery_pack(delivery, slot->packed,
+                                     sizeof(slot->packed));
+        if (!slot->len) {
+            pt_queue_free(q, n);
+            return -1;
+        }
+        slot->arrived = arrived;
+        /* The exchange is a full barrier: a writer that sees QUEUED sees
+         * the delivery too. */
+        apr_atomic_xchg64(&slot->state, PT_SLOT(me, PT_SLOT_QUEUED));
+        return n;
+    }
+    return -1;
+}
+
+/* Whether the process that owns a slot is gone (killed, or exited). */
+static int pt_queue_owner_gone(pid_t pid)
+{
+    return kill(pid, 0) != 0 && errno == ESRCH;
+}
+
+int pt_queue_take(pt_queue_t *q, int *slots, int max)
+{
+    int i, n = 0;
+
+    for (i = 0; i < PT_QUEUE_SLOTS && n < max; i++) {
+        pt_queue_slot *slot = &q->slots[i];
+        apr_uint64_t state = apr_atomic_read64(&slot->state);
+        pid_t owner = PT_SLOT_OWNER(state);
+
+        switch (PT_SLOT_PHASE(state)) {
+        case PT_SLOT_QUEUED:
+            /* Unless its owner cancelled it meanwhile. */
+            if (apr_atomic_cas64(&slot->state, PT_SLOT(owner, PT_SLOT_TAKEN),
+                                 state) == state)
+                slots[n++] = i;
+            break;
+        case PT_SLOT_TAKEN:
+            /* Taken, with the mutex free: its writer died in the commit,
+             * which may or may not have reached the disk. Committing it
+             * again is safe, the changeVersion rule finds it stale. */
+            slots[n++] = i;
+            break;
+        case PT_SLOT_FILLING:
+        case PT_SLOT_DONE:
+            /* No one else touches it: its owner is gone, and other writers
+             * wait for the mutex. */
+            if (pt_queue_owner_gone(owner))
+                pt_queue_free(q, i);
+            break;
+        case PT_SLOT_FREE:
+            break;
+        }
+    }
+    return n;
+}
+
+const char *pt_queue_packed(pt_queue_t *q, int slot, apr_size_t *len,
+                            apr_time_t *arrived)
+{
+    *len = q->slots[slot].len;
+    *arrived = q->slots[slot].arrived;
+    return q->slots[slot].packed;
+}
+
+void pt_queue_finish(pt_queue_t *q, int slot, const pt_queue_result_t *result)
+{
+    pt_queue_slot *s = &q->slots[slot];
+    pid_t owner = PT_SLOT_OWNER(apr_atomic_read64(&s->state));
+
+    s->result = *result;
+    /* Only writers change a taken slot, one at a time. */
+    apr_atomic_xchg64(&s->state, PT_SLOT(owner, PT_SLOT_DONE));
+}
+
+int pt_queue_done(pt_queue_t *q, int slot, pt_queue_result_t *result)
+{
+    if (PT_SLOT_PHASE(apr_atomic_read64(&q->slots[slot].state))
+        != PT_SLOT_DONE)
+        return 0;
+    *result = q->slots[slot].result;
+    return 1;
+}
+
+void pt_queue_free(pt_queue_t *q, int slot)
+{
+    apr_atomic_xchg64(&q->slots[slot].state, PT_SLOT(0, PT_SLOT_FREE));
+}
+
+int pt_queue_cancel(pt_queue_t *q, int slot)
+{
+    apr_uint64_t state = apr_atomic_read64(&q->slots[slot].state);
+
+    return PT_SLOT_PHASE(state) == PT_SLOT_QUEUED
+           && apr_atomic_cas64(&q->slots[slot].state,
+                               PT_SLOT(0, PT_SLOT_FREE), state) == state;
+}
