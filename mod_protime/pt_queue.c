@@ -11,8 +11,11 @@
 
 #include "pt_queue.h"
 
-/* A slot's phase; its state is the phase and its owner's pid in one word
- * (see pt_queue.h). */
+/* A slot's phase; its state is the phase and its owner's pid in one
+ * 32-bit word (see pt_queue.h). Not 64 bits: on some 32-bit platforms APR
+ * emulates 64-bit atomics with a mutex of the process, which other
+ * processes do not see. Pids need 29 bits at most: Linux's are below 2^22,
+ * FreeBSD's below 10^5. */
 typedef enum {
     PT_SLOT_FREE = 0,           /* owner 0 */
     PT_SLOT_FILLING,            /* its owner copies a body in */
@@ -21,13 +24,13 @@ typedef enum {
     PT_SLOT_DONE                /* result set, for its owner to read */
 } pt_slot_phase;
 
-#define PT_SLOT(owner, phase) (((apr_uint64_t)(apr_uint32_t)(owner) << 32) \
-                               | (phase))
-#define PT_SLOT_PHASE(state) ((pt_slot_phase)((state) & 0xffffffffu))
-#define PT_SLOT_OWNER(state) ((pid_t)((state) >> 32))
+#define PT_SLOT(owner, phase) (((apr_uint32_t)(owner) << 3) | (phase))
+#define PT_SLOT_PHASE(state) ((pt_slot_phase)((state) & 7))
+#define PT_SLOT_OWNER(state) ((pid_t)((state) >> 3))
+#define PT_SLOT_MAX_OWNER ((pid_t)(0xffffffffu >> 3))
 
 typedef struct {
-    volatile apr_uint64_t state;        /* PT_SLOT(owner, phase) */
+    volatile apr_uint32_t state;        /* PT_SLOT(owner, phase) */
     apr_time_t arrived;
     apr_size_t len;
     pt_queue_result_t result;
@@ -56,11 +59,13 @@ int pt_queue_put(pt_queue_t *q, const pt_delivery_t *delivery,
     pid_t me = getpid();
     apr_uint32_t start = apr_atomic_inc32(&q->next_free), i;
 
+    if (me > PT_SLOT_MAX_OWNER)
+        return -1;              /* committed by its own request, then */
     for (i = 0; i < PT_QUEUE_SLOTS; i++) {
         int n = (int)((start + i) % PT_QUEUE_SLOTS);
         pt_queue_slot *slot = &q->slots[n];
 
-        if (apr_atomic_cas64(&slot->state, PT_SLOT(me, PT_SLOT_FILLING),
+        if (apr_atomic_cas32(&slot->state, PT_SLOT(me, PT_SLOT_FILLING),
                              PT_SLOT(0, PT_SLOT_FREE))
             != PT_SLOT(0, PT_SLOT_FREE))
             continue;
@@ -73,7 +78,7 @@ int pt_queue_put(pt_queue_t *q, const pt_delivery_t *delivery,
         slot->arrived = arrived;
         /* The exchange is a full barrier: a writer that sees QUEUED sees
          * the delivery too. */
-        apr_atomic_xchg64(&slot->state, PT_SLOT(me, PT_SLOT_QUEUED));
+        apr_atomic_xchg32(&slot->state, PT_SLOT(me, PT_SLOT_QUEUED));
         return n;
     }
     return -1;
@@ -91,13 +96,13 @@ int pt_queue_take(pt_queue_t *q, int *slots, int max)
 
     for (i = 0; i < PT_QUEUE_SLOTS && n < max; i++) {
         pt_queue_slot *slot = &q->slots[i];
-        apr_uint64_t state = apr_atomic_read64(&slot->state);
+        apr_uint32_t state = apr_atomic_read32(&slot->state);
         pid_t owner = PT_SLOT_OWNER(state);
 
         switch (PT_SLOT_PHASE(state)) {
         case PT_SLOT_QUEUED:
             /* Unless its owner cancelled it meanwhile. */
-            if (apr_atomic_cas64(&slot->state, PT_SLOT(owner, PT_SLOT_TAKEN),
+            if (apr_atomic_cas32(&slot->state, PT_SLOT(owner, PT_SLOT_TAKEN),
                                  state) == state)
                 slots[n++] = i;
             break;
@@ -132,16 +137,16 @@ const char *pt_queue_packed(pt_queue_t *q, int slot, apr_size_t *len,
 void pt_queue_finish(pt_queue_t *q, int slot, const pt_queue_result_t *result)
 {
     pt_queue_slot *s = &q->slots[slot];
-    pid_t owner = PT_SLOT_OWNER(apr_atomic_read64(&s->state));
+    pid_t owner = PT_SLOT_OWNER(apr_atomic_read32(&s->state));
 
     s->result = *result;
     /* Only writers change a taken slot, one at a time. */
-    apr_atomic_xchg64(&s->state, PT_SLOT(owner, PT_SLOT_DONE));
+    apr_atomic_xchg32(&s->state, PT_SLOT(owner, PT_SLOT_DONE));
 }
 
 int pt_queue_done(pt_queue_t *q, int slot, pt_queue_result_t *result)
 {
-    if (PT_SLOT_PHASE(apr_atomic_read64(&q->slots[slot].state))
+    if (PT_SLOT_PHASE(apr_atomic_read32(&q->slots[slot].state))
         != PT_SLOT_DONE)
         return 0;
     *result = q->slots[slot].result;
@@ -150,14 +155,14 @@ int pt_queue_done(pt_queue_t *q, int slot, pt_queue_result_t *result)
 
 void pt_queue_free(pt_queue_t *q, int slot)
 {
-    apr_atomic_xchg64(&q->slots[slot].state, PT_SLOT(0, PT_SLOT_FREE));
+    apr_atomic_xchg32(&q->slots[slot].state, PT_SLOT(0, PT_SLOT_FREE));
 }
 
 int pt_queue_cancel(pt_queue_t *q, int slot)
 {
-    apr_uint64_t state = apr_atomic_read64(&q->slots[slot].state);
+    apr_uint32_t state = apr_atomic_read32(&q->slots[slot].state);
 
     return PT_SLOT_PHASE(state) == PT_SLOT_QUEUED
-           && apr_atomic_cas64(&q->slots[slot].state,
+           && apr_atomic_cas32(&q->slots[slot].state,
                                PT_SLOT(0, PT_SLOT_FREE), state) == state;
 }
