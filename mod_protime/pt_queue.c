@@ -114,10 +114,12 @@ int pt_queue_take(pt_queue_t *q, int *slots, int max)
             break;
         case PT_SLOT_FILLING:
         case PT_SLOT_DONE:
-            /* No one else touches it: its owner is gone, and other writers
-             * wait for the mutex. */
+            /* Its owner is gone. Freed only as it was read: an owner
+             * that freed it just before it exited may have let another
+             * process claim it meanwhile. */
             if (pt_queue_owner_gone(owner))
-                pt_queue_free(q, i);
+                apr_atomic_cas32(&slot->state, PT_SLOT(0, PT_SLOT_FREE),
+                                 state);
             break;
         case PT_SLOT_FREE:
             break;
