@@ -8,7 +8,7 @@
  * page, the storage's "gave up waiting" mark, one status slot per
  * subscription, and the queue of deliveries waiting for their commit. This
  * unit owns them; the others write and read them only through these
- * functions.
+ * functions, and the queue through pt_queue.h's.
  */
 #ifndef MOD_PROTIME_SHM_H
 #define MOD_PROTIME_SHM_H
