@@ -254,6 +254,21 @@ static const char *pt_store_error(apr_pool_t *p, const pt_store_conn_t *c,
     return pt_store_one_line(p, what, apr_dbd_error(c->driver, c->handle, rv));
 }
 
+/* A function of libpq or libsqlite3, found in the process by name (why,
+ * at pt_store_pg_verbosity and pt_store_sqlite_file), remembered in *found
+ * once found: dlsym searches every object httpd loaded, and the commit
+ * path asks at every batch. Not remembered while missing: the library
+ * comes with the first use of its apr_dbd driver, which APR keeps loaded
+ * for the life of the process. */
+static void *pt_store_symbol(volatile void **found, const char *name)
+{
+    void *fn = apr_atomic_casptr(found, NULL, NULL);
+
+    if (!fn && (fn = dlsym(RTLD_DEFAULT, name)) != NULL)
+        apr_atomic_casptr(found, fn, NULL);
+    return fn;
+}
+
 /* PostgreSQL's errors are told apart by their SQLSTATE, never by their
  * text, which the server translates (lc_messages). apr_dbd hands out only
  * the text (libpq's PQerrorMessage), and libpq puts the SQLSTATE into it
@@ -274,13 +289,14 @@ static const char *pt_store_error(apr_pool_t *p, const pt_store_conn_t *c,
  * nothing. */
 static int pt_store_pg_verbosity(const pt_store_conn_t *c, int verbosity)
 {
+    static volatile void *found;
     PGVerbosity (*set)(PGconn *, PGVerbosity);
     PGconn *conn;
 
     if (c->dialect != PT_DB_PGSQL || verbosity < 0)
         return -1;
     set = (PGVerbosity (*)(PGconn *, PGVerbosity))
-          dlsym(RTLD_DEFAULT, "PQsetErrorVerbosity");
+          pt_store_symbol(&found, "PQsetErrorVerbosity");
     conn = apr_dbd_native_handle(c->driver, c->handle);
     return set && conn ? (int)set(conn, (PGVerbosity)verbosity) : -1;
 }
@@ -304,12 +320,13 @@ const char *pt_store_sqlstate(apr_pool_t *p, const char *err)
 
 int pt_store_pg_socket(const pt_store_conn_t *c)
 {
+    static volatile void *found;
     int (*socket_of)(const PGconn *);
     PGconn *conn;
 
     if (c->dialect != PT_DB_PGSQL)
         return -1;
-    socket_of = (int (*)(const PGconn *))dlsym(RTLD_DEFAULT, "PQsocket");
+    socket_of = (int (*)(const PGconn *))pt_store_symbol(&found, "PQsocket");
     conn = apr_dbd_native_handle(c->driver, c->handle);
     return socket_of && conn ? socket_of(conn) : -1;
 }
@@ -334,9 +351,10 @@ static void *pt_store_sqlite_db(const pt_store_conn_t *c)
 
 const char *pt_store_sqlite_file(const pt_store_conn_t *c)
 {
+    static volatile void *found;
     void *db = pt_store_sqlite_db(c);
     pt_sqlite_db_filename_fn filename = (pt_sqlite_db_filename_fn)
-        dlsym(RTLD_DEFAULT, "sqlite3_db_filename");
+        pt_store_symbol(&found, "sqlite3_db_filename");
     const char *file = db && filename ? filename(db, "main") : NULL;
 
     /* "" for a temporary or in-memory database */
@@ -345,6 +363,7 @@ const char *pt_store_sqlite_file(const pt_store_conn_t *c)
 
 const char *pt_store_sqlite_stale(apr_pool_t *p, const pt_store_conn_t *c)
 {
+    static volatile void *found_file_control, *found_readonly;
     void *db = pt_store_sqlite_db(c);
     pt_sqlite_file_control_fn file_control;
     pt_sqlite_db_readonly_fn readonly;
@@ -355,14 +374,14 @@ const char *pt_store_sqlite_stale(apr_pool_t *p, const pt_store_conn_t *c)
         return NULL;
     /* SQLite compares the inode at the path with the open file's. */
     file_control = (pt_sqlite_file_control_fn)
-        dlsym(RTLD_DEFAULT, "sqlite3_file_control");
+        pt_store_symbol(&found_file_control, "sqlite3_file_control");
     if (file_control
         && file_control(db, "main", PT_SQLITE_FCNTL_HAS_MOVED, &moved) == 0
         && moved)
         return apr_psprintf(p, "the database file %s was removed or replaced "
                             "after this connection opened it", file);
     readonly = (pt_sqlite_db_readonly_fn)
-        dlsym(RTLD_DEFAULT, "sqlite3_db_readonly");
+        pt_store_symbol(&found_readonly, "sqlite3_db_readonly");
     if (readonly && readonly(db, "main") == 1)
         return apr_psprintf(p, "the database file %s was not writable when "
                             "this connection opened it, and SQLite opened "
