@@ -816,17 +816,6 @@ const char *protime_storage_capture(request_rec *r,
     return err;
 }
 
-static void protime_fail_jobs(pt_store_job_t **jobs, int n, const char *error)
-{
-    int i;
-
-    for (i = 0; i < n; i++) {
-        jobs[i]->error = error;
-        jobs[i]->applied = jobs[i]->deletes = 0;
-        jobs[i]->stale = jobs[i]->quarantined = 0;
-    }
-}
-
 /* Commits one batch, the writers' mutex held; returns the number of
  * transactions committed. */
 static int protime_commit_batch(request_rec *r, pt_store_job_t **jobs, int n,
@@ -844,7 +833,7 @@ static int protime_commit_batch(request_rec *r, pt_store_job_t **jobs, int n,
          * connect_timeout): later writers would wait as long. */
         if (pt_clock_monotonic() - opening >= PT_STORE_WAITED)
             protime_shm_set_gave_up_at(pt_clock_monotonic());
-        protime_fail_jobs(jobs, n, err);
+        pt_store_fail_jobs(jobs, n, err);
         return 0;
     }
     /* A batch whose deliveries arrived before another batch gave up
@@ -852,7 +841,7 @@ static int protime_commit_batch(request_rec *r, pt_store_job_t **jobs, int n,
      * up with it: else each writer in turn would wait a timeout.
      * Deliveries that come later try again. */
     if (arrived < protime_shm_gave_up_at()) {
-        protime_fail_jobs(jobs, n, "the database is locked by another "
+        pt_store_fail_jobs(jobs, n, "the database is locked by another "
                           "program, or too slow: an earlier transaction "
                           "gave up waiting");
         protime_storage_close(r->server, dbd);
@@ -870,7 +859,7 @@ static int protime_commit_batch(request_rec *r, pt_store_job_t **jobs, int n,
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, PTLOGNO(00424)
                       "%s while a batch was committed: its %d deliveries "
                       "are answered 503", err, n);
-        protime_fail_jobs(jobs, n, err);
+        pt_store_fail_jobs(jobs, n, err);
     }
     apr_pool_destroy(p);
     protime_storage_close(r->server, dbd);

@@ -1157,6 +1157,14 @@ static const char *pt_store_run(apr_pool_t *p, const pt_store_conn_t *c,
     return pt_store_end(p, c, trans, err);
 }
 
+void pt_store_fail_jobs(pt_store_job_t **jobs, int n, const char *error)
+{
+    int i;
+
+    for (i = 0; i < n; i++)
+        pt_store_reset(jobs[i], error);
+}
+
 /* The error must outlive p (the caller may destroy p before the job's own
  * request reads it), so it goes to the pool of the job's delivery. */
 static void pt_store_fail(apr_pool_t *p, pt_store_job_t *job, const char *err)

@@ -161,6 +161,12 @@ int pt_store_commit(apr_pool_t *p, const pt_store_conn_t *c,
                     pt_store_job_t **jobs, int njobs, apr_int64_t now_us,
                     int *waited);
 
+/* Marks jobs[0 .. n) as not stored, as pt_store_commit leaves a failed
+ * job: counts zeroed, error set (it must outlive the jobs' readers). For
+ * a caller's own reasons to fail a batch: no connection, a lock held
+ * elsewhere, a database file replaced while the batch was committed. */
+void pt_store_fail_jobs(pt_store_job_t **jobs, int n, const char *error);
+
 /* ---- subscription state (pt_sub) -------------------------------------- */
 
 typedef enum {

@@ -1282,6 +1282,27 @@ static void test_sqlstate(void)
     is_str(pt_store_sqlstate(pool, NULL), NULL, "sqlstate: none in NULL");
 }
 
+/* A batch failed by its caller ends as pt_store_commit leaves a failed
+ * job. */
+static void test_fail_jobs(void)
+{
+    pt_event_t ev = upsert(1, "A");
+    pt_store_job_t *jobs[2];
+    int i;
+
+    jobs[0] = job_of(&ev, 1, NULL, 0);
+    jobs[1] = job_of(&ev, 1, NULL, 0);
+    jobs[1]->applied = 1;
+    jobs[1]->error = NULL;
+    pt_store_fail_jobs(jobs, 2, "no connection");
+    for (i = 0; i < 2; i++) {
+        ok(jobs[i]->applied == 0 && jobs[i]->deletes == 0
+           && jobs[i]->stale == 0 && jobs[i]->quarantined == 0,
+           "failed job %d: counts zeroed", i);
+        is_str(jobs[i]->error, "no connection", "failed job %d: its error", i);
+    }
+}
+
 int main(void)
 {
     pt_dialect_t d;
@@ -1298,6 +1319,7 @@ int main(void)
     ok(pt_store_dialect("mysql", &d) != NULL, "dialect mysql refused");
 
     test_sqlstate();
+    test_fail_jobs();
     test_sqlite();
     test_pgsql();
     return tap_done();
