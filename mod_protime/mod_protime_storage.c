@@ -842,8 +842,8 @@ static int protime_commit_batch(request_rec *r, pt_store_job_t **jobs, int n,
      * Deliveries that come later try again. */
     if (arrived < protime_shm_gave_up_at()) {
         pt_store_fail_jobs(jobs, n, "the database is locked by another "
-                          "program, or too slow: an earlier transaction "
-                          "gave up waiting");
+                           "program, or too slow: an earlier transaction "
+                           "gave up waiting");
         protime_storage_close(r->server, dbd);
         return 0;
     }
