@@ -126,8 +126,12 @@ int main(int argc, const char *const *argv)
         for (k = 0; k < m; k++)
             batch[k] = &jobs[i + k];
         apr_pool_create(&p, pool);
-        if (pt_store_commit(p, &conn, batch, m, apr_time_now(), NULL) != 1)
-            store_alone_fail("committing", batch[0]->error);
+        if (pt_store_commit(p, &conn, batch, m, apr_time_now(), NULL) != 1) {
+            /* Retried job by job (pt_store_commit): name one that failed. */
+            for (k = 0; k < m - 1 && !batch[k]->error; k++)
+                ;
+            store_alone_fail("committing", batch[k]->error);
+        }
         if (++commits % PT_STORE_CHECKPOINT_COMMITS == 0
             && (err = pt_store_checkpoint(p, &conn, store_alone_lock,
                                           store_alone_unlock, NULL)) != NULL)
