@@ -621,21 +621,28 @@ static protime_conn *protime_conn_of(ap_dbd_t *dbd)
  * that they live and die with the connection. A connection that could
  * not be readied is tried again on its next use, with the pool of the
  * failed try given back. Later uses return at once. */
-static const char *protime_storage_ready(const protime_srv_conf *sc,
+static const char *protime_storage_ready(apr_pool_t *p,
+                                         const protime_srv_conf *sc,
                                          ap_dbd_t *dbd, protime_conn *pc,
                                          pt_store_conn_t *conn)
 {
     const char *err;
 
     conn->handle = dbd->handle;
-    if ((conn->prepared = pc->prepared) != NULL)
+    if ((conn->prepared = pc->prepared) != NULL
+        && apr_hash_count(pc->prepared))
         return NULL;
+    /* Emptied by a failed try to prepare them again (pt_store.h). */
+    if (pc->statements_pool)
+        apr_pool_destroy(pc->statements_pool);
+    pc->prepared = NULL;
     apr_pool_create(&pc->statements_pool, dbd->pool);
     apr_pool_tag(pc->statements_pool, "protime_statements");
     conn->prepared = apr_hash_make(pc->statements_pool);
     if ((err = pt_store_create_schema(pc->statements_pool, conn)) != NULL
         || (err = pt_store_prepare(pc->statements_pool, conn,
                                    protime_sqlite_sync_full(sc)))) {
+        err = apr_pstrdup(p, err);      /* from the pool given back */
         apr_pool_destroy(pc->statements_pool);
         pc->statements_pool = NULL;
         return err;
@@ -765,10 +772,10 @@ ap_dbd_t *protime_storage_open(apr_pool_t *p, server_rec *s,
     conn->handle = dbd->handle;
     pc = protime_conn_of(dbd);
     protime_deadline_arm(s, pc, conn);
-    *err = protime_storage_ready(sc, dbd, pc, conn);
+    *err = protime_storage_ready(p, sc, dbd, pc, conn);
     if (!*err && (why = pt_store_sqlite_stale(p, conn)) != NULL
         && !(*err = protime_storage_reopen(p, s, dbd, pc, conn, why))
-        && !(*err = protime_storage_ready(sc, dbd, pc, conn)))
+        && !(*err = protime_storage_ready(p, sc, dbd, pc, conn)))
         *err = pt_store_sqlite_stale(p, conn);
     if (*err) {
         protime_storage_close(s, dbd);
@@ -783,14 +790,38 @@ void protime_storage_close(server_rec *s, ap_dbd_t *dbd)
     protime_dbd_close(s, dbd);
 }
 
-int protime_storage_lock(void)
+/* The writers' mutex is taken before a connection, never while one is
+ * held: the writer that holds the mutex may be waiting for the last
+ * connection of mod_dbd's pool (DBDMax), which would then never come. The
+ * dialect is only known from a connection, so an SQLite one is given back
+ * and taken again once the mutex is ours. */
+ap_dbd_t *protime_storage_open_write(apr_pool_t *p, server_rec *s,
+                                     pt_store_conn_t *conn, const char **err,
+                                     int *locked)
 {
-    return apr_global_mutex_lock(protime_storage_mutex) == APR_SUCCESS ? 0 : -1;
+    ap_dbd_t *dbd = protime_storage_open(p, s, conn, err);
+
+    *locked = 0;
+    if (!dbd || conn->dialect != PT_DB_SQLITE3)
+        return dbd;
+    protime_storage_close(s, dbd);
+    if (apr_global_mutex_lock(protime_storage_mutex) != APR_SUCCESS) {
+        *err = "cannot take the writers' mutex";
+        return NULL;
+    }
+    if ((dbd = protime_storage_open(p, s, conn, err)) == NULL) {
+        apr_global_mutex_unlock(protime_storage_mutex);
+        return NULL;
+    }
+    *locked = 1;
+    return dbd;
 }
 
-void protime_storage_unlock(void)
+void protime_storage_close_write(server_rec *s, ap_dbd_t *dbd, int locked)
 {
-    apr_global_mutex_unlock(protime_storage_mutex);
+    protime_storage_close(s, dbd);
+    if (locked)
+        apr_global_mutex_unlock(protime_storage_mutex);
 }
 
 const char *protime_storage_capture(request_rec *r,
@@ -798,21 +829,14 @@ const char *protime_storage_capture(request_rec *r,
 {
     pt_store_conn_t conn;
     const char *err;
-    ap_dbd_t *dbd = protime_storage_open(r->pool, r->server, &conn, &err);
-    /* SQLite: behind the group commit's writer rather than in SQLite's
-     * busy handler, as the subscription job's writes. */
-    int lock = dbd && conn.dialect == PT_DB_SQLITE3;
+    int locked;
+    ap_dbd_t *dbd = protime_storage_open_write(r->pool, r->server, &conn,
+                                               &err, &locked);
 
     if (!dbd)
         return err;
-    if (lock && protime_storage_lock() != 0) {
-        protime_storage_close(r->server, dbd);
-        return "cannot take the writers' mutex";
-    }
     err = pt_store_capture(r->pool, &conn, refused, apr_time_now());
-    if (lock)
-        protime_storage_unlock();
-    protime_storage_close(r->server, dbd);
+    protime_storage_close_write(r->server, dbd, locked);
     return err;
 }
 
@@ -855,7 +879,7 @@ static int protime_commit_batch(request_rec *r, pt_store_job_t **jobs, int n,
     /* Committed into a file that was removed or replaced meanwhile: it is
      * not at the configured path, and no 2xx may say it is. The next
      * batch opens the database again (protime_storage_open). */
-    if (commits && (err = pt_store_sqlite_stale(p, &conn)) != NULL) {
+    if (commits && (err = pt_store_sqlite_stale(r->pool, &conn)) != NULL) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, PTLOGNO(00424)
                       "%s while a batch was committed: its %d deliveries "
                       "are answered 503", err, n);
@@ -867,14 +891,32 @@ static int protime_commit_batch(request_rec *r, pt_store_job_t **jobs, int n,
     return commits;
 }
 
-static int protime_checkpoint_lock(void *unused)
+/* The connection of a checkpoint, which its last pass takes again with
+ * the writers' mutex (protime_storage_open_write says why). */
+typedef struct {
+    request_rec *r;
+    ap_dbd_t *dbd;
+    pt_store_conn_t conn;
+    int locked;
+} protime_checkpointer;
+
+static int protime_checkpoint_lock(void *baton)
 {
-    return protime_storage_lock();
+    protime_checkpointer *cp = baton;
+    const char *err;
+
+    protime_storage_close(cp->r->server, cp->dbd);
+    cp->dbd = protime_storage_open_write(cp->r->pool, cp->r->server,
+                                         &cp->conn, &err, &cp->locked);
+    return cp->dbd && cp->locked ? 0 : -1;
 }
 
-static void protime_checkpoint_unlock(void *unused)
+static void protime_checkpoint_unlock(void *baton)
 {
-    protime_storage_unlock();
+    protime_checkpointer *cp = baton;
+
+    protime_storage_close_write(cp->r->server, cp->dbd, cp->locked);
+    cp->dbd = NULL;
 }
 
 /* Copies the WAL back into the database and lets it start over
@@ -883,14 +925,17 @@ static void protime_checkpoint_unlock(void *unused)
  * takes. */
 static void protime_checkpoint(request_rec *r)
 {
-    pt_store_conn_t conn;
+    protime_checkpointer cp;
     const char *err;
-    ap_dbd_t *dbd = protime_storage_open(r->pool, r->server, &conn, &err);
 
-    if (dbd) {
-        err = pt_store_checkpoint(r->pool, &conn, protime_checkpoint_lock,
-                                  protime_checkpoint_unlock, NULL);
-        protime_storage_close(r->server, dbd);
+    memset(&cp, 0, sizeof(cp));
+    cp.r = r;
+    cp.dbd = protime_storage_open(r->pool, r->server, &cp.conn, &err);
+    if (cp.dbd) {
+        err = pt_store_checkpoint(r->pool, &cp.conn, protime_checkpoint_lock,
+                                  protime_checkpoint_unlock, &cp);
+        if (cp.dbd)
+            protime_storage_close_write(r->server, cp.dbd, cp.locked);
     }
     if (err)
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, PTLOGNO(00414)

@@ -96,6 +96,7 @@ struct protime_sub {
     apr_pool_t *step_pool;
     ap_dbd_t *dbd;
     pt_store_conn_t conn;
+    int dbd_locked;                 /* with the writers' mutex */
     /* The keys, per process (child_init). */
     apr_thread_mutex_t *keys_lock;
     apr_pool_t *keys_pool;
@@ -162,16 +163,13 @@ static const pt_store_conn_t *protime_sub_acquire(void *baton, int write,
 {
     struct protime_sub *sub = baton;
 
-    sub->dbd = protime_storage_open(sub->step_pool, sub->s, &sub->conn, err);
-    if (!sub->dbd)
-        return NULL;
-    if (write && sub->conn.dialect == PT_DB_SQLITE3
-        && protime_storage_lock() != 0) {
-        protime_storage_close(sub->s, sub->dbd);
-        *err = "cannot take the writers' lock";
-        return NULL;
-    }
-    return &sub->conn;
+    sub->dbd_locked = 0;
+    sub->dbd = write ? protime_storage_open_write(sub->step_pool, sub->s,
+                                                  &sub->conn, err,
+                                                  &sub->dbd_locked)
+                     : protime_storage_open(sub->step_pool, sub->s,
+                                            &sub->conn, err);
+    return sub->dbd ? &sub->conn : NULL;
 }
 
 static void protime_sub_release(void *baton, const pt_store_conn_t *conn,
@@ -179,9 +177,7 @@ static void protime_sub_release(void *baton, const pt_store_conn_t *conn,
 {
     struct protime_sub *sub = baton;
 
-    if (write && conn->dialect == PT_DB_SQLITE3)
-        protime_storage_unlock();
-    protime_storage_close(sub->s, sub->dbd);
+    protime_storage_close_write(sub->s, sub->dbd, sub->dbd_locked);
 }
 
 /* One step of the job. */

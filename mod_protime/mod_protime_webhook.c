@@ -474,6 +474,11 @@ static int protime_check_signature(request_rec *r, const protime_dir_conf *dc,
     protime_subscription_keys(r, protime_collection(dc),
                               protime_signature_scheme(dc),
                               protime_key_encoding(dc), 0, keys);
+    /* None yet: the job may have just created the first webhook. */
+    if (value && keys->nelts == 0)
+        protime_subscription_keys(r, protime_collection(dc),
+                                  protime_signature_scheme(dc),
+                                  protime_key_encoding(dc), 1, keys);
     if (!value) {
         if (!protime_require_signature(dc))
             return OK;

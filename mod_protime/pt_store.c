@@ -676,8 +676,12 @@ static int pt_store_reprepared(apr_pool_t *p, const pt_store_conn_t *c,
         return 0;
     }
     apr_hash_clear(c->prepared);
-    return pt_store_prepare_statements(apr_hash_pool_get(c->prepared),
-                                       c) == NULL;
+    if (pt_store_prepare_statements(apr_hash_pool_get(c->prepared), c) == NULL)
+        return 1;
+    /* Some prepared, some not: of no use. Empty, the hash tells the
+     * connection's user to prepare it all again (pt_store.h). */
+    apr_hash_clear(c->prepared);
+    return 0;
 }
 
 /* The quarantine's text for a body: the body itself when it is text that

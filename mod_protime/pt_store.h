@@ -79,7 +79,9 @@ const char *pt_store_create_schema(apr_pool_t *p, const pt_store_conn_t *c);
  * to PT_STORE_WAL_LIMIT bytes once it starts over; PostgreSQL:
  * nothing) then prepares every statement into c->prepared (which must
  * exist) under its label, from p (whose lifetime must be the connection's).
- * Returns NULL or an error. */
+ * Returns NULL or an error. pt_store_commit prepares them again when
+ * SQLite or PostgreSQL lost them; should that fail, c->prepared is left
+ * empty, and the connection's user must call pt_store_prepare again. */
 #define PT_STORE_WAL_LIMIT (64 * 1024 * 1024)
 const char *pt_store_prepare(apr_pool_t *p, pt_store_conn_t *c, int sync_full);
 
@@ -97,10 +99,13 @@ const char *pt_store_prepare(apr_pool_t *p, pt_store_conn_t *c, int sync_full);
  * while others write, each pass taking what the previous one left, and
  * copies the last few frames with lock(baton) held; lock must keep every
  * writer of this database that the caller knows of out until
- * unlock(baton), and returns 0 when it did. That last pass copies all of
- * the WAL and syncs the database file; the next commit then starts the WAL
- * over, and PRAGMA journal_size_limit (set by pt_store_prepare) gives back
- * the space a burst made it take. Returns NULL or an error; does nothing
+ * unlock(baton), and returns 0 when it did; it may put another connection
+ * to the same database into *c meanwhile (a caller whose writers take
+ * their lock before a connection gives c's back first), and the last pass
+ * runs on that one. That last pass copies all of the WAL and syncs the
+ * database file; the next commit then starts the WAL over, and PRAGMA
+ * journal_size_limit (set by pt_store_prepare) gives back the space a
+ * burst made it take. Returns NULL or an error; does nothing
  * for PostgreSQL. */
 #define PT_STORE_CHECKPOINT_COMMITS 1000
 const char *pt_store_checkpoint(apr_pool_t *p, const pt_store_conn_t *c,

@@ -1,0 +1,73 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 the mod_protime authors
+
+# SPEC §3: a process whose cached keys match nothing re-reads the
+# subscription's keys before it answers 401. That holds for a process that
+# has read no key at all (no webhook yet) too: once the job has created
+# the first webhook, its deliveries are accepted, even while the job's step
+# still runs its re-synchronisation and has not told the other processes.
+use strict;
+use warnings FATAL => 'all';
+use Apache::Test;
+use Apache::TestUtil;
+use Apache::TestRequest;
+use Time::HiRes ();
+use ProtimeTest qw(event json_of sign);
+use ProtimeSub;
+
+plan tests => 6, need_lwp;
+
+# POST to /subhook of protime_sub: a location with no key of its own.
+sub deliver_sub_only {
+    my ($event, $key) = @_;
+    my $body = json_of($event);
+    Apache::TestRequest::module('protime_sub');
+    return Apache::TestRequest::POST('/subhook', content => $body,
+        'Content-Type' => 'application/json',
+        'X-Protime-Signature' => sign($body, $key));
+}
+
+my $vhost = 'protime_sub';
+ok settle($vhost, 30);
+
+# No webhook in the database, and Protime down: the new processes find no
+# key. The re-synchronisation that follows the next webhook's creation
+# hangs for 4 s (the simulator answers nothing else meanwhile).
+sub_db($vhost)->do('DELETE FROM protime_subscriptions');
+mock()->fail(method => 'GET', path => '/v1/access-clockings$', status => 503,
+             delay => 4, times => 1);
+mock()->down(15);
+full_restart();
+
+# One connection throughout, so one server process: the one that read the
+# empty list.
+Apache::TestRequest::user_agent(reset => 1, keep_alive => 1, timeout => 30);
+my $res = deliver_sub_only(event(884101, '0001'), 'not a key of ours');
+ok t_cmp($res->code, 401, 'no webhook yet: 401');
+t_debug('answer: ' . $res->content);
+ok t_cmp($res->header('Connection') // '', qr/^(?!close)/i,
+         'the connection stays open');
+
+my ($key, $created);
+$key = wait_for(sub {
+    # Keep the connection open (httpd's KeepAliveTimeout is 5 s).
+    Apache::TestRequest::module($vhost);
+    Apache::TestRequest::GET('/subhook');
+    my ($k) = sub_db($vhost)->selectrow_array(
+        "SELECT webhook_key FROM protime_subscriptions WHERE state = 'active'");
+    $created = Time::HiRes::time() if $k;
+    return $k;
+}, 45);
+ok $key;
+t_debug('the job created a webhook once Protime was back');
+
+$res = deliver_sub_only(event(884102, '0001'), $key);
+my $after = Time::HiRes::time() - ($created // 0);
+ok t_cmp($res->code, 204, "the first webhook's key is accepted at once");
+t_debug(sprintf 'delivered %.1f s after the key was in the database', $after);
+ok t_cmp($after < 3.5 ? 1 : 0, 1,
+         'while the re-synchronisation still hung (else this proves nothing)');
+
+Apache::TestRequest::user_agent(reset => 1, keep_alive => 0);
+mock()->fail(clear => 1);
+settle($vhost, 40) or t_debug('the job did not settle again');
