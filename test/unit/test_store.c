@@ -913,6 +913,24 @@ static void test_sqlite(void)
     job = commit1(&c, upsert(90, "2"));
     ok(!job->error && job->applied == 1, "sqlite3: ... and again");
 
+    /* Prepared again, some statements fail (a table renamed): none may
+     * stay, so that the connection's user prepares them all again once the
+     * table is back, rather than fail every batch for good. */
+    ok(exec(&c2, "ALTER TABLE protime_refused RENAME TO protime_refused_away")
+       == 0, "sqlite3: second connection renamed a table");
+    job = commit1(&c, upsert(90, "3"));
+    ok(job->error != NULL, "sqlite3: ... the commit fails: %s",
+       job->error ? job->error : "no error");
+    is_int((int)apr_hash_count(c.prepared), 0,
+           "sqlite3: ... and leaves no statement prepared");
+    ok(exec(&c2, "ALTER TABLE protime_refused_away RENAME TO protime_refused")
+       == 0, "sqlite3: the table is back");
+    is_str(pt_store_prepare(pool, &c, 0), NULL,
+           "sqlite3: ... the statements are prepared again");
+    job = commit1(&c, upsert(90, "3"));
+    ok(!job->error && job->applied == 1, "sqlite3: ... and commits work: %s",
+       job->error ? job->error : "no error");
+
     /* Another program holds the write lock: the commit must fail within a
      * bounded time and store nothing. */
     ok(exec(&c2, "BEGIN EXCLUSIVE") == 0,
