@@ -227,8 +227,12 @@ static int protime_read_body(request_rec *r, apr_off_t max,
             if (APR_BUCKET_IS_METADATA(b))
                 continue;
             rv = apr_bucket_read(b, &data, &n, APR_BLOCK_READ);
-            if (rv != APR_SUCCESS)
+            if (rv != APR_SUCCESS) {
+                ap_log_rerror(APLOG_MARK, APLOG_INFO, rv, r, PTLOGNO(00312)
+                              "reading the delivery body failed after %"
+                              APR_SIZE_T_FMT " bytes", used);
                 return ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
+            }
             if ((apr_off_t)(used + n) > max) {
                 ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, PTLOGNO(00303)
                               "body is over ProtimeMaxBodySize %"
@@ -570,6 +574,9 @@ int protime_webhook_handler(request_rec *r)
     ap_allow_methods(r, REPLACE_ALLOW, "POST", NULL);
     if (r->method_number != M_POST) {
         protime_count(PROTIME_C_REJECTED, 1);
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, PTLOGNO(00311)
+                      "request refused: method %s (deliveries are POSTs)",
+                      ap_escape_logitem(r->pool, r->method));
         return HTTP_METHOD_NOT_ALLOWED;
     }
     if (!protime_json_content_type(apr_table_get(r->headers_in,

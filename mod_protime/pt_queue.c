@@ -39,6 +39,7 @@ typedef struct {
 
 struct pt_queue {
     volatile apr_uint32_t next_free;    /* where to look first */
+    apr_uint32_t next_take;     /* the writer's, with the writers' mutex */
     pt_queue_slot slots[PT_QUEUE_SLOTS];
 };
 
@@ -92,10 +93,11 @@ static int pt_queue_owner_gone(pid_t pid)
 
 int pt_queue_take(pt_queue_t *q, int *slots, int max)
 {
-    int i, n = 0;
+    int start = (int)(q->next_take % PT_QUEUE_SLOTS), i, n = 0;
 
     for (i = 0; i < PT_QUEUE_SLOTS && n < max; i++) {
-        pt_queue_slot *slot = &q->slots[i];
+        int at = (start + i) % PT_QUEUE_SLOTS;
+        pt_queue_slot *slot = &q->slots[at];
         apr_uint32_t state = apr_atomic_read32(&slot->state);
         pid_t owner = PT_SLOT_OWNER(state);
 
@@ -104,13 +106,13 @@ int pt_queue_take(pt_queue_t *q, int *slots, int max)
             /* Unless its owner cancelled it meanwhile. */
             if (apr_atomic_cas32(&slot->state, PT_SLOT(owner, PT_SLOT_TAKEN),
                                  state) == state)
-                slots[n++] = i;
+                slots[n++] = at;
             break;
         case PT_SLOT_TAKEN:
             /* Taken, with the mutex free: its writer died in the commit,
              * which may or may not have reached the disk. Committing it
              * again is safe, the changeVersion rule finds it stale. */
-            slots[n++] = i;
+            slots[n++] = at;
             break;
         case PT_SLOT_FILLING:
         case PT_SLOT_DONE:
@@ -125,6 +127,10 @@ int pt_queue_take(pt_queue_t *q, int *slots, int max)
             break;
         }
     }
+    /* A full batch may have left deliveries behind: the next writer
+     * starts where this one stopped, so that those are taken before
+     * newer ones, and none waits more than a few batches. */
+    q->next_take = (apr_uint32_t)((start + i) % PT_QUEUE_SLOTS);
     return n;
 }
 

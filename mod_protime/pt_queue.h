@@ -50,7 +50,9 @@ int pt_queue_put(pt_queue_t *q, const pt_delivery_t *delivery,
                  apr_time_t arrived);
 /* With the writers' mutex held: marks the queued slots taken, and those a
  * writer took before it died, at most max of them, into slots; returns how
- * many. Slots whose owner died after their commit are freed on the way. */
+ * many. A batch that max cut short leaves the rest to be taken first by
+ * the next. Slots whose owner died after their commit are freed on the
+ * way. */
 int pt_queue_take(pt_queue_t *q, int *slots, int max);
 /* The packed delivery of a taken slot. */
 const char *pt_queue_packed(pt_queue_t *q, int slot, apr_size_t *len,

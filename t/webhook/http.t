@@ -17,7 +17,7 @@ use IO::Compress::Gzip qw(gzip $GzipError);
 # no walk of the file system for the handler.
 # Event ids 100000 and up.
 
-plan tests => 88, need_lwp;
+plan tests => 89, need_lwp;
 
 my $next_id = 100000;
 sub next_id { return ++$next_id }
@@ -75,8 +75,11 @@ sub padded_event {
     my $id = next_id();
     my $body = json_of(event($id, '0001'));
 
+    my $log_start = error_log_size();
     my $res = GET '/hook';
     ok t_cmp($res->code, 405, 'GET /hook: 405');
+    ok t_cmp(error_log_since($log_start), qr/PT00311: request refused: method GET/,
+             'GET /hook: logged, with the method');
     ok t_cmp($res->header('Allow') // '', qr/\bPOST\b/,
              'GET /hook: Allow names POST');
     still_answers('GET');
