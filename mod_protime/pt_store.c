@@ -678,9 +678,13 @@ static int pt_store_reprepared(apr_pool_t *p, const pt_store_conn_t *c,
     apr_hash_clear(c->prepared);
     if (pt_store_prepare_statements(apr_hash_pool_get(c->prepared), c) == NULL)
         return 1;
-    /* Some prepared, some not: of no use. Empty, the hash tells the
-     * connection's user to prepare it all again (pt_store.h). */
-    apr_hash_clear(c->prepared);
+    /* SQLite: some prepared, some not, is of no use, and none of it lives
+     * in the database; empty, the hash tells the connection's user to
+     * prepare them all again (pt_store.h). PostgreSQL's session keeps the
+     * names prepared, which a second PREPARE would refuse: the hash keeps
+     * them too, and the next try prepares only the rest. */
+    if (c->dialect == PT_DB_SQLITE3)
+        apr_hash_clear(c->prepared);
     return 0;
 }
 

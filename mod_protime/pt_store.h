@@ -80,8 +80,9 @@ const char *pt_store_create_schema(apr_pool_t *p, const pt_store_conn_t *c);
  * nothing) then prepares every statement into c->prepared (which must
  * exist) under its label, from p (whose lifetime must be the connection's).
  * Returns NULL or an error. pt_store_commit prepares them again when
- * SQLite or PostgreSQL lost them; should that fail, c->prepared is left
- * empty, and the connection's user must call pt_store_prepare again. */
+ * SQLite or PostgreSQL lost them; should that fail with SQLite,
+ * c->prepared is left empty, and the connection's user must call
+ * pt_store_prepare again. */
 #define PT_STORE_WAL_LIMIT (64 * 1024 * 1024)
 const char *pt_store_prepare(apr_pool_t *p, pt_store_conn_t *c, int sync_full);
 
