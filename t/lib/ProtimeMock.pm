@@ -148,8 +148,9 @@ sub state { $_[0]->_call(GET => '/state') }
 # config(valid_for => S, token_ttl => S, page_size => N, delta_ttl => S)
 sub config { my ($self, %h) = @_; $self->_call(POST => '/config', \%h) }
 
-# fail(method => 'POST', path => REGEX, status => 503, retry_after => 1,
-#      times => 2, body => ..., delay => S); fail(clear => 1) drops all rules.
+# fail(method => 'POST', path => REGEX, query => REGEX, status => 503,
+#      retry_after => 1, times => 2, body => ..., delay => S); fail(clear => 1)
+#      drops all rules. query is matched against the raw query string.
 sub fail { my ($self, %h) = @_; $self->_call(POST => '/fail', \%h) }
 
 # webhook($id, status => 'Disabled', validUntil => ISO, expires_in => S, deleted => 0|1)
