@@ -792,9 +792,26 @@ void protime_storage_close(server_rec *s, ap_dbd_t *dbd)
 
 /* The writers' mutex is taken before a connection, never while one is
  * held: the writer that holds the mutex may be waiting for the last
- * connection of mod_dbd's pool (DBDMax), which would then never come. The
- * dialect is only known from a connection, so an SQLite one is given back
- * and taken again once the mutex is ours. */
+ * connection of mod_dbd's pool (DBDMax), which would then never come. So
+ * the mutex first, then a connection; NULL, with the mutex let go, when
+ * there is none. */
+static ap_dbd_t *protime_storage_open_locked(apr_pool_t *p, server_rec *s,
+                                             pt_store_conn_t *conn,
+                                             const char **err)
+{
+    ap_dbd_t *dbd;
+
+    if (apr_global_mutex_lock(protime_storage_mutex) != APR_SUCCESS) {
+        *err = "cannot take the writers' mutex";
+        return NULL;
+    }
+    if ((dbd = protime_storage_open(p, s, conn, err)) == NULL)
+        apr_global_mutex_unlock(protime_storage_mutex);
+    return dbd;
+}
+
+/* The dialect is only known from a connection: an SQLite one is given
+ * back, and taken again with the mutex (protime_storage_open_locked). */
 ap_dbd_t *protime_storage_open_write(apr_pool_t *p, server_rec *s,
                                      pt_store_conn_t *conn, const char **err,
                                      int *locked)
@@ -805,15 +822,8 @@ ap_dbd_t *protime_storage_open_write(apr_pool_t *p, server_rec *s,
     if (!dbd || conn->dialect != PT_DB_SQLITE3)
         return dbd;
     protime_storage_close(s, dbd);
-    if (apr_global_mutex_lock(protime_storage_mutex) != APR_SUCCESS) {
-        *err = "cannot take the writers' mutex";
-        return NULL;
-    }
-    if ((dbd = protime_storage_open(p, s, conn, err)) == NULL) {
-        apr_global_mutex_unlock(protime_storage_mutex);
-        return NULL;
-    }
-    *locked = 1;
+    dbd = protime_storage_open_locked(p, s, conn, err);
+    *locked = dbd != NULL;
     return dbd;
 }
 
@@ -891,13 +901,12 @@ static int protime_commit_batch(request_rec *r, pt_store_job_t **jobs, int n,
     return commits;
 }
 
-/* The connection of a checkpoint, which its last pass takes again with
- * the writers' mutex (protime_storage_open_write says why). */
+/* The connection of a checkpoint, which its last pass takes again after
+ * the writers' mutex (protime_storage_open_locked says why). */
 typedef struct {
     request_rec *r;
     ap_dbd_t *dbd;
     pt_store_conn_t conn;
-    int locked;
 } protime_checkpointer;
 
 static int protime_checkpoint_lock(void *baton)
@@ -906,16 +915,16 @@ static int protime_checkpoint_lock(void *baton)
     const char *err;
 
     protime_storage_close(cp->r->server, cp->dbd);
-    cp->dbd = protime_storage_open_write(cp->r->pool, cp->r->server,
-                                         &cp->conn, &err, &cp->locked);
-    return cp->dbd && cp->locked ? 0 : -1;
+    cp->dbd = protime_storage_open_locked(cp->r->pool, cp->r->server,
+                                          &cp->conn, &err);
+    return cp->dbd ? 0 : -1;
 }
 
 static void protime_checkpoint_unlock(void *baton)
 {
     protime_checkpointer *cp = baton;
 
-    protime_storage_close_write(cp->r->server, cp->dbd, cp->locked);
+    protime_storage_close_write(cp->r->server, cp->dbd, 1);
     cp->dbd = NULL;
 }
 
@@ -934,8 +943,9 @@ static void protime_checkpoint(request_rec *r)
     if (cp.dbd) {
         err = pt_store_checkpoint(r->pool, &cp.conn, protime_checkpoint_lock,
                                   protime_checkpoint_unlock, &cp);
+        /* Still the first connection: no last pass was needed. */
         if (cp.dbd)
-            protime_storage_close_write(r->server, cp.dbd, cp.locked);
+            protime_storage_close(r->server, cp.dbd);
     }
     if (err)
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, PTLOGNO(00414)

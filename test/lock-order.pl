@@ -9,7 +9,7 @@
 # clients keep delivering. A thread that held the connection and waited
 # for the mutex, while the mutex's holder waited for the connection, would
 # hang every request of the server for good. Every request must be
-# answered, well past several checkpoints, and every 2xx be a row.
+# answered, past two checkpoints, and every 2xx be a row.
 # Usage: perl test/lock-order.pl mod_protime.so
 use strict;
 use warnings;
@@ -99,7 +99,6 @@ while (time - $started < $LIMIT) {
 my $took = time - $started;
 open my $s, '>', $stop or die;
 close $s;
-my $reaped = 0;
 my $until = time + $TIMEOUT + 5;
 while (@kids && time < $until) {
     @kids = grep { waitpid($_, POSIX::WNOHANG()) == 0 } @kids;
