@@ -54,12 +54,13 @@ sub sub_prometheus {
     return $res->content;
 }
 
-# POST a body signed with $key to /hook of $vhost; returns the response.
+# POST a body signed with $key to $path (default /hook) of $vhost; returns
+# the response.
 sub deliver_to {
-    my ($vhost, $body, $key) = @_;
+    my ($vhost, $body, $key, $path) = @_;
     $body = json_of($body) if ref $body;
     my $old = Apache::TestRequest::module($vhost);
-    my $res = Apache::TestRequest::POST('/hook', content => $body,
+    my $res = Apache::TestRequest::POST($path // '/hook', content => $body,
         'Content-Type' => 'application/json',
         'X-Protime-Signature' => sign($body, $key));
     Apache::TestRequest::module($old);

@@ -12,20 +12,10 @@ use Apache::Test;
 use Apache::TestUtil;
 use Apache::TestRequest;
 use Time::HiRes ();
-use ProtimeTest qw(event json_of sign);
+use ProtimeTest qw(event);
 use ProtimeSub;
 
 plan tests => 6, need_lwp;
-
-# POST to /subhook of protime_sub: a location with no key of its own.
-sub deliver_sub_only {
-    my ($event, $key) = @_;
-    my $body = json_of($event);
-    Apache::TestRequest::module('protime_sub');
-    return Apache::TestRequest::POST('/subhook', content => $body,
-        'Content-Type' => 'application/json',
-        'X-Protime-Signature' => sign($body, $key));
-}
 
 my $vhost = 'protime_sub';
 ok settle($vhost, 30);
@@ -43,7 +33,9 @@ full_restart();
 # One connection throughout, so one server process: the one that read the
 # empty list.
 Apache::TestRequest::user_agent(reset => 1, keep_alive => 1, timeout => 30);
-my $res = deliver_sub_only(event(884101, '0001'), 'not a key of ours');
+# /subhook has no key of its own: the subscription's only.
+my $res = deliver_to($vhost, event(884101, '0001'), 'not a key of ours',
+                     '/subhook');
 ok t_cmp($res->code, 401, 'no webhook yet: 401');
 t_debug('answer: ' . $res->content);
 ok t_cmp($res->header('Connection') // '', qr/^(?!close)/i,
@@ -66,7 +58,7 @@ ok $key;
 t_debug('the job created a webhook once Protime was back');
 
 my $sent = Time::HiRes::time();
-$res = deliver_sub_only(event(884102, '0001'), $key);
+$res = deliver_to($vhost, event(884102, '0001'), $key, '/subhook');
 ok t_cmp($res->code, 204, "the first webhook's key is accepted at once");
 # Else the job's step had ended, and told every process of the key.
 my ($hung) = (grep { $_->{method} eq 'GET' && $_->{status} == 503
