@@ -1018,11 +1018,10 @@ void protime_storage_store(request_rec *r, pt_store_job_t *job)
     for (;;) {
         if (apr_global_mutex_lock(protime_storage_mutex) != APR_SUCCESS) {
             job->error = "cannot take the writers' mutex";
-            /* A slot a writer has taken already is its result's until
-             * then; this process frees it no more, a writer will once the
-             * process is gone. */
-            if (slot >= 0 && !pt_queue_cancel(protime_queue, slot))
-                return;
+            /* Answered 503 either way: a writer that took the delivery
+             * already may commit it, and frees the slot as it finishes. */
+            if (slot >= 0)
+                pt_queue_abandon(protime_queue, slot);
             slot = -1;
             break;
         }

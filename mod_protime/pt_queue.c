@@ -103,7 +103,7 @@ int pt_queue_take(pt_queue_t *q, int *slots, int max)
 
         switch (PT_SLOT_PHASE(state)) {
         case PT_SLOT_QUEUED:
-            /* Unless its owner cancelled it meanwhile. */
+            /* Unless its owner abandoned it meanwhile. */
             if (apr_atomic_cas32(&slot->state, PT_SLOT(owner, PT_SLOT_TAKEN),
                                  state) == state)
                 slots[n++] = at;
@@ -145,11 +145,18 @@ const char *pt_queue_packed(pt_queue_t *q, int slot, apr_size_t *len,
 void pt_queue_finish(pt_queue_t *q, int slot, const pt_queue_result_t *result)
 {
     pt_queue_slot *s = &q->slots[slot];
-    pid_t owner = PT_SLOT_OWNER(apr_atomic_read32(&s->state));
+    apr_uint32_t state;
 
     s->result = *result;
-    /* Only writers change a taken slot, one at a time. */
-    apr_atomic_xchg32(&s->state, PT_SLOT(owner, PT_SLOT_DONE));
+    /* Besides the writer, only an owner that abandons the slot changes a
+     * taken slot: then nobody reads the result, and the slot is free. */
+    do {
+        state = apr_atomic_read32(&s->state);
+    } while (apr_atomic_cas32(&s->state,
+                              PT_SLOT_OWNER(state)
+                              ? PT_SLOT(PT_SLOT_OWNER(state), PT_SLOT_DONE)
+                              : PT_SLOT(0, PT_SLOT_FREE),
+                              state) != state);
 }
 
 int pt_queue_done(pt_queue_t *q, int slot, pt_queue_result_t *result)
@@ -166,11 +173,30 @@ void pt_queue_free(pt_queue_t *q, int slot)
     apr_atomic_xchg32(&q->slots[slot].state, PT_SLOT(0, PT_SLOT_FREE));
 }
 
-int pt_queue_cancel(pt_queue_t *q, int slot)
+int pt_queue_abandon(pt_queue_t *q, int slot)
 {
-    apr_uint32_t state = apr_atomic_read32(&q->slots[slot].state);
+    pt_queue_slot *s = &q->slots[slot];
 
-    return PT_SLOT_PHASE(state) == PT_SLOT_QUEUED
-           && apr_atomic_cas32(&q->slots[slot].state,
-                               PT_SLOT(0, PT_SLOT_FREE), state) == state;
+    for (;;) {
+        apr_uint32_t state = apr_atomic_read32(&s->state);
+
+        switch (PT_SLOT_PHASE(state)) {
+        case PT_SLOT_QUEUED:
+            if (apr_atomic_cas32(&s->state, PT_SLOT(0, PT_SLOT_FREE), state)
+                == state)
+                return 1;
+            break;              /* a writer took it meanwhile */
+        case PT_SLOT_TAKEN:
+            /* Owner 0: the writer's finish frees it (a writer that died
+             * leaves it taken, and the next one finishes it). */
+            if (apr_atomic_cas32(&s->state, PT_SLOT(0, PT_SLOT_TAKEN), state)
+                == state)
+                return 0;
+            break;              /* finished meanwhile */
+        default:
+            /* DONE: only its owner changes it now. */
+            apr_atomic_xchg32(&s->state, PT_SLOT(0, PT_SLOT_FREE));
+            return 0;
+        }
+    }
 }

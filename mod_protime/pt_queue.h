@@ -10,7 +10,8 @@
  * the moment, holding the writers' mutex, takes what is queued, commits
  * it, and leaves each slot its result for its owner to read and free.
  * A slot goes FREE -> FILLING -> QUEUED -> TAKEN -> DONE -> FREE, or from
- * QUEUED back to FREE when its owner gives up before a writer took it.
+ * QUEUED back to FREE when its owner gives up before a writer took it, or
+ * from TAKEN to FREE when it gives up after.
  * Its phase and its owner's pid are one atomic word, and each step that
  * two processes could race for is a compare-and-swap of it. So a process
  * killed at any instruction leaves slots whose owner is known: the next
@@ -64,7 +65,10 @@ void pt_queue_finish(pt_queue_t *q, int slot,
 int pt_queue_done(pt_queue_t *q, int slot, pt_queue_result_t *result);
 /* By its owner, once done (or never queued): the slot is free again. */
 void pt_queue_free(pt_queue_t *q, int slot);
-/* Takes a slot out of the queue before a writer took it; 0 when too late. */
-int pt_queue_cancel(pt_queue_t *q, int slot);
+/* By an owner that will not wait for its result: returns 1, and the slot
+ * is free, when no writer took it yet (its delivery will not be
+ * committed); else 0, and the slot is the writer's to free as it finishes
+ * it (its delivery may be committed). */
+int pt_queue_abandon(pt_queue_t *q, int slot);
 
 #endif /* PT_QUEUE_H */

@@ -102,7 +102,6 @@ static void test_life(void)
     is_int(taken_id(slot), 4711, "it holds the delivery as parsed");
     pt_queue_packed(queue, slot, &len, &arrived);
     is_int(arrived, 1234, "and when it arrived");
-    ok(!pt_queue_cancel(queue, slot), "too late to cancel once taken");
     is_int(pt_queue_take(queue, slots, 64), 1,
            "a writer after one that died in the commit takes it again");
     ok(!pt_queue_done(queue, slot, &got), "not done before it is finished");
@@ -123,9 +122,23 @@ static void test_life(void)
     is_int(free_slots(), PT_QUEUE_SLOTS, "once freed, every slot is free");
 
     slot = pt_queue_put(queue, &d, 0);
-    ok(pt_queue_cancel(queue, slot), "a delivery not yet taken is cancelled");
+    ok(pt_queue_abandon(queue, slot), "a delivery not yet taken is abandoned");
     is_int(pt_queue_take(queue, slots, 64), 0, "and no writer takes it");
     is_int(free_slots(), PT_QUEUE_SLOTS, "its slot is free again");
+
+    /* An owner that gives up after a writer took its delivery (it could
+     * not take the writers' mutex) never reads the result: the writer's
+     * finish frees the slot, in a process that lives on. */
+    slot = pt_queue_put(queue, &d, 0);
+    is_int(pt_queue_take(queue, slots, 64), 1, "a writer takes a delivery");
+    ok(!pt_queue_abandon(queue, slot), "its owner gives up too late");
+    pt_queue_finish(queue, slot, &result);
+    is_int(free_slots(), PT_QUEUE_SLOTS,
+           "the writer's finish frees the slot of an owner that gave up");
+    slot = pt_queue_put(queue, &d, 0);
+    write_all();
+    ok(!pt_queue_abandon(queue, slot), "an owner gives up once it is done");
+    is_int(free_slots(), PT_QUEUE_SLOTS, "and its slot is free");
 }
 
 static void test_full(void)
@@ -244,14 +257,15 @@ static void test_killed_owners(void)
            "(%d deliveries they left queued were committed)", queued);
 }
 
-/* Two processes put and cancel (as when the writers' mutex fails) or wait
+/* Two processes put and abandon (as when the writers' mutex fails) or wait
  * for their results, while this one takes and finishes as the writer: for
  * a second, or RACE_ROUNDS deliveries each. */
 #define RACE_ROUNDS 200000
 #define RACE_ID(i, round) (((i) + 1) * 1000000000LL + (round))
 static void test_race(void)
 {
-    /* Which deliveries each owner cancelled, and which the writer took. */
+    /* Which deliveries each owner took back before a writer took them,
+     * and which the writer took. */
     char *cancelled = mmap(NULL, 2 * RACE_ROUNDS, PROT_READ | PROT_WRITE,
                            MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     char *committed;
@@ -275,8 +289,10 @@ static void test_race(void)
                 apr_pool_clear(pool);
                 if (slot < 0)
                     continue;
-                if (round % 2 && pt_queue_cancel(queue, slot)) {
-                    cancelled[i * RACE_ROUNDS + round] = 1;
+                if (round % 2) {
+                    /* Too late, the slot is the writer's to free. */
+                    if (pt_queue_abandon(queue, slot))
+                        cancelled[i * RACE_ROUNDS + round] = 1;
                     continue;
                 }
                 while (!pt_queue_done(queue, slot, &got))
@@ -314,13 +330,13 @@ static void test_race(void)
     alarm(0);
     for (i = 0; i < 2 * RACE_ROUNDS; i++)
         both += cancelled[i] && committed[i];
-    ok(exited_ok, "every owner got its result or cancelled in time");
+    ok(exited_ok, "every owner got its result or gave up");
     is_int(bad, 0, "the writer took only whole, queued deliveries "
            "(%d taken)", taken);
-    is_int(both, 0, "and none that its owner had cancelled");
+    is_int(both, 0, "and none that its owner had taken back");
     write_all();
     is_int(free_slots(), PT_QUEUE_SLOTS,
-           "no slot is lost to the race of cancel and take");
+           "no slot is lost to the race of abandon, take and finish");
     munmap(cancelled, 2 * RACE_ROUNDS);
     free(committed);
 }
