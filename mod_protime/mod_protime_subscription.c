@@ -103,6 +103,7 @@ struct protime_sub {
     apr_array_header_t *keys;       /* of const char *, as stored */
     apr_uint32_t keys_seen;         /* keys_changed they reflect */
     apr_time_t keys_loaded_at;      /* pt_clock_monotonic(); 0: never */
+    int keys_failed;                /* the last read of them failed */
     /* Held while a step runs. A child that exits does not wait for
      * mod_watchdog's threads (their pools outlive pchild), so it would run
      * the process's exit handlers, OpenSSL's among them, under a step that
@@ -477,6 +478,7 @@ static void protime_sub_load_keys(request_rec *r, struct protime_sub *sub,
         protime_storage_close(r->server, dbd);
     }
     sub->keys_loaded_at = loaded_at;
+    sub->keys_failed = err != NULL;
     if (err) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, PTLOGNO(00611)
                       "cannot read the subscription's keys: %s", err);
@@ -511,8 +513,12 @@ void protime_subscription_keys(request_rec *r, const char *collection,
         protime_shm_read(sub->slot, &st);
     apr_thread_mutex_lock(sub->keys_lock);
     age = tick - sub->keys_loaded_at;
-    if (!sub->keys_loaded_at || st.keys_changed != sub->keys_seen
-        || age >= PROTIME_KEYS_MAX_AGE
+    /* Once a read failed, at most one a second, whatever asks for it: else
+     * each request of a flood, signed or not, would wait for a database
+     * that is down, and log it. */
+    if (!sub->keys_loaded_at || age >= PROTIME_KEYS_MAX_AGE
+        || (st.keys_changed != sub->keys_seen
+            && (!sub->keys_failed || age >= PROTIME_KEYS_RETRY))
         || (reload && age >= PROTIME_KEYS_RETRY))
         protime_sub_load_keys(r, sub, st.keys_changed, now, tick);
     for (i = 0; sub->keys && i < sub->keys->nelts; i++) {
