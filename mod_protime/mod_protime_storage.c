@@ -827,11 +827,34 @@ ap_dbd_t *protime_storage_open_write(apr_pool_t *p, server_rec *s,
     return dbd;
 }
 
-void protime_storage_close_write(server_rec *s, ap_dbd_t *dbd, int locked)
+static void protime_storage_close_locked(server_rec *s, ap_dbd_t *dbd)
 {
     protime_storage_close(s, dbd);
-    if (locked)
-        apr_global_mutex_unlock(protime_storage_mutex);
+    apr_global_mutex_unlock(protime_storage_mutex);
+}
+
+static void protime_checkpoint(apr_pool_t *p, server_rec *s);
+
+/* Whether commits more bring the server's count to a checkpoint. */
+static int protime_checkpoint_due(int commits)
+{
+    return protime_shm_commits_add(commits) % PT_STORE_CHECKPOINT_COMMITS
+           < (apr_uint32_t)commits;
+}
+
+void protime_storage_close_write(apr_pool_t *p, server_rec *s, ap_dbd_t *dbd,
+                                 int locked)
+{
+    if (!locked) {
+        protime_storage_close(s, dbd);
+        return;
+    }
+    protime_storage_close_locked(s, dbd);
+    /* Counted as a batch is: a server that receives no deliveries, only
+     * these writes, must copy its WAL back too, or the WAL grows without
+     * bound. */
+    if (protime_checkpoint_due(1))
+        protime_checkpoint(p, s);
 }
 
 const char *protime_storage_capture(request_rec *r,
@@ -846,7 +869,7 @@ const char *protime_storage_capture(request_rec *r,
     if (!dbd)
         return err;
     err = pt_store_capture(r->pool, &conn, refused, apr_time_now());
-    protime_storage_close_write(r->server, dbd, locked);
+    protime_storage_close_write(r->pool, r->server, dbd, locked);
     return err;
 }
 
@@ -904,7 +927,8 @@ static int protime_commit_batch(request_rec *r, pt_store_job_t **jobs, int n,
 /* The connection of a checkpoint, which its last pass takes again after
  * the writers' mutex (protime_storage_open_locked says why). */
 typedef struct {
-    request_rec *r;
+    apr_pool_t *p;
+    server_rec *s;
     ap_dbd_t *dbd;
     pt_store_conn_t conn;
 } protime_checkpointer;
@@ -914,9 +938,8 @@ static int protime_checkpoint_lock(void *baton)
     protime_checkpointer *cp = baton;
     const char *err;
 
-    protime_storage_close(cp->r->server, cp->dbd);
-    cp->dbd = protime_storage_open_locked(cp->r->pool, cp->r->server,
-                                          &cp->conn, &err);
+    protime_storage_close(cp->s, cp->dbd);
+    cp->dbd = protime_storage_open_locked(cp->p, cp->s, &cp->conn, &err);
     return cp->dbd ? 0 : -1;
 }
 
@@ -924,7 +947,7 @@ static void protime_checkpoint_unlock(void *baton)
 {
     protime_checkpointer *cp = baton;
 
-    protime_storage_close_write(cp->r->server, cp->dbd, 1);
+    protime_storage_close_locked(cp->s, cp->dbd);
     cp->dbd = NULL;
 }
 
@@ -932,24 +955,25 @@ static void protime_checkpoint_unlock(void *baton)
  * (pt_store_checkpoint), after this request handed the lead over; the last
  * frames are copied under the mutex every SQLite writer of this server
  * takes. */
-static void protime_checkpoint(request_rec *r)
+static void protime_checkpoint(apr_pool_t *p, server_rec *s)
 {
     protime_checkpointer cp;
     const char *err;
 
     memset(&cp, 0, sizeof(cp));
-    cp.r = r;
-    cp.dbd = protime_storage_open(r->pool, r->server, &cp.conn, &err);
+    cp.p = p;
+    cp.s = s;
+    cp.dbd = protime_storage_open(p, s, &cp.conn, &err);
     if (cp.dbd) {
-        err = pt_store_checkpoint(r->pool, &cp.conn, protime_checkpoint_lock,
+        err = pt_store_checkpoint(p, &cp.conn, protime_checkpoint_lock,
                                   protime_checkpoint_unlock, &cp);
         /* Still the first connection: no last pass was needed. */
         if (cp.dbd)
-            protime_storage_close(r->server, cp.dbd);
+            protime_storage_close(s, cp.dbd);
     }
     if (err)
-        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, PTLOGNO(00414)
-                      "WAL checkpoint: %s", err);
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, PTLOGNO(00414)
+                     "WAL checkpoint: %s", err);
 }
 
 /* Commits what the queue holds, and own (NULL, or a delivery that is not
@@ -1004,8 +1028,7 @@ static int protime_write(request_rec *r, pt_store_job_t *own)
         pt_queue_finish(protime_queue, slots[i], &result);
     }
     apr_pool_destroy(p);
-    return protime_shm_commits_add(commits) % PT_STORE_CHECKPOINT_COMMITS
-           < (apr_uint32_t)commits;
+    return protime_checkpoint_due(commits);
 }
 
 void protime_storage_store(request_rec *r, pt_store_job_t *job)
@@ -1050,5 +1073,5 @@ void protime_storage_store(request_rec *r, pt_store_job_t *job)
     /* The next batch is already on its way: only this delivery's answer
      * waits for the checkpoint, and only once in many commits. */
     if (checkpoint)
-        protime_checkpoint(r);
+        protime_checkpoint(r->pool, r->server);
 }

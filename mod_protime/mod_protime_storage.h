@@ -43,11 +43,13 @@ void protime_storage_close(server_rec *s, ap_dbd_t *dbd);
  * job's, a captured refusal), as protime_storage_open; with SQLite, the
  * writers' mutex is held too, so that the write waits behind the group
  * commit rather than in SQLite's busy handler. Give both back with
- * protime_storage_close_write(s, dbd, *locked). */
+ * protime_storage_close_write(p, s, dbd, *locked), which counts the write
+ * toward the WAL's checkpoint, as the group commit counts its batches. */
 ap_dbd_t *protime_storage_open_write(apr_pool_t *p, server_rec *s,
                                      pt_store_conn_t *conn, const char **err,
                                      int *locked);
-void protime_storage_close_write(server_rec *s, ap_dbd_t *dbd, int locked);
+void protime_storage_close_write(apr_pool_t *p, server_rec *s, ap_dbd_t *dbd,
+                                 int locked);
 
 /* Applies job->delivery: queues it with the concurrent deliveries of every
  * process of the server and returns once it is committed or rolled back

@@ -178,7 +178,8 @@ static void protime_sub_release(void *baton, const pt_store_conn_t *conn,
 {
     struct protime_sub *sub = baton;
 
-    protime_storage_close_write(sub->s, sub->dbd, sub->dbd_locked);
+    protime_storage_close_write(sub->step_pool, sub->s, sub->dbd,
+                                sub->dbd_locked);
 }
 
 /* One step of the job. */

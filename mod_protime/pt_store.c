@@ -1546,12 +1546,36 @@ static int pt_store_secret_header(apr_pool_t *p, const char *name,
     return 0;
 }
 
+/* How much of text (len bytes) fits in max bytes: max, less the start of
+ * a UTF-8 character cut there, which would turn text into escapes or
+ * base64. */
+static apr_size_t pt_store_utf8_cut(const char *text, apr_size_t len,
+                                    apr_size_t max)
+{
+    int back;
+
+    if (len <= max)
+        return len;
+    for (back = 0; back < 3 && ((unsigned char)text[max] & 0xC0) == 0x80;
+         back++)
+        max--;
+    return max;
+}
+
 /* A header's name or value as a JSON string: itself when it is UTF-8,
- * else with the other bytes written \xNN. */
+ * else with the other bytes written \xNN; its first
+ * PT_STORE_REFUSED_VALUE bytes when it is longer, and its length. */
 static json_t *pt_store_json_text(apr_pool_t *p, const char *text)
 {
-    json_t *s = json_string(text);
+    apr_size_t len = strlen(text);
+    json_t *s;
 
+    if (len > PT_STORE_REFUSED_VALUE)
+        text = apr_psprintf(p, "%.*s<cut: %" APR_SIZE_T_FMT " bytes>",
+                            (int)pt_store_utf8_cut(text, len,
+                                                   PT_STORE_REFUSED_VALUE),
+                            text, len);
+    s = json_string(text);
     return s ? s : json_string(apr_pescape_echo(p, text, 0));
 }
 
@@ -1573,6 +1597,11 @@ static const char *pt_store_refused_headers(apr_pool_t *p,
 
         if (!e[i].key)
             continue;
+        if (json_array_size(list) == PT_STORE_REFUSED_HEADERS) {
+            json_array_append_new(list, json_pack("[ss]", "<cut>",
+                apr_psprintf(p, "<%d more headers>", arr->nelts - i)));
+            break;
+        }
         if (pt_store_secret_header(p, e[i].key, signature_header))
             value = apr_psprintf(p, "<cut: %" APR_SIZE_T_FMT " bytes>",
                                  strlen(value));
@@ -1586,22 +1615,6 @@ static const char *pt_store_refused_headers(apr_pool_t *p,
     }
     json_decref(list);
     return out;
-}
-
-/* How much of a body protime_refused keeps: PT_STORE_REFUSED_BODY bytes,
- * less the start of a UTF-8 character cut there, which would turn a text
- * body into base64. */
-static apr_size_t pt_store_refused_cut(const char *body, apr_size_t len)
-{
-    apr_size_t cut = PT_STORE_REFUSED_BODY;
-    int back;
-
-    if (len <= cut)
-        return len;
-    for (back = 0; back < 3 && ((unsigned char)body[cut] & 0xC0) == 0x80;
-         back++)
-        cut--;
-    return cut;
 }
 
 static const char *pt_store_capture_run(apr_pool_t *p,
@@ -1635,7 +1648,9 @@ const char *pt_store_capture(apr_pool_t *p, const pt_store_conn_t *c,
     if (!headers)
         return PT_STMT_REFUSED_INSERT ": the headers cannot be written as "
                "JSON";
-    body = pt_store_body(p, raw, pt_store_refused_cut(raw, len), &encoding);
+    body = pt_store_body(p, raw,
+                         pt_store_utf8_cut(raw, len, PT_STORE_REFUSED_BODY),
+                         &encoding);
     insert[0] = r->location;
     insert[1] = &now_us;
     insert[2] = r->reason;

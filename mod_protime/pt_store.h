@@ -271,9 +271,14 @@ const char *pt_store_delta_save(apr_pool_t *p, const pt_store_conn_t *c,
 /* ---- refused deliveries, for support (ProtimeCaptureRefused) ----------- */
 
 /* protime_refused keeps this many deliveries per location, and of each
- * body its first PT_STORE_REFUSED_BODY bytes. */
+ * body its first PT_STORE_REFUSED_BODY bytes, and its first
+ * PT_STORE_REFUSED_HEADERS headers, each name and value cut to
+ * PT_STORE_REFUSED_VALUE bytes: a row stays below 30 KB, whatever the
+ * request was. */
 #define PT_STORE_REFUSED_KEEP 20
 #define PT_STORE_REFUSED_BODY 4096
+#define PT_STORE_REFUSED_HEADERS 40
+#define PT_STORE_REFUSED_VALUE 256
 
 /* A delivery refused for its signature, as it arrived. */
 typedef struct {

@@ -608,6 +608,29 @@ static void refused(const pt_store_conn_t *c, const char *db)
     is_str(q(c, "SELECT body || ' ' || body_encoding FROM protime_refused"
              " ORDER BY id DESC"), "/wA= base64", "%s: ... in base64", db);
 
+    /* As many headers as httpd lets through, each as long: a row of
+     * about 800 KB a second, were they kept whole. */
+    h = apr_table_make(pool, 100);
+    big = apr_palloc(pool, 8001);
+    memset(big, 'a', 8000);
+    big[8000] = '\0';
+    for (i = 0; i < 100; i++)
+        apr_table_add(h, apr_psprintf(pool, "X-Pad-%02d", i), big);
+    body = "[";
+    for (i = 0; i < PT_STORE_REFUSED_HEADERS; i++)
+        body = apr_psprintf(pool, "%s[\"X-Pad-%02d\",\"%.*s<cut: 8000 "
+                            "bytes>\"],", body, i, PT_STORE_REFUSED_VALUE,
+                            big);
+    body = apr_psprintf(pool, "%s[\"<cut>\",\"<%d more headers>\"]]", body,
+                        100 - PT_STORE_REFUSED_HEADERS);
+    r.location = "/hook-c";
+    r.headers = h;
+    is_str(pt_store_capture(pool, c, &r, clock_us), NULL,
+           "%s: a delivery of 100 headers of 8000 bytes captured", db);
+    is_str(q(c, "SELECT headers FROM protime_refused ORDER BY id DESC"), body,
+           "%s: ... its first %d headers, each cut to %d bytes", db,
+           PT_STORE_REFUSED_HEADERS, PT_STORE_REFUSED_VALUE);
+
     r.location = "/hook-b";
     for (i = 0; i < PT_STORE_REFUSED_KEEP + 5; i++) {
         body = apr_itoa(pool, i);
