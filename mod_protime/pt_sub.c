@@ -132,8 +132,12 @@ static apr_interval_time_t pt_sub_failed(const pt_sub_env_t *env,
     if (wait > cfg->check_interval)
         wait = cfg->check_interval;
     wait = pt_sub_jitter(env, wait, 50);
+    /* Honoured up to the longest backoff: a longer one (a maintenance
+     * page's date, a proxy's) would park the job past the webhook's
+     * renewal, and Protime can say so again in 5 minutes. */
     if (aerr && aerr->retry_after > wait)
-        wait = aerr->retry_after;
+        wait = aerr->retry_after < PT_SUB_MAX_BACKOFF ? aerr->retry_after
+                                                      : PT_SUB_MAX_BACKOFF;
     pt_sub_copy(st->state, sizeof(st->state), "error");
     pt_sub_copy(st->last_error, sizeof(st->last_error), what);
     st->last_error_at = now;

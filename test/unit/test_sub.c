@@ -739,6 +739,14 @@ int main(void)
     next = step(&st);
     ok(next >= SEC(120), "Retry-After 120 honoured (%" APR_TIME_T_FMT " s)",
        apr_time_sec(next));
+    /* A maintenance page's date a month ahead must not park the job past
+     * the webhook's renewal. */
+    fake.create_retry_after = SEC(30 * 86400);
+    next = step(&st);
+    ok(next >= SEC(120) && next <= PT_SUB_MAX_BACKOFF,
+       "Retry-After of 30 days waited at most %" APR_TIME_T_FMT " s (%"
+       APR_TIME_T_FMT " s)", apr_time_sec(PT_SUB_MAX_BACKOFF),
+       apr_time_sec(next));
     fake.create_status = 0;
     i = fake.created;
     lock_fails = 1;
