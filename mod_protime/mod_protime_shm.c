@@ -9,19 +9,18 @@
 #include <apr_atomic.h>
 #include <apr_shm.h>
 #include <apr_strings.h>
-#include <apr_thread_proc.h>
 
 #include "mod_protime.h"
 #include "mod_protime_shm.h"
+#include "pt_shared.h"
 
 APLOG_USE_MODULE(protime);
 
 #define PROTIME_SHM_KEY "mod_protime_shm"
 
-/* The status of one subscription. seq is odd while the job's thread writes
- * it; a reader that saw seq change copies again. */
+/* The status of one subscription, written by the job's thread. */
 struct protime_status_slot {
-    volatile apr_uint32_t seq;
+    pt_seqlock_t lock;
     char tenant[64];
     char destination[512];      /* "" when the slot is free */
     pt_sub_status_t status;
@@ -29,19 +28,16 @@ struct protime_status_slot {
 
 typedef struct protime_status_slot protime_status_slot;
 
-/* The refusals of one location. state goes from free to claimed (its
- * name being written) to named, once; a reader waits out a claim. */
-#define PROTIME_ENTRY_FREE 0
-#define PROTIME_ENTRY_CLAIMED 1
-#define PROTIME_ENTRY_NAMED 2
+/* The refusals of one location, named by the first process that refuses
+ * a delivery there (pt_claim). */
 typedef struct {
-    volatile apr_uint32_t state;
+    volatile apr_uint32_t named;
     char location[256];
     volatile apr_uint64_t counts[PROTIME_R_COUNT];
     volatile apr_uint64_t last_summary;         /* apr_time_t; 0: none */
     volatile apr_uint64_t last_discovery;       /* apr_time_t; 0: none */
-    /* The hint discovery found; hint_seq is odd while it is written. */
-    volatile apr_uint32_t hint_seq;
+    /* The hint discovery found. */
+    pt_seqlock_t hint_lock;
     apr_time_t hint_at;
     char hint[PROTIME_HINT_LEN];
     volatile apr_uint64_t last_capture;         /* apr_time_t; 0: none */
@@ -116,16 +112,11 @@ void protime_shm_set_gave_up_at(apr_time_t when)
 static int protime_refusal_entry_is(protime_refusal_entry *e,
                                     const char *location)
 {
-    /* Read first: a compare-and-swap writes the line every refusal reads. */
-    if (apr_atomic_read32(&e->state) == PROTIME_ENTRY_FREE
-        && apr_atomic_cas32(&e->state, PROTIME_ENTRY_CLAIMED,
-                            PROTIME_ENTRY_FREE) == PROTIME_ENTRY_FREE) {
+    if (pt_claim(&e->named)) {
         apr_cpystrn(e->location, location, sizeof(e->location));
-        apr_atomic_set32(&e->state, PROTIME_ENTRY_NAMED);
+        pt_claim_done(&e->named);
         return 1;
     }
-    while (apr_atomic_read32(&e->state) == PROTIME_ENTRY_CLAIMED)
-        apr_thread_yield();
     return !strncmp(e->location, location, sizeof(e->location) - 1);
 }
 
@@ -204,16 +195,17 @@ void protime_shm_set_hint(const char *location, const char *text,
                           apr_time_t found_at)
 {
     protime_refusal_entry *e;
+    apr_uint32_t seq;
 
     if (!protime_shared)
         return;
     e = protime_refusal_entry_of(location);
     /* One writer a location and discovery interval: no lock needed
      * between writers, only the readers' sequence. */
-    apr_atomic_inc32(&e->hint_seq);
+    seq = pt_seqlock_write_begin(&e->hint_lock);
     apr_cpystrn(e->hint, text, sizeof(e->hint));
     e->hint_at = found_at;
-    apr_atomic_inc32(&e->hint_seq);
+    pt_seqlock_write_end(&e->hint_lock, seq);
 }
 
 int protime_shm_latest_hint(protime_hint_t *out)
@@ -228,14 +220,13 @@ int protime_shm_latest_hint(protime_hint_t *out)
         apr_uint32_t seq;
         protime_hint_t h;
 
-        if (apr_atomic_read32(&e->state) != PROTIME_ENTRY_NAMED)
+        if (!pt_claim_is_done(&e->named))
             continue;
         do {
-            while ((seq = apr_atomic_read32(&e->hint_seq)) & 1)
-                apr_thread_yield();
+            seq = pt_seqlock_read_begin(&e->hint_lock);
             h.found_at = e->hint_at;
             memcpy(h.text, e->hint, sizeof(h.text));
-        } while (apr_atomic_read32(&e->hint_seq) != seq);
+        } while (pt_seqlock_read_again(&e->hint_lock, seq));
         if (h.found_at > out->found_at) {
             h.text[sizeof(h.text) - 1] = '\0';
             apr_cpystrn(h.location, e->location, sizeof(h.location));
@@ -279,24 +270,20 @@ protime_status_slot *protime_shm_slot(const char *tenant,
 
 void protime_shm_publish(protime_status_slot *slot, const pt_sub_status_t *st)
 {
-    apr_atomic_inc32(&slot->seq);
+    apr_uint32_t seq = pt_seqlock_write_begin(&slot->lock);
+
     memcpy(&slot->status, st, sizeof(*st));
-    apr_atomic_inc32(&slot->seq);
+    pt_seqlock_write_end(&slot->lock, seq);
 }
 
 void protime_shm_read(protime_status_slot *slot, pt_sub_status_t *st)
 {
-    for (;;) {
-        apr_uint32_t seq = apr_atomic_read32(&slot->seq);
+    apr_uint32_t seq;
 
-        if (seq & 1) {
-            apr_thread_yield();
-            continue;
-        }
+    do {
+        seq = pt_seqlock_read_begin(&slot->lock);
         memcpy(st, &slot->status, sizeof(*st));
-        if (apr_atomic_read32(&slot->seq) == seq)
-            return;
-    }
+    } while (pt_seqlock_read_again(&slot->lock, seq));
 }
 
 /* ---- the queue of deliveries -------------------------------------------- */

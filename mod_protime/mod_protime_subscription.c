@@ -249,12 +249,14 @@ static apr_status_t protime_sub_watchdog(int state, void *data,
          * the lock the child's exit waits for, the thread has nothing left
          * for the destructor; a later step builds it again. */
         OPENSSL_thread_stop();
-        apr_thread_mutex_unlock(sub->step_lock);
         if (next < PROTIME_MIN_STEP)
             next = PROTIME_MIN_STEP;
         sub->status.next_check = apr_time_now() + next;
+        /* Under the lock the child's exit waits for: an exit must not end
+         * the process in the middle of the write. */
         if (sub->slot)
             protime_shm_publish(sub->slot, &sub->status);
+        apr_thread_mutex_unlock(sub->step_lock);
         protime_wd_interval(sub->watchdog, next, sub, protime_sub_watchdog);
         break;
     case AP_WATCHDOG_STATE_STOPPING:

@@ -4,12 +4,11 @@
 /* pt_queue.c: the deliveries that wait for the server's one writer (see
  * pt_queue.h). */
 #include <apr_atomic.h>
-#include <errno.h>
-#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "pt_queue.h"
+#include "pt_shared.h"
 
 /* A slot's phase; its state is the phase and its owner's pid in one
  * 32-bit word (see pt_queue.h). Not 64 bits: on some 32-bit platforms APR
@@ -85,12 +84,6 @@ int pt_queue_put(pt_queue_t *q, const pt_delivery_t *delivery,
     return -1;
 }
 
-/* Whether the process that owns a slot is gone (killed, or exited). */
-static int pt_queue_owner_gone(pid_t pid)
-{
-    return kill(pid, 0) != 0 && errno == ESRCH;
-}
-
 int pt_queue_take(pt_queue_t *q, int *slots, int max)
 {
     int start = (int)(q->next_take % PT_QUEUE_SLOTS), i, n = 0;
@@ -119,7 +112,7 @@ int pt_queue_take(pt_queue_t *q, int *slots, int max)
             /* Its owner is gone. Freed only as it was read: an owner
              * that freed it just before it exited may have let another
              * process claim it meanwhile. */
-            if (pt_queue_owner_gone(owner))
+            if (pt_process_gone(owner))
                 apr_atomic_cas32(&slot->state, PT_SLOT(0, PT_SLOT_FREE),
                                  state);
             break;
