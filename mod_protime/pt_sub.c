@@ -163,6 +163,18 @@ static const char *pt_sub_save(apr_pool_t *p, const pt_sub_config_t *cfg,
     return err;
 }
 
+/* Writes the position of the re-synchronisation as a writer. */
+static const char *pt_sub_save_sync(apr_pool_t *p, const pt_sub_config_t *cfg,
+                                    const pt_sub_env_t *env,
+                                    pt_store_sync_t *sync)
+{
+    pt_store_sub_change_t change;
+
+    memset(&change, 0, sizeof(change));
+    change.sync = sync;
+    return pt_sub_save(p, cfg, env, &change);
+}
+
 static const char *pt_sub_api_error(apr_pool_t *p, const char *what,
                                     const pt_api_error_t *aerr)
 {
@@ -560,6 +572,19 @@ static const char *pt_sub_apply_page(apr_pool_t *p,
     return NULL;
 }
 
+/* Whether a stored nextLink or deltaLink failed for good: refused before
+ * it was sent (not a URL of the API's host), or answered with a 4xx that
+ * is not about the token, a timeout or the rate (a continuation gone stale
+ * over an outage). Read again at each step, it would fail for ever; the
+ * caller starts over from what it can build itself. */
+static int pt_sub_link_dead(apr_status_t rv, const pt_api_error_t *aerr)
+{
+    if (rv == APR_EINVAL && aerr->status == 0)
+        return 1;
+    return aerr->status >= 400 && aerr->status < 500 && aerr->status != 401
+           && aerr->status != 408 && aerr->status != 429;
+}
+
 /* Reads what re-synchronisation owes, page by page, for at most the
  * budget. Returns NULL (sync->pending tells whether more is owed) or an
  * error; the position reached is stored either way. */
@@ -576,7 +601,6 @@ static const char *pt_sub_sync(apr_pool_t *p, const pt_sub_config_t *cfg,
 
     apr_pool_create(&page_pool, p);
     while (sync->pending && !err) {
-        pt_store_sub_change_t change;
         apr_time_t from = 0, to = 0;
         const char *items = NULL, *next = NULL;
         int windowed = pt_sub_windowed(cfg);
@@ -623,6 +647,13 @@ static const char *pt_sub_sync(apr_pool_t *p, const pt_sub_config_t *cfg,
             }
             if (rv != APR_SUCCESS) {
                 err = pt_sub_api_error(p, "re-synchronisation", aerr);
+                if (!sync->next_link || !pt_sub_link_dead(rv, aerr))
+                    break;
+                /* The window starts over: rows read twice change
+                 * nothing. */
+                sync->next_link = NULL;
+                err = apr_pstrcat(p, err, "; the window starts over", NULL);
+                pt_sub_save_sync(page_pool, cfg, env, sync);
                 break;
             }
             if ((err = pt_sub_apply_page(page_pool, cfg, env, items, now,
@@ -631,6 +662,14 @@ static const char *pt_sub_sync(apr_pool_t *p, const pt_sub_config_t *cfg,
                 break;
             }
             sync->pages++;
+        }
+        if (next && sync->next_link && !strcmp(next, sync->next_link)) {
+            /* Read again and again at full speed, otherwise. */
+            err = "re-synchronisation: Protime's nextLink leads to the page "
+                  "just read; the window starts over";
+            sync->next_link = NULL;
+            pt_sub_save_sync(page_pool, cfg, env, sync);
+            break;
         }
         if (next) {
             sync->next_link = apr_pstrdup(p, next);
@@ -644,9 +683,7 @@ static const char *pt_sub_sync(apr_pool_t *p, const pt_sub_config_t *cfg,
             sync->window_from = pt_date_format(p, to + PT_DATE_DAY);
             sync->next_link = NULL;
         }
-        memset(&change, 0, sizeof(change));
-        change.sync = sync;
-        if ((err = pt_sub_save(page_pool, cfg, env, &change)) != NULL)
+        if ((err = pt_sub_save_sync(page_pool, cfg, env, sync)) != NULL)
             err = apr_pstrdup(p, err);
         pt_log_error(env->log, sync->pending ? PT_LOG_INFO : PT_LOG_NOTICE,
                      APR_SUCCESS, p, PTLOGNO(00707) "re-synchronisation for "
@@ -689,6 +726,7 @@ static const char *pt_sub_delta_start(apr_pool_t *p,
     apr_time_t started = pt_clock_monotonic();
     apr_pool_t *page_pool;
     pt_api_list_t list;
+    apr_status_t rv;
     const char *err = NULL;
     apr_int64_t rows = 0;
     int read = 0;
@@ -706,14 +744,27 @@ static const char *pt_sub_delta_start(apr_pool_t *p,
             break;
         read++;
         apr_pool_clear(page_pool);
-        if (pt_api_list_page(env->api, page_pool, &list, d->next_link, &page,
-                             aerr) != APR_SUCCESS) {
+        if ((rv = pt_api_list_page(env->api, page_pool, &list, d->next_link,
+                                   &page, aerr)) != APR_SUCCESS) {
             err = pt_sub_api_error(p, "starting the delta", aerr);
+            /* As pt_sub_sync does with its window. */
+            if (d->next_link && pt_sub_link_dead(rv, aerr)) {
+                d->next_link = NULL;
+                err = apr_pstrcat(p, err, "; the delta starts over", NULL);
+                pt_sub_save_delta(page_pool, cfg, env, d);
+            }
             break;
         }
         if ((err = pt_sub_apply_page(page_pool, cfg, env, page.items, now,
                                      &rows, NULL)) != NULL) {
             err = apr_pstrcat(p, "starting the delta: ", err, NULL);
+            break;
+        }
+        if (page.next && d->next_link && !strcmp(page.next, d->next_link)) {
+            err = "starting the delta: Protime's nextLink leads to the page "
+                  "just read; the delta starts over";
+            d->next_link = NULL;
+            pt_sub_save_delta(page_pool, cfg, env, d);
             break;
         }
         if (page.next) {
@@ -754,6 +805,7 @@ static const char *pt_sub_reconcile(apr_pool_t *p, const pt_sub_config_t *cfg,
     pt_api_page_t page;
     apr_int64_t rows = 0;
     apr_uint64_t applied = 0;
+    apr_status_t rv;
     const char *err;
 
     *due = cfg->reconcile_interval;
@@ -781,22 +833,23 @@ static const char *pt_sub_reconcile(apr_pool_t *p, const pt_sub_config_t *cfg,
         *due = d.updated_at + cfg->reconcile_interval - now;
         return NULL;
     }
-    if (pt_api_delta_page(env->api, p, d.delta_link, &page, aerr)
+    if ((rv = pt_api_delta_page(env->api, p, d.delta_link, &page, aerr))
         != APR_SUCCESS) {
-        pt_store_sub_change_t change;
         pt_store_sync_t owed;
         const char *sync_start;
 
-        if (!pt_api_delta_expired(aerr))
+        if (!pt_sub_link_dead(rv, aerr))
             return pt_sub_api_error(p, "reconciliation", aerr);
         sync_start = pt_sub_owe_sync(cfg, sync, now, &owed);
         pt_log_error(env->log, PT_LOG_WARNING, APR_SUCCESS, p, PTLOGNO(00712)
-                     "reconciliation for %s: Protime no longer knows the "
-                     "delta (%s); full re-synchronisation from %s follows",
-                     cfg->destination_url, aerr->message, sync_start);
-        memset(&change, 0, sizeof(change));
-        change.sync = &owed;
-        if ((err = pt_sub_save(p, cfg, env, &change)) != NULL)
+                     "reconciliation for %s: %s (%s); full "
+                     "re-synchronisation from %s follows",
+                     cfg->destination_url,
+                     pt_api_delta_expired(aerr)
+                     ? "Protime no longer knows the delta"
+                     : "the delta's link can no longer be read",
+                     aerr->message, sync_start);
+        if ((err = pt_sub_save_sync(p, cfg, env, &owed)) != NULL)
             return err;
         *sync = owed;
         st->delta_ready = 0;

@@ -53,6 +53,7 @@ static struct {
     int nwindows;
     int pages;
     int repeated_pages;         /* the same page of a window asked twice */
+    int loop_page;              /* > 0: its nextLink leads to itself */
     char seen[64][16];          /* "from#page" of the last 64 pages */
     /* The next GET of one webhook takes this long, and owner (if set)
      * takes the lease meanwhile. */
@@ -235,7 +236,8 @@ static void fake_clockings(apr_pool_t *p, const char *query,
                                    "\"/api/v1/access-clockings?filter=date%%20"
                                    "ge%%20%%27%s%%27%%20and%%20date%%20le%%20"
                                    "%%27%s%%27&continuationToken=%d\"", from,
-                                   to, page + 1) : ""));
+                                   to, fake.loop_page && page == fake.loop_page ? page
+                                   : page + 1) : ""));
 }
 
 /* GET /api/v1/people[?delta][&c=page]: ten a page, and with delta the
@@ -717,6 +719,56 @@ int main(void)
         ok(!st.sync_running, "finished");
     }
 
+    /* 7b. A stored nextLink that can no longer be read, and one that
+     * leads to the page just read: the window starts over, once, and the
+     * re-synchronisation ends; it is neither stuck nor read in a loop. */
+    {
+        static const char *const dead[] = {
+            "https://elsewhere.example/api/v1/access-clockings?x=1",
+            "/api/v1/access-clockings?filter=date%20ge%20%272026-01-01%27"
+            "%20and%20date%20le%20%272026-12-31%27&continuationToken=2",
+        };
+        pt_store_sync_t sync;
+        pt_store_sub_change_t ch;
+        int k, steps;
+
+        for (k = 0; k < 3; k++) {
+            memset(&sync, 0, sizeof(sync));
+            sync.pending = 1;
+            sync.window_from = cfg.sync_from;
+            sync.next_link = k < 2 ? dead[k] : NULL;
+            memset(&ch, 0, sizeof(ch));
+            ch.sync = &sync;
+            pt_store_sub_save(pool, &conn, cfg.tenant, cfg.destination_url,
+                              &ch);
+            fake.list_status = k == 1 ? 404 : 0;  /* gone stale */
+            fake.loop_page = k == 2 ? 1 : 0;
+            fake.pages = 0;
+            memset(&st, 0, sizeof(st));
+            st.checked_at = now;
+            step(&st);
+            ok(strstr(st.last_error, "starts over") != NULL,
+               "%s: the step fails, and says the window starts over (%s)",
+               k == 0 ? "a nextLink to another host"
+               : k == 1 ? "a nextLink answered 404" : "a nextLink to itself",
+               st.last_error);
+            ok(fake.pages <= 3, "... after %d pages read", fake.pages);
+            is_int(count("SELECT count(*) FROM protime_sync WHERE pending = 1"
+                         " AND next_link IS NULL"), 1,
+                   "... the link is dropped, the window kept");
+            fake.list_status = 0;
+            fake.loop_page = 0;
+            steps = 0;
+            do {
+                memset(&st, 0, sizeof(st));
+                st.checked_at = now;
+                step(&st);
+            } while (st.sync_running && ++steps < 10);
+            ok(!st.sync_running && !strcmp(st.state, "active"),
+               "... and the next step finishes it (%s)", st.state);
+        }
+    }
+
     /* 8. Failures: backoff, Retry-After, nothing half-done. */
     {
         pt_store_sub_change_t ch;
@@ -964,6 +1016,23 @@ int main(void)
                "delta's");
         is_int(fake.delta_starts, 2, "a new delta started");
         ok(sp.reconciled == 1, "the re-read is not counted as repairs");
+
+        /* A deltaLink that is no URL of the API's host would fail at each
+         * step for ever: a full re-synchronisation instead. */
+        pt_store_delta_load(pool, &conn, people.tenant,
+                            people.destination_url, &d);
+        d.delta_link = "https://elsewhere.example/delta?deltaToken=9";
+        pt_store_delta_save(pool, &conn, people.tenant,
+                            people.destination_url, &d);
+        now += SEC(61);
+        wait = pt_sub_step(pool, &people, &e, now, &sp);
+        is_str(sp.state, "syncing", "a deltaLink to another host: a full "
+               "re-synchronisation owed");
+        ok(strstr(logged, "the delta's link can no longer be read") != NULL,
+           "and logged so");
+        pt_sub_step(pool, &people, &e, now + SEC(1), &sp);
+        is_str(sp.state, "active", "then active again");
+        is_int(fake.delta_starts, 3, "with a new delta");
     }
 
     is_int(writers_out, 0, "every connection taken to write was handed "
