@@ -349,17 +349,22 @@ static apr_array_header_t *pt_api_headers(pt_api_t *a, apr_pool_t *p,
     return h;
 }
 
+/* How pt_api_send sends a request. */
+#define PT_API_AUTH 1           /* an API call, with the bearer token */
+#define PT_API_ONCE 2           /* not idempotent (see pt_api.h) */
+
 /* Sends a request, retrying as pt_api.h describes, until a response comes
  * that is not retried (any status, 4xx included: the caller judges it).
- * With auth the request is an API call and carries the bearer token.
- * what ("GET /webhooks") starts the messages. Returns an error, err filled,
- * when no such response came. */
+ * how is PT_API_AUTH, PT_API_ONCE or both. what ("GET /webhooks") starts
+ * the messages. Returns an error, err filled, when no such response
+ * came. */
 static apr_status_t pt_api_send(pt_api_t *a, apr_pool_t *p,
                                 const char *what, const char *method,
                                 const char *url, const char *content_type,
-                                const char *body, int auth,
+                                const char *body, int how,
                                 pt_http_response_t *resp, pt_api_error_t *err)
 {
+    int auth = how & PT_API_AUTH;
     const char *path = pt_api_path(a, p, url, 0);
     /* What the server last answered to a retried attempt: named when a
      * later attempt gets no answer (a timeout, a reset, the server
@@ -456,6 +461,15 @@ static apr_status_t pt_api_send(pt_api_t *a, apr_pool_t *p,
                                apr_psprintf(p, "%s: %s after %d tries", what,
                                             failure, attempt));
         }
+        /* No answer, or a 5xx but 503, may come after the server did it:
+         * sent again, it would be done twice. */
+        if ((how & PT_API_ONCE) && resp->status != 401
+            && resp->status != 429 && resp->status != 503) {
+            return pt_api_fail(err, APR_EGENERAL, resp->status,
+                               apr_psprintf(p, "%s: %s; not retried: it may "
+                                            "have been carried out", what,
+                                            failure));
+        }
         if (!pt_api_in_time(a, wait)) {
             return pt_api_fail(err, APR_TIMEUP, resp->status,
                                apr_psprintf(p, "%s: %s; not retried: another "
@@ -504,7 +518,8 @@ static apr_status_t pt_api_get_object(pt_api_t *a, apr_pool_t *p,
     pt_http_response_t resp;
     apr_status_t rv;
 
-    rv = pt_api_send(a, p, what, "GET", url, NULL, NULL, 1, &resp, err);
+    rv = pt_api_send(a, p, what, "GET", url, NULL, NULL, PT_API_AUTH, &resp,
+                     err);
     if (rv != APR_SUCCESS) {
         return rv;
     }
@@ -802,8 +817,8 @@ apr_status_t pt_api_webhook_create(pt_api_t *a, apr_pool_t *p,
     body = apr_pstrdup(p, dump);
     free(dump);
 
-    rv = pt_api_send(a, p, what, "POST", url, "application/json", body, 1,
-                     &resp, err);
+    rv = pt_api_send(a, p, what, "POST", url, "application/json", body,
+                     PT_API_AUTH | PT_API_ONCE, &resp, err);
     if (rv != APR_SUCCESS) {
         return rv;
     }
@@ -922,7 +937,8 @@ apr_status_t pt_api_webhook_delete(pt_api_t *a, apr_pool_t *p,
     url = apr_pstrcat(p, a->api_url, "/webhooks/", pt_api_escape(p, id),
                       NULL);
     what = pt_api_what(a, p, "DELETE", url);
-    rv = pt_api_send(a, p, what, "DELETE", url, NULL, NULL, 1, &resp, err);
+    rv = pt_api_send(a, p, what, "DELETE", url, NULL, NULL, PT_API_AUTH,
+                     &resp, err);
     if (rv != APR_SUCCESS) {
         return rv;
     }

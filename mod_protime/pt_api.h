@@ -9,7 +9,10 @@
  * Every call sends the configured User-Agent, refuses http:// URLs unless
  * allow_insecure is set, and retries on its own: 429 and 503 after their
  * Retry-After, other 5xx and transport failures after an exponential backoff
- * with jitter, a 401 once with a fresh token. Log messages and errors never
+ * with jitter, a 401 once with a fresh token. The creation of a webhook,
+ * which is not idempotent, is retried only after 401, 429 and 503: after
+ * no answer or another 5xx, Protime may have created it, and the caller
+ * finds it by listing the webhooks. Log messages and errors never
  * contain the client secret, a token or a webhook key.
  */
 #ifndef PT_API_H

@@ -471,7 +471,10 @@ static const char *pt_sub_rotate(apr_pool_t *p, const pt_sub_config_t *cfg,
     apr_interval_time_t overlap = pt_sub_renew_before(cfg, active) / 2;
     const char *err;
 
-    if ((err = pt_sub_fence(p, cfg, env, st)) != NULL)
+    /* A successor whose creation failed after Protime made it (no answer)
+     * is one the database does not know. */
+    if ((err = pt_sub_delete_unknown(p, cfg, env, ours, st, aerr)) != NULL
+        || (err = pt_sub_fence(p, cfg, env, st)) != NULL)
         return err;
     err = pt_sub_create(p, cfg, env, now, w, aerr);
     pt_api_set_deadline(env->api, 0, NULL);

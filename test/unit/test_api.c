@@ -788,15 +788,48 @@ static void test_retries(void)
     script(0, "Connection refused", NULL, NULL);
     script(0, "Operation timed out", NULL, NULL);
     script(0, "Connection reset", NULL, NULL);
-    ok(pt_api_webhook_create(a, pool, "https://h/", NULL, &w, &err)
-       != APR_SUCCESS, "transport failures fail");
+    ok(pt_api_webhook_list(a, pool, &list, &err) != APR_SUCCESS,
+       "transport failures fail");
     is_int(fake.sleeps[0], apr_time_from_msec(500), "backoff 0.5 s");
     is_int(fake.sleeps[1], apr_time_from_sec(1), "backoff 1 s");
     is_int(fake.sleeps[2], apr_time_from_sec(2), "backoff 2 s");
-    is_str(err.message, "POST /webhooks: Connection reset (earlier: 503 "
+    is_str(err.message, "GET /webhooks: Connection reset (earlier: 503 "
            "Service Unavailable (Maintenance: down)) after 4 tries",
            "transport message, naming what the server answered before");
     is_int(err.status, 0, "no status");
+
+    /* The creation of a webhook is sent again only when Protime surely
+     * did not create it: after 503 (and 429, 401), not after no answer or
+     * a 500, which may come after it did; a second webhook would be one
+     * whose key the database does not know. */
+    reset();
+    a = client();
+    fake.rand_value = 0;
+    script(200, TOKEN_BODY(TOKEN1, 1800), NULL, NULL);
+    script(503, NULL, NULL, NULL);
+    script(0, "Operation timed out", NULL, NULL);
+    script(201, "{\"id\":\"wh-2\",\"key\":\"k\"}", NULL, NULL);
+    ok(pt_api_webhook_create(a, pool, "https://h/", NULL, &w, &err)
+       != APR_SUCCESS, "create: 503, then no answer: fails");
+    is_int(fake.nreqs, 3, "sent again after the 503, not after the timeout");
+    is_str(err.message, "POST /webhooks: Operation timed out (earlier: 503 "
+           "Service Unavailable); not retried: it may have been carried out",
+           "and says why");
+    reset();
+    a = client();
+    script(200, TOKEN_BODY(TOKEN1, 1800), NULL, NULL);
+    script(500, NULL, NULL, NULL);
+    script(201, "{\"id\":\"wh-2\",\"key\":\"k\"}", NULL, NULL);
+    ok(pt_api_webhook_create(a, pool, "https://h/", NULL, &w, &err)
+       != APR_SUCCESS && fake.nreqs == 2, "create: a 500 is not sent again");
+    is_int(err.status, 500, "its status kept");
+    reset();
+    a = client();
+    script(200, TOKEN_BODY(TOKEN1, 1800), NULL, NULL);
+    script(429, NULL, NULL, "1");
+    script(201, "{\"id\":\"wh-2\",\"key\":\"k\"}", NULL, NULL);
+    ok(pt_api_webhook_create(a, pool, "https://h/", NULL, &w, &err)
+       == APR_SUCCESS && fake.nreqs == 3, "create: a 429 is sent again");
 
     /* Only transport failures: nothing answered to name. */
     reset();
@@ -807,9 +840,9 @@ static void test_retries(void)
     script(0, "Connection refused", NULL, NULL);
     script(0, "Connection refused", NULL, NULL);
     script(0, "Operation timed out", NULL, NULL);
-    ok(pt_api_webhook_create(a, pool, "https://h/", NULL, &w, &err)
-       != APR_SUCCESS, "transport failures fail");
-    is_str(err.message, "POST /webhooks: Operation timed out after 4 tries",
+    ok(pt_api_webhook_list(a, pool, &list, &err) != APR_SUCCESS,
+       "transport failures fail");
+    is_str(err.message, "GET /webhooks: Operation timed out after 4 tries",
            "transport message alone");
 
     /* The token endpoint answers 503 three times, then the last try times

@@ -64,6 +64,9 @@ static struct {
     apr_interval_time_t create_takes;
     int create_calls;
     apr_time_t create_ended;
+    /* The next POST /webhooks creates the webhook, but its answer never
+     * comes (a timeout). */
+    int create_lost;
     /* People (section 12): how many, the lists that started a delta, the
      * delta calls, what the next one answers, and whether it is gone. */
     int npeople;
@@ -176,6 +179,11 @@ static void fake_create(apr_pool_t *p, const pt_http_request_t *req,
     apr_cpystrn(h->status, "Enabled", sizeof(h->status));
     apr_cpystrn(h->destination, buf, sizeof(h->destination));
     h->valid_until = now + fake.lifetime;
+    if (fake.create_lost) {
+        fake.create_lost = 0;
+        resp->error = "Operation timed out";
+        return;
+    }
     resp->location = apr_pstrcat(p, "/api/v1/webhooks/", h->id, NULL);
     answer(resp, 201, apr_psprintf(p, "{\"key\":\"%s\",\"validUntil\":\"%s\","
                                    "\"status\":\"Enabled\"}", h->key,
@@ -1033,6 +1041,35 @@ int main(void)
         pt_sub_step(pool, &people, &e, now + SEC(1), &sp);
         is_str(sp.state, "active", "then active again");
         is_int(fake.delta_starts, 3, "with a new delta");
+    }
+
+    /* 13. A rotation whose creation got no answer, though Protime made
+     * the webhook: that one's key is not here, and the next step deletes
+     * it before it creates the successor. */
+    {
+        char active[32];
+        int live;
+
+        memset(&st, 0, sizeof(st));
+        now += SEC(3600);
+        step(&st);
+        apr_cpystrn(active, st.webhook_id, sizeof(active));
+        live = fake_live();
+        now = fake_find(active)->valid_until - DAY + SEC(1);
+        fake.create_lost = 1;
+        i = fake.created;
+        step(&st);
+        is_str(st.state, "error", "a rotation whose creation got no answer "
+               "fails (%s)", st.last_error);
+        is_int(fake.created, i + 1, "though Protime created it, once");
+        now += SEC(10);
+        step(&st);
+        ok(fake_find(apr_psprintf(pool, "wh-%d", i + 1))->deleted,
+           "the next step deletes it");
+        is_str(state_of(apr_psprintf(pool, "wh-%d", i + 2)), "active",
+               "and creates the successor");
+        is_int(fake_live(), live + 1, "the old one and its successor live "
+               "at Protime, no other");
     }
 
     is_int(writers_out, 0, "every connection taken to write was handed "
