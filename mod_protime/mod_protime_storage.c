@@ -583,6 +583,15 @@ apr_status_t protime_storage_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
                      "cannot create the " PROTIME_DB_MUTEX_TYPE " mutex");
         return rv;
     }
+    /* The one mechanism that a process killed while holding it (kill -9,
+     * the OOM killer, a crash in the commit) leaves taken for good: every
+     * delivery would then wait until httpd is stopped. */
+    if (!strcmp(apr_global_mutex_name(protime_storage_mutex), "posixsem"))
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, PTLOGNO(00426)
+                     "Mutex posixsem " PROTIME_DB_MUTEX_TYPE ": a server "
+                     "process killed while it commits would leave every "
+                     "later delivery waiting; use default, pthread, fcntl "
+                     "or flock");
     return APR_SUCCESS;
 }
 

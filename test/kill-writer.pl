@@ -11,7 +11,8 @@
 # /proc/locks: a transaction is open) and kills it with SIGKILL, again and
 # again. Then every acknowledged change must be in the database, every
 # shared id at its highest version, and no request may have waited past its
-# timeout. Under the event MPM and under prefork.
+# timeout. Under the event MPM and under prefork. Then, that Mutex posixsem
+# protime-db, which such a kill would leave taken, is warned about.
 # Usage: perl test/kill-writer.pl mod_protime.so
 use strict;
 use warnings;
@@ -148,4 +149,24 @@ CONF
 }
 
 for my $mpm (qw(event prefork)) { run_model($mpm) }
+
+# The one Mutex mechanism under which such a kill leaves the writers' lock
+# taken for good is warned about as httpd starts.
+{
+    my $dir = tempdir(CLEANUP => 1);
+    my $port = free_port();
+    open my $fh, '>', "$dir/httpd.conf" or die;
+    print $fh httpd_conf_head(so => $so, root => $dir, port => $port), <<CONF;
+Mutex posixsem protime-db
+DBDriver sqlite3
+DBDParams $dir/db/protime.db
+@{[webhook_location($key)]}
+CONF
+    close $fh;
+    httpd_start("$dir/httpd.conf", $port);
+    httpd_stop("$dir/httpd.conf", "$dir/httpd.pid");
+    my $log = slurp("$dir/error_log");
+    ok($log =~ /PT00426: Mutex posixsem protime-db: a server process killed/,
+       'Mutex posixsem protime-db is warned about', $log);
+}
 exit done_testing();

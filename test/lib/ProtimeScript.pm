@@ -24,7 +24,10 @@ our @EXPORT = qw(ok note failures done_testing slurp free_port httpd_conf_head
 
 my ($n, $failed) = (0, 0);
 
-sub ok {
+# The prototype gives the first argument scalar context: a failed match,
+# ok($log =~ /.../, $name), is then false, not an empty list that would
+# shift $name into its place.
+sub ok($;$$) {
     my ($good, $name, $detail) = @_;
     $n++;
     print +($good ? '' : 'not '), "ok $n - ", $name // '', "\n";
