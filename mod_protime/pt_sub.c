@@ -597,7 +597,10 @@ static const char *pt_sub_sync(apr_pool_t *p, const pt_sub_config_t *cfg,
                                pt_api_error_t *aerr)
 {
     apr_time_t started = pt_clock_monotonic();
-    apr_time_t today = pt_date_midnight(now);
+    /* The last date a clocking can have now: a clocking's date is local
+     * time, and where it is ahead of UTC (Protime's customers are in
+     * Europe) it is tomorrow's already before UTC's midnight. */
+    apr_time_t last = pt_date_midnight(now) + PT_DATE_DAY;
     apr_pool_t *page_pool;
     const char *err = NULL;
     int read = 0;
@@ -621,12 +624,12 @@ static const char *pt_sub_sync(apr_pool_t *p, const pt_sub_config_t *cfg,
                 break;
             }
             to = pt_date_add_years(from, 1) - PT_DATE_DAY;  /* a year at most */
-            if (to > today)
-                to = today;
+            if (to > last)
+                to = last;
             pt_sub_copy(st->sync_window, sizeof(st->sync_window),
                         sync->window_from);
         }
-        if (!windowed || from <= today) {
+        if (!windowed || from <= last) {
             apr_status_t rv;
 
             if (windowed) {
@@ -677,7 +680,7 @@ static const char *pt_sub_sync(apr_pool_t *p, const pt_sub_config_t *cfg,
         if (next) {
             sync->next_link = apr_pstrdup(p, next);
         }
-        else if (!windowed || from > today || to >= today) {
+        else if (!windowed || from > last || to >= last) {
             sync->pending = 0;
             sync->next_link = NULL;
             sync->finished_at = apr_time_now();

@@ -54,6 +54,7 @@ static struct {
     int pages;
     int repeated_pages;         /* the same page of a window asked twice */
     int loop_page;              /* > 0: its nextLink leads to itself */
+    int last_tomorrow;          /* the last clocking is dated tomorrow */
     char seen[64][16];          /* "from#page" of the last 64 pages */
     /* The next GET of one webhook takes this long, and owner (if set)
      * takes the lease meanwhile. */
@@ -113,6 +114,9 @@ static const char *iso_of(apr_pool_t *p, apr_time_t t)
  * 2025, 8 in 2026). */
 static const char *item_date(apr_pool_t *p, int i)
 {
+    /* The last one's local date may be tomorrow's in UTC. */
+    if (i == fake.nitems && fake.last_tomorrow)
+        return date_of(p, days_of(now) + 1);
     return date_of(p, days_of(now) - 500 + (long)i * 500 / fake.nitems);
 }
 
@@ -775,6 +779,34 @@ int main(void)
             ok(!st.sync_running && !strcmp(st.state, "active"),
                "... and the next step finishes it (%s)", st.state);
         }
+    }
+
+    /* 7c. A clocking whose local date is tomorrow's in UTC (Europe, after
+     * midnight) is read by the re-synchronisation too. */
+    {
+        pt_store_sync_t sync;
+        pt_store_sub_change_t ch;
+        int steps = 0;
+
+        memset(&sync, 0, sizeof(sync));
+        sync.pending = 1;
+        sync.window_from = cfg.sync_from;
+        memset(&ch, 0, sizeof(ch));
+        ch.sync = &sync;
+        pt_store_sub_save(pool, &conn, cfg.tenant, cfg.destination_url, &ch);
+        fake.last_tomorrow = 1;
+        fake.generation++;
+        do {
+            memset(&st, 0, sizeof(st));
+            st.checked_at = now;
+            step(&st);
+        } while (st.sync_running && ++steps < 10);
+        is_int(count(apr_psprintf(pool, "SELECT count(*) FROM "
+                                  "protime_access_clockings WHERE id = %d "
+                                  "AND date = '%s'", fake.nitems,
+                                  date_of(pool, days_of(now) + 1))), 1,
+               "a clocking dated tomorrow (UTC) is re-synchronised");
+        fake.last_tomorrow = 0;
     }
 
     /* 8. Failures: backoff, Retry-After, nothing half-done. */
