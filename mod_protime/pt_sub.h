@@ -32,10 +32,10 @@
  *     overlap (retire_at), so that deliveries it still owes arrive; its key
  *     stays accepted until its validUntil.
  *  4. Owed re-synchronisation: GET /access-clockings in windows of at most a
- *     year from sync_from to tomorrow (UTC), or GET /<collection> for the others,
- *     following nextLink, each page applied with the changeVersion rule and
- *     the position stored after it, so that a restart resumes where it
- *     stopped. A step syncs for at most its budget, then asks to run again
+ *     year from sync_from to tomorrow (UTC), or GET /<collection> for the
+ *     others, following nextLink, each page applied with the changeVersion
+ *     rule and the position stored after it, so that a restart resumes
+ *     where it stopped. A step syncs for at most its budget, then asks to run again
  *     at once.
  *  5. Reconciliation (reconcile_interval > 0): after each full
  *     re-synchronisation, start a delta (the list again, with delta, from
