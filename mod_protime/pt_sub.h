@@ -35,8 +35,8 @@
  *     year from sync_from to tomorrow (UTC), or GET /<collection> for the
  *     others, following nextLink, each page applied with the changeVersion
  *     rule and the position stored after it, so that a restart resumes
- *     where it stopped. A step syncs for at most its budget, then asks to run again
- *     at once.
+ *     where it stopped. A step syncs for at most its budget, then asks to
+ *     run again at once.
  *  5. Reconciliation (reconcile_interval > 0): after each full
  *     re-synchronisation, start a delta (the list again, with delta, from
  *     pt_sub_delta_from for access clockings), applied the same way; its

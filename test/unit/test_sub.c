@@ -243,13 +243,14 @@ static void fake_clockings(apr_pool_t *p, const char *query,
     }
     if (page == 0 && n > 0)
         more = 1;
+    if (fake.loop_page && page == fake.loop_page)
+        page--;                 /* its nextLink leads to itself */
     answer(resp, 200, apr_psprintf(p, "{\"value\":[%s]%s}", items,
                                    more ? apr_psprintf(p, ",\"nextLink\":"
                                    "\"/api/v1/access-clockings?filter=date%%20"
                                    "ge%%20%%27%s%%27%%20and%%20date%%20le%%20"
                                    "%%27%s%%27&continuationToken=%d\"", from,
-                                   to, fake.loop_page && page == fake.loop_page ? page
-                                   : page + 1) : ""));
+                                   to, page + 1) : ""));
 }
 
 /* GET /api/v1/people[?delta][&c=page]: ten a page, and with delta the
