@@ -447,6 +447,22 @@ static apr_interval_time_t step(pt_sub_status_t *st)
     return next;
 }
 
+/* Stores a full re-synchronisation owed from sync_from, at next_link
+ * (NULL: from the window's first page). */
+static void owe_sync(const char *next_link)
+{
+    pt_store_sync_t sync;
+    pt_store_sub_change_t ch;
+
+    memset(&sync, 0, sizeof(sync));
+    sync.pending = 1;
+    sync.window_from = cfg.sync_from;
+    sync.next_link = next_link;
+    memset(&ch, 0, sizeof(ch));
+    ch.sync = &sync;
+    pt_store_sub_save(pool, &conn, cfg.tenant, cfg.destination_url, &ch);
+}
+
 static long long count(const char *sql)
 {
     apr_dbd_results_t *res = NULL;
@@ -705,16 +721,9 @@ int main(void)
 
     /* 7. The sync resumes where it stopped, one page a step. */
     {
-        pt_store_sync_t sync;
-        pt_store_sub_change_t ch;
         int steps = 0;
 
-        memset(&sync, 0, sizeof(sync));
-        sync.pending = 1;
-        sync.window_from = cfg.sync_from;
-        memset(&ch, 0, sizeof(ch));
-        ch.sync = &sync;
-        pt_store_sub_save(pool, &conn, cfg.tenant, cfg.destination_url, &ch);
+        owe_sync(NULL);
         env.sync_budget = 0;
         fake.pages = 0;
         fake.repeated_pages = 0;
@@ -741,19 +750,10 @@ int main(void)
             "/api/v1/access-clockings?filter=date%20ge%20%272026-01-01%27"
             "%20and%20date%20le%20%272026-12-31%27&continuationToken=2",
         };
-        pt_store_sync_t sync;
-        pt_store_sub_change_t ch;
         int k, steps;
 
         for (k = 0; k < 3; k++) {
-            memset(&sync, 0, sizeof(sync));
-            sync.pending = 1;
-            sync.window_from = cfg.sync_from;
-            sync.next_link = k < 2 ? dead[k] : NULL;
-            memset(&ch, 0, sizeof(ch));
-            ch.sync = &sync;
-            pt_store_sub_save(pool, &conn, cfg.tenant, cfg.destination_url,
-                              &ch);
+            owe_sync(k < 2 ? dead[k] : NULL);
             fake.list_status = k == 1 ? 404 : 0;  /* gone stale */
             fake.loop_page = k == 2 ? 1 : 0;
             fake.pages = 0;
@@ -785,16 +785,9 @@ int main(void)
     /* 7c. A clocking whose local date is tomorrow's in UTC (Europe, after
      * midnight) is read by the re-synchronisation too. */
     {
-        pt_store_sync_t sync;
-        pt_store_sub_change_t ch;
         int steps = 0;
 
-        memset(&sync, 0, sizeof(sync));
-        sync.pending = 1;
-        sync.window_from = cfg.sync_from;
-        memset(&ch, 0, sizeof(ch));
-        ch.sync = &sync;
-        pt_store_sub_save(pool, &conn, cfg.tenant, cfg.destination_url, &ch);
+        owe_sync(NULL);
         fake.last_tomorrow = 1;
         fake.generation++;
         do {
