@@ -462,6 +462,19 @@ static void protime_capture_refused_delivery(request_rec *r,
                       " %s", err);
 }
 
+/* Adds to keys those of the webhooks the subscription created, as this
+ * location decodes them; read again from the database first when reload
+ * asks for it (at most about once a second). */
+static void protime_add_subscription_keys(request_rec *r,
+                                          const protime_dir_conf *dc,
+                                          int reload,
+                                          apr_array_header_t *keys)
+{
+    protime_subscription_keys(r, protime_collection(dc),
+                              protime_signature_scheme(dc),
+                              protime_key_encoding(dc), reload, keys);
+}
+
 /* 401 unless the delivery's signature matches one of the keys. The log
  * names the header and the reason, never a key or the signature itself. */
 static int protime_check_signature(request_rec *r, const protime_dir_conf *dc,
@@ -475,14 +488,10 @@ static int protime_check_signature(request_rec *r, const protime_dir_conf *dc,
 
     if (dc->keys)
         apr_array_cat(keys, dc->keys);
-    protime_subscription_keys(r, protime_collection(dc),
-                              protime_signature_scheme(dc),
-                              protime_key_encoding(dc), 0, keys);
+    protime_add_subscription_keys(r, dc, 0, keys);
     /* None yet: the job may have just created the first webhook. */
     if (value && keys->nelts == 0)
-        protime_subscription_keys(r, protime_collection(dc),
-                                  protime_signature_scheme(dc),
-                                  protime_key_encoding(dc), 1, keys);
+        protime_add_subscription_keys(r, dc, 1, keys);
     if (!value) {
         if (!protime_require_signature(dc))
             return OK;
@@ -507,9 +516,7 @@ static int protime_check_signature(request_rec *r, const protime_dir_conf *dc,
             return OK;
         /* The subscription may have a key this process has not read yet. */
         keys->nelts = nconf;
-        protime_subscription_keys(r, protime_collection(dc),
-                                  protime_signature_scheme(dc),
-                                  protime_key_encoding(dc), 1, keys);
+        protime_add_subscription_keys(r, dc, 1, keys);
         if (keys->nelts > nconf
             && protime_verify_signature(dc, keys, body, len, &sig))
             return OK;
